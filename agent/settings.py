@@ -1336,6 +1336,7 @@ def advisories(settings: Settings) -> list[str]:
     if settings.canary.enabled:
         notes.extend(_canary_window_notes(settings.canary))
         notes.extend(_canary_count_notes(settings.canary))
+        notes.extend(_canary_critical_notes(settings.canary))
     notes.extend(_scheduled_floor_notes(settings.scaling))
     return notes
 
@@ -1386,6 +1387,31 @@ def _canary_count_notes(canary: CanarySettings) -> list[str]:
         f"metric or names a count column{aside}), so a canary that served only a handful of "
         "requests can be promoted; add an error ratio (numerator/denominator) or give a "
         "latency metric `count: requests` and a query for it (docs/configuration.md)"
+    ]
+
+
+def _canary_critical_notes(canary: CanarySettings) -> list[str]:
+    """A spec whose critical metrics are all ``dry_run``: only a critical metric rolls a
+    canary back and a dry-run one never moves the verdict, so no canary can be rolled
+    back automatically; a regression of the counted (not critical) ones asks a person."""
+    from forecasting.canary import parse_spec
+
+    every = parse_spec(canary.spec)
+    critical = [spec.name for spec in every if spec.critical]
+    if not critical or any(not spec.dry_run for spec in every if spec.critical):
+        return []
+    counted = ", ".join(spec.name for spec in every if not spec.dry_run)
+    which = (
+        f"its only critical metric ({critical[0]}) is"
+        if len(critical) == 1
+        else f"every critical metric ({', '.join(critical)}) is"
+    )
+    return [
+        f"canary.spec: {which} dry_run, so no canary can ever be rolled back "
+        "automatically: a dry-run metric never moves the verdict, and a regression of the "
+        f"counted ones ({counted}, not critical) only asks a person to decide; set "
+        "dry_run: false on a critical metric once it is trusted, or mark a counted one "
+        "critical: true (docs/configuration.md)"
     ]
 
 

@@ -287,8 +287,37 @@ class WindowFields(RunbookModel):
             except (OverflowError, ValueError, OSError):
                 raise ValueError(f"dates {span.start} to {span.end} are out of range") from None
             if start >= end:
-                raise ValueError(f"dates: {span.start} is not before {span.end}")
+                raise ValueError(
+                    _never_happens(span, zone, self.timezone)
+                    or f"dates: {span.start} is not before {span.end}"
+                )
         return self
+
+
+def _never_happens(span: DateRange, zone: ZoneInfo, name: str) -> str | None:
+    """Why a range written start before end is empty all the same: both its ends fall in
+    the time the clock skips (moved forward over it), so both are the instant it jumped;
+    ``None`` for any other empty range."""
+    first, last = _parse_local(span.start), _parse_local(span.end)
+    if first.tzinfo is not None or last.tzinfo is not None or not first < last:
+        return None
+    if not (_skipped(first, zone) and _skipped(last, zone)):
+        return None
+    before = first.replace(tzinfo=zone, fold=0).utcoffset()
+    after = first.replace(tzinfo=zone, fold=1).utcoffset()
+    gap = abs((after - before).total_seconds()) if before and after else 3600.0
+    skipped = "hour" if gap == 3600 else f"{gap / 60:g} minutes"
+    return (
+        f"dates: {span.start} and {span.end} both fall in the {skipped} the clock skips on "
+        f"{first.date().isoformat()} in {name}: the range never happens"
+    )
+
+
+def _skipped(moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether the local clock of ``zone`` never reads ``moment`` (naive): it moved
+    forward over it."""
+    instant = moment.replace(tzinfo=zone).timestamp()
+    return datetime.fromtimestamp(instant, zone).replace(tzinfo=None) != moment
 
 
 def _zone(window: WindowFields) -> ZoneInfo:

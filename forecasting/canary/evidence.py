@@ -94,6 +94,14 @@ class ContinuousEvidence:
             self.missing_sides[0] += math.isnan(baseline)
             self.missing_sides[1] += math.isnan(canary)
             return
+        self.check(baseline, canary)
+        self.baseline.append(baseline)
+        self.canary.append(canary)
+
+    def check(self, baseline: float, canary: float) -> None:
+        """Raise ``CanaryDataError`` if ``add`` would refuse these values; change nothing."""
+        if math.isnan(baseline) or math.isnan(canary):
+            return
         if not self.spec.allow_negative and (baseline < 0 or canary < 0):
             side = "baseline" if baseline < 0 else "canary"
             raise CanaryDataError(
@@ -109,8 +117,6 @@ class ContinuousEvidence:
                 "give the metric an absolute tolerance",
                 side=side,
             )
-        self.baseline.append(baseline)
-        self.canary.append(canary)
 
     def _differences(self) -> list[float]:
         # held within the float range: values near its ends would make inf and then NaN
@@ -203,6 +209,33 @@ class RatioEvidence:
             self.missing_sides[0] += math.isnan(b_events) or math.isnan(b_trials)
             self.missing_sides[1] += math.isnan(c_events) or math.isnan(c_trials)
             return
+        self.check(*values)
+        if b_trials == 0 and c_trials == 0:
+            self.missing += 1
+            self.missing_sides[2] += 1
+            return
+        self.intervals.append(values)
+        total = b_events + c_events
+        if total > 0 and b_trials > 0 and c_trials > 0:
+            # the canary's share of the interval's requests, and under a rate ratio theta
+            # its share q of the errors. The log-likelihood ratio is
+            #   c_events * log(q / share) + b_events * log((1 - q) / (1 - share)),
+            # written with log1p of small terms: with 1e16 times more requests on one side,
+            # q, share and their complements round to 0 or 1 and the plain form loses all
+            # the evidence (or takes the log of 0)
+            share = 1.0 / (1.0 + b_trials / c_trials)
+            rest = 1.0 / (1.0 + c_trials / b_trials)  # 1 - share, without cancellation
+            for j, ratio in enumerate(_RATIO_GRID):
+                theta = ratio if self.spec.direction.sign > 0 else 1.0 / ratio
+                log_q_share = -math.log1p((1.0 - theta) * rest / theta)
+                log_notq_rest = -math.log1p((theta - 1.0) * share)
+                step = c_events * log_q_share + b_events * log_notq_rest
+                self.log_lr[j] = min(max(self.log_lr[j] + step, -_LOG_CAP), _LOG_CAP)
+
+    def check(self, b_events: float, b_trials: float, c_events: float, c_trials: float) -> None:
+        """Raise ``CanaryDataError`` if ``add`` would refuse these counts; change nothing."""
+        if any(math.isnan(v) for v in (b_events, b_trials, c_events, c_trials)):
+            return
         for side, events, trials in (
             ("baseline", b_events, b_trials),
             ("canary", c_events, c_trials),
@@ -225,27 +258,6 @@ class RatioEvidence:
                     f"({events!r} > {trials!r}); are numerator and denominator swapped?",
                     side=side,
                 )
-        if b_trials == 0 and c_trials == 0:
-            self.missing += 1
-            self.missing_sides[2] += 1
-            return
-        self.intervals.append(values)
-        total = b_events + c_events
-        if total > 0 and b_trials > 0 and c_trials > 0:
-            # the canary's share of the interval's requests, and under a rate ratio theta
-            # its share q of the errors. The log-likelihood ratio is
-            #   c_events * log(q / share) + b_events * log((1 - q) / (1 - share)),
-            # written with log1p of small terms: with 1e16 times more requests on one side,
-            # q, share and their complements round to 0 or 1 and the plain form loses all
-            # the evidence (or takes the log of 0)
-            share = 1.0 / (1.0 + b_trials / c_trials)
-            rest = 1.0 / (1.0 + c_trials / b_trials)  # 1 - share, without cancellation
-            for j, ratio in enumerate(_RATIO_GRID):
-                theta = ratio if self.spec.direction.sign > 0 else 1.0 / ratio
-                log_q_share = -math.log1p((1.0 - theta) * rest / theta)
-                log_notq_rest = -math.log1p((theta - 1.0) * share)
-                step = c_events * log_q_share + b_events * log_notq_rest
-                self.log_lr[j] = min(max(self.log_lr[j] + step, -_LOG_CAP), _LOG_CAP)
 
     @staticmethod
     def _side_dispersion(side: list[tuple[float, float]]) -> float:

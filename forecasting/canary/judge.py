@@ -16,6 +16,8 @@ says it was not counted), but the verdict is made from the other metrics alone, 
 final verdict's sentence ends with what the dry-run metrics showed. Its data that cannot
 be judged leaves out its own interval (its finding says how many and why), not the whole
 interval as a counted metric's does: a wrong query tried dry-run must not stop the verdict.
+Every metric's values are checked before any is added, so an interval a counted metric
+refuses changes no metric's evidence: the judge goes on as if it had never been read.
 """
 
 from __future__ import annotations
@@ -151,19 +153,48 @@ class CanaryJudge:
         if self._final is not None:
             self._latest = self._final
             return self._final
-        counts = self._counts(interval)
+        counts, unusable, counters = self._counts(interval)
+        # Every metric's values are checked before any is added: a counted metric's that
+        # cannot be judged refuses the interval with no evidence changed (before, the
+        # metrics ahead of it in the spec had already kept it, and from then on their
+        # evidence and the others' covered different intervals).
         for spec, evidence in zip(self.specs, self._evidence, strict=True):
+            if spec.name in unusable:
+                continue
             try:
-                self._add(spec, evidence, interval, counts)
+                self._check(spec, evidence, interval, counts)
             except CanaryDataError as exc:
                 if not spec.dry_run:
                     raise
-                self._refuse(spec, evidence, str(exc))
+                unusable[spec.name] = str(exc)
+        self._counters = counters
+        for spec, evidence in zip(self.specs, self._evidence, strict=True):
+            if spec.name in unusable:
+                self._refuse(spec, evidence, unusable[spec.name])
+            else:
+                self._add(spec, evidence, interval, counts)
         verdict = self._combine(elapsed)
         if verdict.final:
             self._final = verdict
         self._latest = verdict
         return verdict
+
+    def _check(
+        self,
+        spec: MetricSpec,
+        evidence: ContinuousEvidence | RatioEvidence,
+        interval: Interval,
+        counts: Mapping[str, tuple[float, float, float, float]],
+    ) -> None:
+        """Raise ``CanaryDataError`` if ``_add`` would refuse this metric's values in
+        ``interval``; change nothing."""
+        if isinstance(evidence, RatioEvidence):
+            if spec.name in counts:
+                evidence.check(*counts[spec.name])
+            return
+        evidence.check(_value(interval.baseline, spec.name), _value(interval.canary, spec.name))
+        if spec.count:
+            self._served_in(spec, interval)
 
     def _add(
         self,
@@ -244,15 +275,25 @@ class CanaryJudge:
             finding = replace(finding, dry_run=True, sentence=sentence + _DRY_RUN_NOTE)
         return finding
 
-    def _counts(self, interval: Interval) -> dict[str, tuple[float, float, float, float]]:
+    def _counts(
+        self, interval: Interval
+    ) -> tuple[
+        dict[str, tuple[float, float, float, float]],
+        dict[str, str],
+        dict[tuple[str, str, str], float],
+    ]:
         """Each ratio metric's (baseline events, trials, canary events, trials) in
-        ``interval``: the increases of running counters (``cumulative``), or the values.
+        ``interval``: the increases of running counters (``cumulative``), or the values;
+        the dry-run metrics whose counter reset, with why (their interval is left out);
+        and the counters' readings, to keep as origins once the interval is taken.
 
         Both counters of a side move together: when one is missing neither origin moves,
         so the next increases of events and trials span the same time. A counter that
         went down (a reset) is refused with nothing judged, after every counter's origin
         is moved to this reading, so the next increases all span one interval again; a
-        dry-run metric's reset leaves out that metric's interval alone (``_refuse``)."""
+        dry-run metric's reset leaves out that metric's interval alone (``_refuse``). An
+        interval refused for any other reason moves no origin: the next increases span
+        it too, as if it had never been read."""
         counters = dict(self._counters)
         resets: list[str] = []
         dry_resets: dict[str, str] = {}  # a dry-run metric's: not the whole interval's
@@ -289,13 +330,10 @@ class CanaryJudge:
                 continue
             resets.extend(found)
             counts[spec.name] = (row[0], row[1], row[2], row[3])
-        self._counters = counters
         if resets:
+            self._counters = counters
             raise CanaryDataError("; ".join(resets))
-        for spec, evidence in zip(self.specs, self._evidence, strict=True):
-            if spec.name in dry_resets:
-                self._refuse(spec, evidence, dry_resets[spec.name])
-        return counts
+        return counts, dry_resets, counters
 
     def _combine(self, elapsed: float) -> Verdict:
         self._objective_only = set()

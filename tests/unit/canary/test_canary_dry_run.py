@@ -7,6 +7,7 @@ this, every metric in Autonomic's spec could roll a canary back or hold its prom
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -199,3 +200,63 @@ def test_a_dry_run_counter_reset_leaves_the_counted_metrics_judged() -> None:
     assert "'slow_total' went from 250.0 down to 0.0" in finding.sentence
     with pytest.raises(CanaryDataError, match="counter reset"):
         judge_run([ERRORS, replace(counter, dry_run=False)], run)
+
+
+ERROR_RATIO = {"kind": "ratio", "numerator": "errors", "denominator": "requests"}
+
+
+def _ratio_columns(body: dict[str, object]) -> list[str]:
+    return [str(body[key]) for key in ("numerator", "denominator") if key in body]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "named"),
+    [
+        (  # the only critical metric is dry-run
+            {"latency_p99": {"dry_run": True}, "errors": {**ERROR_RATIO, "critical": False}},
+            "its only critical metric (latency_p99) is dry_run",
+        ),
+        (  # every critical one is, while a non-critical counted one decides
+            {
+                "latency_p99": {"dry_run": True},
+                "latency_p50": {"dry_run": True},
+                "errors": {**ERROR_RATIO, "critical": False},
+                "cpu": {"kind": "resource", "critical": False, "dry_run": True},
+            },
+            "every critical metric (latency_p99, latency_p50) is dry_run",
+        ),
+    ],
+)
+def test_a_spec_whose_critical_metrics_are_all_dry_run_is_warned_of(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    metrics: dict[str, dict[str, object]],
+    named: str,
+) -> None:
+    """Only a critical metric rolls a canary back and a dry-run one never moves the
+    verdict: with every critical metric dry-run, a regression only asks a person. Before,
+    neither ``config check`` nor the start-up log said so."""
+    columns = {c for name, body in metrics.items() for c in (name, *_ratio_columns(body))}
+    canary = {
+        "spec": {"metrics": metrics},
+        "queries": {c: f'sum({c}{{deployment="$workload"}})' for c in columns},
+        "rolloutQueries": {c: f'sum({c}{{pod=~"$replicaset-.*"}})' for c in columns},
+    }
+    settings = Settings.model_validate({"canary": canary})
+    (note,) = [n for n in advisories(settings) if "rolled back" in n]
+    assert named in note
+    assert "no canary can ever be rolled back automatically" in note
+    assert "counted ones (errors, not critical) only asks a person" in note
+
+    code, _, out, _ = check(tmp_path, f"canary: {json.dumps(canary)}\n", capsys)
+    assert code == 0
+    assert f"warning: canary.spec: {named}" in out
+
+
+def test_a_spec_with_a_counted_critical_metric_is_not_warned_of_rollbacks() -> None:
+    for metrics in (
+        {"latency_p99": {"dry_run": True}, "errors": ERROR_RATIO},  # errors: critical
+        {"latency_p99": {}, "errors": {**ERROR_RATIO, "dry_run": True}},
+    ):
+        settings = Settings.model_validate({"canary": {"spec": {"metrics": metrics}}})
+        assert not [n for n in advisories(settings) if "rolled back" in n], metrics

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -518,3 +519,76 @@ def _cumulative_errors_spec(tmp_path: Path) -> Path:
         "metrics:\n  e: {kind: ratio, numerator: errors, denominator: requests, cumulative: true}\n"
     )
     return spec
+
+
+def _bad_count(row: dict[str, float]) -> None:
+    row["slow_requests"] = -5.0
+
+
+def _infinite_count(row: dict[str, float]) -> None:
+    row["slow_requests"] = math.inf
+
+
+def _negative_value(row: dict[str, float]) -> None:
+    row["slow"] = -1.0
+
+
+def _events_over_trials(row: dict[str, float]) -> None:
+    row["timeouts"] = row["requests"] + 1.0
+
+
+@pytest.mark.parametrize(
+    "spoil", [_bad_count, _infinite_count, _negative_value, _events_over_trials]
+)
+def test_a_refused_interval_changes_no_metrics_evidence(
+    spoil: Callable[[dict[str, float]], None],
+) -> None:
+    """An interval a counted metric's data refuses (its count negative or infinite, its
+    value negative, more events than trials) is all or nothing. Before, the metrics ahead
+    of that one in the spec had already kept it: from then on their evidence covered an
+    interval the others' did not, and a judge rebuilt from intervals that skipped it
+    disagreed with the live one. Now every metric's evidence is as if it was never read."""
+    from tests.unit.canary.test_canary_judge import make_run
+
+    run = make_run(np.random.default_rng(41), n=20)
+    errors = requests = 0.0
+    for interval in run:
+        for side in (interval.baseline, interval.canary):  # running counters, one per side
+            errors, requests = errors + side["errors"] / 2, requests + side["requests"] / 2
+            side["errors_total"], side["requests_total"] = errors, requests
+            side["slow"] = side["latency"] * 2.0
+            side["slow_requests"] = side["requests"]
+            side["timeouts"] = 0.0
+    specs = [
+        MetricSpec(
+            "error_rate",
+            kind=MetricKind.RATIO,
+            tolerance=Tolerance(0.005, relative=False),
+            numerator="errors_total",
+            denominator="requests_total",
+            cumulative=True,
+        ),
+        MetricSpec("latency", count="requests", objective=500.0),
+        MetricSpec("latency_tried", dry_run=True),  # no column: missing every interval
+        MetricSpec("slow", count="slow_requests"),
+        MetricSpec(
+            "timeout_rate",
+            kind=MetricKind.RATIO,
+            tolerance=Tolerance(0.005, relative=False),
+            numerator="timeouts",
+            denominator="requests",
+            critical=False,
+        ),
+    ]
+    bad = 6
+    spoil(run[bad].canary)
+    live, rebuilt = CanaryJudge(specs), CanaryJudge(specs)
+    for i, interval in enumerate(run):
+        if i == bad:
+            with pytest.raises(CanaryDataError):
+                live.update(interval)
+            continue
+        assert live.update(interval).metrics == rebuilt.update(interval).metrics
+    assert live._evidence == rebuilt._evidence
+    assert live._served == rebuilt._served
+    assert live._counters == rebuilt._counters

@@ -470,3 +470,37 @@ def test_dates_starting_in_the_hour_the_clock_skips_start_when_it_jumps() -> Non
     )
     assert not contains(autumn, at("2026-10-25T00:29:00"))  # 02:29 CEST
     assert contains(autumn, at("2026-10-25T00:30:00"))  # the first 02:30, CEST
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "end", "said"),
+    [
+        (
+            "Europe/Paris",
+            "2026-03-29T02:10",
+            "2026-03-29T02:40",
+            "both fall in the hour the clock skips on 2026-03-29 in Europe/Paris",
+        ),
+        (  # Lord Howe Island moves its clock forward by half an hour
+            "Australia/Lord_Howe",
+            "2026-10-04T02:05",
+            "2026-10-04T02:25",
+            "both fall in the 30 minutes the clock skips on 2026-10-04 in Australia/Lord_Howe",
+        ),
+    ],
+)
+def test_dates_lying_wholly_in_the_time_the_clock_skips_say_so(
+    zone: str, start: str, end: str, said: str
+) -> None:
+    """Both ends are the instant the clock jumps, so the range is empty; it was refused as
+    '02:10 is not before 02:40', which reads as false. It says why now."""
+    with pytest.raises(ValidationError) as info:
+        window(timezone=zone, dates=({"start": start, "end": end},))
+    message = str(info.value)
+    assert f"dates: {start} and {end} {said}: the range never happens" in message
+    assert "is not before" not in message
+    # written the wrong way round, or over a time the clock shows, it is as before
+    with pytest.raises(ValidationError, match=f"dates: {end} is not before {start}"):
+        window(timezone=zone, dates=({"start": end, "end": start},))
+    with pytest.raises(ValidationError, match="is not before"):
+        window(timezone=zone, dates=({"start": "2026-05-01T10:00", "end": "2026-05-01T09:00"},))
