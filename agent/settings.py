@@ -1391,16 +1391,25 @@ def _canary_count_notes(canary: CanarySettings) -> list[str]:
 
 
 def _canary_critical_notes(canary: CanarySettings) -> list[str]:
-    """A spec whose critical metrics are all ``dry_run``: only a critical metric rolls a
-    canary back and a dry-run one never moves the verdict, so no canary can be rolled
-    back automatically; a regression of the counted (not critical) ones asks a person."""
+    """A spec with no critical metric, or whose critical metrics are all ``dry_run``:
+    only a critical metric rolls a canary back and a dry-run one never moves the verdict,
+    so no canary can be rolled back automatically; a regression of the counted (not
+    critical) ones asks a person."""
     from forecasting.canary import parse_spec
 
     every = parse_spec(canary.spec)
     critical = [spec.name for spec in every if spec.critical]
-    if not critical or any(not spec.dry_run for spec in every if spec.critical):
-        return []
     counted = ", ".join(spec.name for spec in every if not spec.dry_run)
+    if not critical:
+        return [
+            "canary.spec: no metric is critical (critical: false on every one), so no "
+            "canary can ever be rolled back automatically: only a critical metric rolls "
+            f"one back, and a regression of the counted ones ({counted}, not critical) only "
+            "asks a person to decide; mark critical: true (the default) on each metric "
+            "whose regression must roll a canary back (docs/configuration.md)"
+        ]
+    if any(not spec.dry_run for spec in every if spec.critical):
+        return []
     which = (
         f"its only critical metric ({critical[0]}) is"
         if len(critical) == 1

@@ -851,8 +851,11 @@ class CanaryLoop:
         the intervals since it began, read back from Prometheus with one range query per
         column and side, fed to the new judge in order (the time the daemon was down
         included: the canary ran through it). The judge then goes on where the last one
-        stopped, instead of collecting its evidence again from nothing. A read that fails
-        leaves the judge empty, as before, and the log says so."""
+        stopped, instead of collecting its evidence again from nothing. An interval the
+        judge refuses (a counted metric's data it cannot use: a negative value, more
+        events than trials, a counter reset) is skipped as the live run skips it, with no
+        evidence changed, and said once in the log; before, one such interval threw all
+        the others away. A read that fails leaves the judge empty, and the log says so."""
         period = self.settings.period
         # The intervals before this cycle's own, on this process's grid.
         count = math.floor((now - analysis.started_at) / period - 1e-9)
@@ -863,18 +866,32 @@ class CanaryLoop:
             sides = [
                 self._read_range(side, start, now - period, count, now) for side in _sides(analysis)
             ]
-            for i in range(count):
-                at = start + i * period
-                interval = Interval(at, sides[0][i], sides[1][i])
-                verdict = analysis.judge.update(interval)
-                analysis.latest = verdict
-                analysis.history.append((at, verdict.decision.value, verdict.confidence))
-        except (TransientError, PermanentError, CanaryDataError) as exc:
-            analysis.judge = self._judge(analysis.started_at)
-            analysis.latest = None
-            analysis.history.clear()
+        except (TransientError, PermanentError) as exc:
             return f"its earlier intervals could not be read back ({exc}): judging afresh"
-        return f"{count} earlier intervals read back from Prometheus"
+        refused: list[tuple[float, str]] = []
+        for i in range(count):
+            at = start + i * period
+            interval = Interval(at, sides[0][i], sides[1][i])
+            try:
+                verdict = analysis.judge.update(interval)
+            except CanaryDataError as exc:  # as ``_judge_pair``: no interval, nothing changed
+                refused.append((at, str(exc)))
+                continue
+            analysis.latest = verdict
+            analysis.history.append((at, verdict.decision.value, verdict.confidence))
+        read = f"{count} earlier intervals read back from Prometheus"
+        if not refused:
+            return read
+        at, why = refused[-1]
+        times = f"{len(refused)} interval{'s' if len(refused) != 1 else ''}"
+        log.warning(
+            "canary %s: %s read back not judged, as when read live (latest: no interval at %s: %s)",
+            analysis.canary,
+            times,
+            to_utc_text(at),
+            why,
+        )
+        return f"{read} ({times} not judged: data the judge cannot use)"
 
     def _read_range(
         self, side: Side, start: float, end: float, count: int, now: float

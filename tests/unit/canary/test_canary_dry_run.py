@@ -253,6 +253,33 @@ def test_a_spec_whose_critical_metrics_are_all_dry_run_is_warned_of(
     assert f"warning: canary.spec: {named}" in out
 
 
+def test_a_spec_with_no_critical_metric_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With critical: false on every metric no canary is ever rolled back automatically,
+    as when every critical metric is dry-run; only that second case was warned of."""
+    metrics: dict[str, dict[str, object]] = {
+        "latency_p99": {"critical": False},
+        "errors": {**ERROR_RATIO, "critical": False},
+        "cpu": {"kind": "resource", "critical": False, "dry_run": True},
+    }
+    columns = {c for name, body in metrics.items() for c in (name, *_ratio_columns(body))}
+    canary = {
+        "spec": {"metrics": metrics},
+        "queries": {c: f'sum({c}{{deployment="$workload"}})' for c in columns},
+        "rolloutQueries": {c: f'sum({c}{{pod=~"$replicaset-.*"}})' for c in columns},
+    }
+    settings = Settings.model_validate({"canary": canary})
+    (note,) = [n for n in advisories(settings) if "rolled back" in n]
+    assert note.startswith("canary.spec: no metric is critical (critical: false on every one)")
+    assert "no canary can ever be rolled back automatically" in note
+    assert "counted ones (latency_p99, errors, not critical) only asks a person" in note
+
+    code, _, out, _ = check(tmp_path, f"canary: {json.dumps(canary)}\n", capsys)
+    assert code == 0
+    assert "warning: canary.spec: no metric is critical" in out
+
+
 def test_a_spec_with_a_counted_critical_metric_is_not_warned_of_rollbacks() -> None:
     for metrics in (
         {"latency_p99": {"dry_run": True}, "errors": ERROR_RATIO},  # errors: critical
