@@ -71,6 +71,7 @@ __all__ = [
     "RoutingSettings",
     "SafetySettings",
     "ScheduledFloor",
+    "ScheduledFloors",
     "SecretRef",
     "Settings",
     "SettingsSource",
@@ -916,6 +917,29 @@ class ScheduledFloor(WindowFields):
         )
 
 
+def _scheduled_floor_names_once(value: tuple[ScheduledFloor, ...]) -> tuple[ScheduledFloor, ...]:
+    names = [floor.name for floor in value]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(
+            f"scheduled floor names must differ (each decision names its schedule): "
+            f"{', '.join(repr(name) for name in twice)} given more than once"
+        )
+    return value
+
+
+# ``scaling.scheduledFloors`` as the daemon reads it, validators and all; a simulation
+# scenario reads its own with this same type (agent/sim/scenario.py). The window schema is
+# strict: lists become tuples, and the dates YAML reads as dates go back to the text they
+# were written as.
+ScheduledFloors = Annotated[
+    tuple[ScheduledFloor, ...],
+    BeforeValidator(lambda value: freeze_lists(_dates_as_text(value))),
+    AfterValidator(_scheduled_floor_names_once),
+    Field(max_length=100),
+]
+
+
 class ScalingSettings(_Model):
     enabled: StrictBool = True
     period: PositiveDuration = 60.0
@@ -940,28 +964,9 @@ class ScalingSettings(_Model):
     # tweets and ELB; within a few minutes either way on nyc_taxi). On since session 15.
     shape_only_seasonality: StrictBool = Field(default=True, alias="shapeOnlySeasonality")
     # Floors set ahead of known events (a sale, Monday's opening), on top of the forecast's.
-    scheduled_floors: tuple[ScheduledFloor, ...] = Field(
-        default=(), alias="scheduledFloors", max_length=100
-    )
+    scheduled_floors: ScheduledFloors = Field(default=(), alias="scheduledFloors")
 
     _durations = _duration_fields("profile_history", "metric_lag")
-
-    @field_validator("scheduled_floors", mode="before")
-    @classmethod
-    def _windows_as_runbooks_write_them(cls, value: Any) -> Any:
-        return freeze_lists(_dates_as_text(value))
-
-    @field_validator("scheduled_floors")
-    @classmethod
-    def _names_once(cls, value: tuple[ScheduledFloor, ...]) -> tuple[ScheduledFloor, ...]:
-        names = [floor.name for floor in value]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise ValueError(
-                f"scheduled floor names must differ (each decision names its schedule): "
-                f"{', '.join(repr(name) for name in twice)} given more than once"
-            )
-        return value
 
     _positive_durations = _positive_duration_fields("period", "refit_every")
 

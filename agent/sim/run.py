@@ -41,6 +41,7 @@ from agent.webhooks import AlertIntake
 from remediation.guards import GlobalLimits
 from remediation.loading import load_paths
 from remediation.ports import ObjectRef
+from remediation.windows import describe, first_open, to_utc_text
 
 __all__ = ["FaultSpan", "SimResult", "Simulation"]
 
@@ -180,6 +181,7 @@ class Simulation:
                 "scaling": {
                     "loadQuery": "sim_demand" + SELECTOR,
                     "period": 60,
+                    "scheduledFloors": spec.scaling.scheduled_floors,
                 },
                 "canary": {
                     "period": 60,
@@ -286,7 +288,23 @@ class Simulation:
         self.spans: dict[int, FaultSpan] = {}
         self.open_rollouts: list[BadRollout] = []
         self.failing_nodes: list[NodeNotReady] = []  # NotReady until their duration passes
-        self.notes = self._history_notes() + self._filled_notes()
+        self.notes = self._history_notes() + self._filled_notes() + self._schedule_notes()
+
+    def _schedule_notes(self) -> list[str]:
+        """Scheduled floors whose window does not open during the run: their dates are on
+        the simulated clock, which starts at ``start`` (``EPOCH`` unless people answer)."""
+        end = self.days * 86400.0
+        notes = []
+        for floor in self.settings.scaling.scheduled_floors:
+            if first_open(floor, self.start, end) is None:
+                notes.append(
+                    f"scheduled floor {describe(floor)} does not open "
+                    f"during this run, from {to_utc_text(self.start)} to "
+                    f"{to_utc_text(self.start + end)}: a scenario's schedules are on the "
+                    "simulated clock, which starts on Wednesday 2023-11-15 at 00:00 UTC "
+                    "(with people answering on Slack, at the moment the run starts)."
+                )
+        return notes
 
     def _filled_notes(self) -> list[str]:
         """For each trace with minutes missing inside the window (each gap at most

@@ -30,7 +30,13 @@ from pydantic import (
 )
 
 from agent.errors import InputError
-from agent.settings import Number, WholeNumber, explain_error, parse_duration
+from agent.settings import (
+    Number,
+    ScheduledFloors,
+    WholeNumber,
+    explain_error,
+    parse_duration,
+)
 from agent.yamlsource import YamlSourceError, document_kind, load_yaml_with_marks
 from remediation._types import Quantity
 from remediation.digits import unseen_character
@@ -47,6 +53,7 @@ __all__ = [
     "Fault",
     "OnCallRule",
     "Scenario",
+    "ScenarioScaling",
     "ScenarioWorkload",
     "load_scenario",
     "parse_offset",
@@ -238,6 +245,14 @@ class OnCall(_Model):
         return self.default
 
 
+class ScenarioScaling(_Model):
+    """The daemon's ``scaling`` settings a scenario may set: its scheduled floors, read
+    with the daemon's own model (the rest of ``scaling`` is the simulation's: its load
+    query reads the simulated demand)."""
+
+    scheduled_floors: ScheduledFloors = Field(default=(), alias="scheduledFloors")
+
+
 class Spec(_Model):
     days: Number = Field(default=7, gt=0, le=60)
     seed: WholeNumber = 1
@@ -247,6 +262,7 @@ class Spec(_Model):
     workloads: tuple[ScenarioWorkload, ...] = Field(min_length=1)
     faults: tuple[Fault, ...] = ()
     oncall: OnCall = OnCall()
+    scaling: ScenarioScaling = ScenarioScaling()
 
     _t = field_validator("tick", mode="before")(lambda cls, v: _tick(v))
 
@@ -310,6 +326,32 @@ def reference_problems(spec: Spec) -> list[tuple[tuple[str | int, ...], str]]:
                     f"(spec.traces names: {', '.join(traces)})",
                 )
             )
+    # A scheduled floor acts only on a workload the scaling loop scales: one opted in
+    # with autonomic.dev/predictive, which a scenario's ``predictive: true`` sets.
+    by_name = {f"{w.namespace}/{w.name}": w for w in spec.workloads}
+    for i, floor in enumerate(spec.scaling.scheduled_floors):
+        for j, named in enumerate(floor.workloads):
+            parts = named.split("/")
+            key = "/".join(parts[1:]) if len(parts) == 3 and parts[0] == "Deployment" else named
+            workload = by_name.get(key)
+            where = ("spec", "scaling", "scheduledFloors", i, "workloads", j)
+            if workload is None:
+                problems.append(
+                    (
+                        where,
+                        f"scheduled floor {floor.name!r} names {named!r}, not a workload of "
+                        "the scenario (a simulated workload is a Deployment, named "
+                        f"namespace/name: {', '.join(by_name)})",
+                    )
+                )
+            elif not workload.predictive:
+                problems.append(
+                    (
+                        where,
+                        f"scheduled floor {floor.name!r} names {named!r}, which the scaling "
+                        "loop does not scale: give the workload 'predictive: true'",
+                    )
+                )
     end = spec.days * 86400
     for i, fault in enumerate(spec.faults):
         name = getattr(fault, "workload", None)

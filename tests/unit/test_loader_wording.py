@@ -152,7 +152,7 @@ def test_an_unknown_key(tmp_path: Path) -> None:
         6,
         "spec.dayz",
         "unknown key (did you mean 'days'? the keys here are days, faults, nodes, oncall, "
-        "seed, tick, traces, workloads)",
+        "scaling, seed, tick, traces, workloads)",
     )
 
 

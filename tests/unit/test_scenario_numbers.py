@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from agent.errors import InputError
 from agent.sim import scenario as schema
 from agent.sim.scenario import Scenario, load_scenario
+from remediation._types import Duration
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +52,7 @@ spec:
         targetUtilization: 0.7
       memory:
         baseMiB: 220
+      predictive: true
   faults:
     - type: surge
       at: 1h
@@ -76,6 +78,13 @@ spec:
     rules:
       - runbook: canary
         noAnswer: 0.2
+  scaling:
+    scheduledFloors:
+      - name: sale
+        workloads: [default/web]
+        minReplicas: 30
+        timezone: UTC
+        dates: [{start: "2023-11-15T14:00", end: "2023-11-15T15:00"}]
 """
 
 # (the line as written, the field as errors name it, whether it takes a whole number)
@@ -100,6 +109,7 @@ NUMBERS = [
     ("      errorRate: 0.03", "spec.faults[2].errorRate", False),
     ("      noAnswer: 0.1", "spec.oncall.default.noAnswer", False),
     ("        noAnswer: 0.2", "spec.oncall.rules[0].noAnswer", False),
+    ("        minReplicas: 30", "spec.scaling.scheduledFloors[0].minReplicas", True),
 ]
 
 
@@ -149,6 +159,8 @@ def _number_fields(annotation: object, key: str = "") -> set[str]:
                 info.annotation, f"{key}.{info.alias or name}" if key else info.alias or name
             )
         }
+    if annotation == Duration:  # a scheduled floor's cron ``duration``: text (``2h``)
+        return set()
     if annotation in (int, float):
         return {key}
     return {field for arg in typing.get_args(annotation) for field in _number_fields(arg, key)}
@@ -173,7 +185,12 @@ def test_a_quoted_number_is_refused_as_in_the_config_and_runbooks(
     ]
 
 
-@pytest.mark.parametrize(("line", "field", "whole"), NUMBERS)
+# A scheduled floor's minReplicas is read by the daemon's own settings model, which says
+# "Input should be a valid integer (got True)" for `minReplicas: yes`, in the scenario as in
+# `autonomic config check`: that wording is the daemon's, left as it is there.
+@pytest.mark.parametrize(
+    ("line", "field", "whole"), [n for n in NUMBERS if not n[1].startswith("spec.scaling.")]
+)
 def test_a_yaml_boolean_is_not_taken_for_a_number(
     tmp_path: Path, line: str, field: str, whole: bool
 ) -> None:

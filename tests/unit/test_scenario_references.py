@@ -141,7 +141,7 @@ def test_a_trace_shorter_than_the_days_asked_says_how_many_it_can_give(tmp_path:
             "  days: 1",
             "  dayz: 1",
             "s.yaml:6: spec.dayz: unknown key (did you mean 'days'? the keys here are days, "
-            "faults, nodes, oncall, seed, tick, traces, workloads)",
+            "faults, nodes, oncall, scaling, seed, tick, traces, workloads)",
         ),
         (
             "  name: refs",
