@@ -192,6 +192,7 @@ class SocketModeLeader:
         # An outage of the established connection, from the check that found it lost
         # (and said so) until it has held again for ``settle`` seconds.
         self._lost: SocketState | None = None  # the state that check found
+        self._failed_before = 0  # slack-sdk's failed reconnections at the last check up
         self._lost_at = 0.0
         self._drops = 0  # times found lost in this outage
         self._down = 0.0  # seconds without a connection in it, up to ``_down_from``
@@ -237,6 +238,8 @@ class SocketModeLeader:
             self.down_since = None
             if self._lost is not None and state is not None:
                 self._back(state, now)
+            elif state is not None:  # up, no outage: failures counted from here
+                self._failed_before = state.failed_reconnects
             return
         if self.down_since is None:
             self.down_since = now
@@ -269,8 +272,11 @@ class SocketModeLeader:
                 self._down_from = None
         if now - self._back_at < self.settle:
             return
-        lost, self._lost = self._lost, None
-        failed = state.failed_reconnects - (lost.failed_reconnects if lost else 0)
+        self._lost = None
+        # From the last check that found it up: slack-sdk may have failed to reconnect
+        # before the check that noticed the loss.
+        failed = state.failed_reconnects - self._failed_before
+        self._failed_before = state.failed_reconnects
         if self._drops == 1:
             log.info(
                 "Slack Socket Mode: connected again after %.0f s without a connection "
