@@ -2,8 +2,8 @@
 characters that make such text fail to read.
 
 Shared by the runbook schema and the daemon (this module imports only ``re`` and
-``unicodedata``, so a light entry point such as ``agent.observability`` can use it
-without loading the schema).
+``forecasting.text``, which holds ``unseen_character`` for every layer, so a light entry
+point such as ``agent.observability`` can use it without loading the schema).
 
 The patterns that read durations, offsets, steps, conditions and tolerances allow ASCII
 spaces and tabs around their parts and nothing else (``re.ASCII``): a no-break space
@@ -15,7 +15,8 @@ staring at text that looks right.
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from forecasting.text import unseen_character
 
 __all__ = ["ascii_digits", "plain_number", "unseen_character"]
 
@@ -40,25 +41,3 @@ def plain_number(text: str) -> bool:
     digits, ``1_000``, surrounding spaces, ``nan`` and ``inf``; ``float`` of a plain
     number can still overflow (``1e999``), so a caller that needs a finite value checks."""
     return _PLAIN_NUMBER.fullmatch(text) is not None
-
-
-def unseen_character(text: str) -> str:
-    """A note for a refusal of ``text`` naming the first character in it that a person
-    cannot tell from a space or from nothing: a space other than the ASCII ones (U+00A0
-    NO-BREAK SPACE, U+2009 THIN SPACE...) or an invisible format character (U+200B
-    ZERO WIDTH SPACE, U+FEFF). "" when there is none."""
-    for char in text:
-        if char.isascii():
-            continue
-        if char.isspace():
-            fix = "type a plain space instead"
-        elif unicodedata.category(char) == "Cf":
-            fix = "delete it"
-        else:
-            continue
-        name = unicodedata.name(char, "unnamed")
-        return (
-            f" (it holds U+{ord(char):04X} {name}, which cannot be seen and is often "
-            f"pasted from a web page: {fix})"
-        )
-    return ""

@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from forecasting.text import unseen_character
 
 __all__ = [
     "DEFAULT_MIN_COUNT",
@@ -213,27 +214,6 @@ def default_specs(columns: Sequence[str]) -> tuple[MetricSpec, ...]:
 
 def _error(path: tuple[str, ...], message: str, field: str | None = None) -> CanarySpecError:
     return CanarySpecError(field or ".".join(path) or "<root>", message, path)
-
-
-def unseen_character(text: str) -> str:
-    """``remediation.digits.unseen_character``, which this pure package may not import (a
-    test holds the two to the same words): a note naming a no-break or zero-width space
-    in ``text``, which a person cannot see, for the refusal of a tolerance or rate."""
-    for char in text:
-        if char.isascii():
-            continue
-        if char.isspace():
-            fix = "type a plain space instead"
-        elif unicodedata.category(char) == "Cf":
-            fix = "delete it"
-        else:
-            continue
-        name = unicodedata.name(char, "unnamed")
-        return (
-            f" (it holds U+{ord(char):04X} {name}, which cannot be seen and is often "
-            f"pasted from a web page: {fix})"
-        )
-    return ""
 
 
 # The words runbooks, the configuration and scenarios use for the same mistakes
