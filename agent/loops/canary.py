@@ -857,8 +857,14 @@ class CanaryLoop:
         evidence changed, and said once in the log; before, one such interval threw all
         the others away. A read that fails leaves the judge empty, and the log says so."""
         period = self.settings.period
-        # The intervals before this cycle's own, on this process's grid.
-        count = math.floor((now - analysis.started_at) / period - 1e-9)
+        # The intervals before this cycle's own, on this process's grid: now - k periods
+        # for k = 1, 2, ... back to the start itself. The live run judged one interval at
+        # the start (the cycle that begins an analysis judges at once) and one each period
+        # after it: floor((now - start) / period) + 1 up to now (one at now included, when
+        # now is on its grid), as many as these and this cycle's own. Before, the start
+        # itself was left out, so a restart a whole number of periods after the start
+        # (on the live run's grid) rebuilt a judge one interval short of the live one's.
+        count = math.floor((now - analysis.started_at) / period + 1e-9)
         if count < 1:
             return "no earlier interval to read back"
         start = now - count * period

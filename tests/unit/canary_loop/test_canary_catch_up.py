@@ -76,3 +76,36 @@ def test_a_rebuild_skips_a_refused_interval_as_the_live_run_does(
     assert "1 interval read back not judged, as when read live" in warned[0]
     assert "(latest: no interval at 2023-11-14 22:17:50 UTC: metric 'errors'" in warned[0]
     assert "(1000.0 > 600.0)" in warned[0]
+
+
+def test_a_rebuild_on_the_live_grid_reads_back_the_interval_at_the_start(
+    ledger: Ledger,
+) -> None:
+    """The cycle that begins an analysis judges an interval at once, at the start, and
+    the live run judges one each period after it. A restart a whole number of periods
+    later used to read back the intervals from one period after the start: its judge
+    knew one interval fewer than the live one at the same cycle (10 against 11 here)."""
+    live, _signals, clock, cluster = rig(ledger, canary_slowdown=1.0)
+    for _ in range(10):
+        clock.advance(60)
+        live.cycle()
+    (analysis,) = live.analyses.values()
+    assert analysis.history[0][0] == analysis.started_at  # judged at its start
+    restarted = CanaryLoop(
+        live.settings,
+        reader=live.reader,
+        cluster=cluster,
+        decisions=live.decisions,
+        clock=clock,
+        submit=[].extend,
+        events=live.events,
+    )
+    clock.advance(60)  # 600 s after the start: the eleventh interval, for both
+    live.cycle()
+    restarted.cycle()
+    (again,) = restarted.analyses.values()
+    assert again.started_at == analysis.started_at
+    assert not analysis.recorded and analysis.latest is not None
+    assert [f.intervals for f in analysis.latest.metrics] == [11, 11]
+    assert again.history == analysis.history
+    assert again.latest == analysis.latest
