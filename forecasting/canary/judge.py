@@ -296,12 +296,14 @@ class CanaryJudge:
         it too, as if it had never been read."""
         counters = dict(self._counters)
         resets: list[str] = []
+        reset_sides: set[str] = set()  # the sides whose counters went down
         dry_resets: dict[str, str] = {}  # a dry-run metric's: not the whole interval's
         counts: dict[str, tuple[float, float, float, float]] = {}
         for spec in self.specs:
             if spec.kind is not MetricKind.RATIO:
                 continue
             found: list[str] = []  # this metric's resets
+            sides: set[str] = set()
             assert spec.numerator is not None and spec.denominator is not None
             columns = (spec.numerator, spec.denominator)
             row: list[float] = []
@@ -315,6 +317,7 @@ class CanaryJudge:
                 counters.update(zip(keys, now, strict=True))
                 for column, old, new in zip(columns, before, now, strict=True):
                     if old is not None and new < old:
+                        sides.add(side)
                         found.append(
                             f"metric {spec.name!r}: the {side} counter {column!r} went from "
                             f"{old!r} down to {new!r} (a counter reset); restart the analysis "
@@ -329,10 +332,14 @@ class CanaryJudge:
                 dry_resets[spec.name] = "; ".join(found)
                 continue
             resets.extend(found)
+            reset_sides |= sides
             counts[spec.name] = (row[0], row[1], row[2], row[3])
         if resets:
             self._counters = counters
-            raise CanaryDataError("; ".join(resets))
+            # one side's counters alone: that side is at fault (a caller reading each side
+            # from its own file names that file)
+            at_fault = min(reset_sides) if len(reset_sides) == 1 else None
+            raise CanaryDataError("; ".join(resets), side=at_fault)
         return counts, dry_resets, counters
 
     def _combine(self, elapsed: float) -> Verdict:

@@ -469,6 +469,32 @@ def test_library_data_errors_say_which_side_is_at_fault() -> None:
     assert judge_.verdict is not None and judge_.verdict.decision is Decision.CONTINUE
 
 
+@pytest.mark.parametrize(("canary_requests", "side"), [(150.0, "baseline"), (50.0, None)])
+def test_a_counter_reset_says_which_side_when_one_side_alone_went_down(
+    canary_requests: float, side: str | None
+) -> None:
+    """A reset on one side names that side, so that the CLI names that side's file alone
+    (before, a reset named no side, and the CLI gave both files' lines)."""
+    spec = MetricSpec(
+        "e",
+        kind=MetricKind.RATIO,
+        tolerance=Tolerance(0.005, relative=False),
+        numerator="errors",
+        denominator="requests",
+        cumulative=True,
+    )
+    judge_ = CanaryJudge([spec], JudgeSettings())
+    judge_.update(Interval(0.0, {"errors": 1, "requests": 100}, {"errors": 1, "requests": 100}))
+    with pytest.raises(CanaryDataError) as info:
+        judge_.update(
+            Interval(
+                60.0, {"errors": 1, "requests": 50}, {"errors": 1, "requests": canary_requests}
+            )
+        )
+    assert info.value.side == side
+    assert "the baseline counter 'requests' went from 100.0 down to 50.0" in str(info.value)
+
+
 def test_a_metric_that_can_be_negative_needs_an_absolute_tolerance() -> None:
     with pytest.raises(CanarySpecError) as info:
         parse_spec({"metrics": {"drift": {"allow_negative": True}}})
