@@ -1,7 +1,8 @@
 """`autonomic judge`: judge a canary against its baseline from two CSV files.
 
 The files are replayed interval by interval through the same incremental judge the
-daemon runs, so the printed time to verdict is the one the daemon would have reached.
+daemon runs, so the printed time to verdict is the one the daemon would have reached. An
+interval the judge refuses is skipped, as the daemon skips it, and named on stderr.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from agent.cli._numbers import number_arg
 from agent.errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from agent.csvio import Table
     from forecasting.canary import MetricSpec, Verdict
 
@@ -28,6 +31,10 @@ __all__ = ["EXIT_CODES", "register", "run_judge"]
 # but a promotion, as Kayenta's or an Argo analysis's would. 1 is left to a crash and 2 to
 # a bad input (every command's code for an error), so neither is read as a verdict.
 EXIT_CODES = {"promote": 0, "rollback": 3, "inconclusive": 4, "continue": 5}
+
+# The intervals skipped (data the judge refuses) that are each named on stderr; the rest
+# are counted in one more line, so a file with a bad column does not flood the terminal.
+MAX_SKIP_NOTES = 10
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -42,7 +49,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "two sides over the same window; files that are shifted or cover different "
             "windows are refused, naming the first line where they differ (leave a cell "
             "empty and pass --allow-missing for an interval one side lacks). The run is "
-            "replayed in time order as the daemon would judge it."
+            "replayed in time order as the daemon would judge it: an interval whose data "
+            "the judge refuses (a negative value, more events than trials, a counter reset) "
+            "is skipped as the daemon skips it, and named on stderr with its file and line; "
+            "if it refuses every interval, that is an error."
         ),
         epilog=(
             "Exit status: 0 promote, 3 rollback, 4 inconclusive (a person must decide), "
@@ -113,6 +123,7 @@ def _handle(args: argparse.Namespace) -> int:
         allow_missing=args.allow_missing,
         min_promote=args.min_promote,
         weigh_persistence=args.weigh_persistence,
+        note=lambda text: print(f"autonomic: note: {text}", file=sys.stderr),
     )
     # With --json, stdout is the JSON object alone (for jq and scripts); the summary for a
     # person goes to stderr.
@@ -256,8 +267,14 @@ def _check_tables(
     allow_missing: bool,
     where: dict[tuple[str, str], str],
 ) -> float:
-    from forecasting.canary import MetricKind
+    """Check the two tables' shape and cells; return their step.
 
+    Only what no interval can be read from is refused here: rows that differ in number,
+    step or timestamp, a column the spec names that a file lacks, a missing cell without
+    --allow-missing. Data the judge cannot use (a negative value, more events than trials,
+    a counter that went down) is the judge's to refuse, one interval at a time, as it
+    refuses it in the daemon: ``run_judge`` skips that interval and says so.
+    """
     if len(baseline.timestamps) != len(canary.timestamps):
         raise InputError(
             f"{baseline.path} has {len(baseline.timestamps)} rows but {canary.path} has "
@@ -282,9 +299,7 @@ def _check_tables(
                         else f"{table.path}: no column {column!r} (needed by metric "
                         f"{spec.name!r}); the columns are {sorted(table.columns)}"
                     )
-                values = table.columns[column]
-                counts = spec.kind is MetricKind.RATIO or column == spec.count
-                for i, value in enumerate(values):
+                for i, value in enumerate(table.columns[column]):
                     if math.isnan(value):
                         if allow_missing:
                             continue
@@ -294,46 +309,7 @@ def _check_tables(
                         )
                     if math.isinf(value):
                         raise InputError(f"{_at(table, i)}: column {column!r}: infinite value")
-                    if value < 0 and (counts or not spec.allow_negative):
-                        what = "count" if counts else "value (a latency or gauge)"
-                        raise InputError(
-                            f"{_at(table, i)}: column {column!r}: negative {what} {value:g}; "
-                            + (
-                                "counts cannot be negative"
-                                if counts
-                                else "set allow_negative: true in the spec if it can be"
-                            )
-                        )
-                if counts and spec.cumulative:
-                    _check_counter(table, column, values)
-            if spec.kind is MetricKind.RATIO and not spec.cumulative:
-                _check_events_within_trials(table, spec)
     return b_step
-
-
-def _check_events_within_trials(table: Table, spec: MetricSpec) -> None:
-    assert spec.numerator is not None and spec.denominator is not None
-    events, trials = table.columns[spec.numerator], table.columns[spec.denominator]
-    for i, (k, n) in enumerate(zip(events, trials, strict=True)):
-        if k > n:  # False when either is NaN
-            raise InputError(
-                f"{_at(table, i)}: metric {spec.name!r}: {spec.numerator!r} ({k:g}) is more "
-                f"than {spec.denominator!r} ({n:g}); are numerator and denominator swapped?"
-            )
-
-
-def _check_counter(table: Table, column: str, values: list[float]) -> None:
-    previous = math.nan
-    for i, value in enumerate(values):
-        if math.isnan(value):
-            continue
-        if value < previous:
-            raise InputError(
-                f"{_at(table, i)}: column {column!r}: the counter went down from "
-                f"{previous:g} to {value:g} (a reset); give per-interval counts "
-                "(cumulative: false) or cut the run at the reset"
-            )
-        previous = value
 
 
 def run_judge(
@@ -346,8 +322,15 @@ def run_judge(
     allow_missing: bool = False,
     min_promote: float = 0.0,
     weigh_persistence: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> Verdict:
-    """Read, validate and replay the two files; return the verdict after the replay."""
+    """Read, validate and replay the two files; return the verdict after the replay.
+
+    An interval the judge refuses (a counted metric's data it cannot use: a negative
+    value, more events than trials, a counter reset) is skipped with no evidence changed,
+    as the daemon skips it, and ``note`` is told which rows and why (the first
+    ``MAX_SKIP_NOTES``, then how many more); ``InputError`` if every interval is refused.
+    """
     from agent.csvio import read_table
     from forecasting.canary import (
         MIN_ALPHA,
@@ -402,6 +385,7 @@ def run_judge(
     judge = CanaryJudge(specs, settings)
     columns = sorted({c for s in specs for c in s.columns})
     verdict = None
+    skipped: list[str] = []  # "FILE:LINE: why" of each interval the judge refused
     for i, ts in enumerate(base_table.timestamps):
         interval = Interval(
             timestamp=ts,
@@ -411,6 +395,8 @@ def run_judge(
         try:
             verdict = judge.update(interval)
         except CanaryDataError as exc:
+            # As the daemon's canary loop (and its rebuild after a restart) does: the
+            # interval is not judged, no metric's evidence changes, and the run goes on.
             tables = {"baseline": base_table, "canary": canary_table}
             side = tables.get(exc.side or "")
             where = (
@@ -418,7 +404,10 @@ def run_judge(
                 if side is not None
                 else f"{_at(base_table, i)} and {_at(canary_table, i)}"
             )
-            raise InputError(f"{where}: {exc}") from None
+            skipped.append(f"{where}: {exc}")
+            if note is not None and len(skipped) <= MAX_SKIP_NOTES:
+                note(f"{where}: interval not judged, as the daemon skips it: {exc}")
+            continue
         except ValueError as exc:  # the judge's own arithmetic refusing a value
             raise InputError(
                 f"{_at(base_table, i)} and {_at(canary_table, i)}: cannot judge this "
@@ -426,5 +415,16 @@ def run_judge(
             ) from None
         if verdict.final:
             break
-    assert verdict is not None  # read_table refuses files without rows
+    if note is not None and len(skipped) > MAX_SKIP_NOTES:
+        more = len(skipped) - MAX_SKIP_NOTES
+        note(
+            f"{more} more interval{'s' if more != 1 else ''} not judged, "
+            f"{len(skipped)} in all (the last: {skipped[-1]})"
+        )
+    if verdict is None:  # read_table refuses files without rows: every one was refused
+        count = f"all {len(skipped)} intervals" if len(skipped) != 1 else "its one interval"
+        raise InputError(
+            f"no interval could be judged: the judge refused {count}, so there is no "
+            f"verdict (the first: {skipped[0]})"
+        )
     return verdict

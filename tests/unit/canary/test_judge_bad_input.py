@@ -263,10 +263,14 @@ def test_judge_cli_on_any_finite_counts_gives_a_verdict_or_exit_2(
             for key in ("estimate", "lower", "upper"):
                 assert metric[key] is None or math.isfinite(metric[key])
     else:
-        # the only refusal possible here: more errors than requests, named by file and line
+        # the only refusal possible here: more errors than requests, in every interval
+        # (one such interval is skipped, as the daemon skips it, and named by file and line)
         assert code == 2, err
-        assert "is more than 'requests'" in err
+        assert "no interval could be judged" in err
+        assert "has more events than trials" in err
         assert "b.csv:" in err or "c.csv:" in err
+    skipped = sum(b_e > b_t or c_e > c_t for b_e, b_t, c_e, c_t in counts)
+    assert err.count("autonomic: note:") == min(skipped, 10) + (skipped > 10)
 
 
 # 4. baseline and canary must cover the same intervals
@@ -398,23 +402,65 @@ def test_a_missing_value_names_file_and_line_counting_blank_lines(
     assert "row 4" not in err and "t=" not in err
 
 
-def test_more_errors_than_requests_names_the_canary_file_and_line(
+def _as_the_daemon(
+    base: Sequence[Sequence[Any]], canary: Sequence[Sequence[Any]], spec: Path
+) -> dict[str, Any]:
+    """The verdict the daemon's canary loop reaches on these intervals (the CLI's default
+    settings): an interval the judge refuses is skipped, nothing changed, and it goes on
+    (``CanaryLoop._judge_pair`` live, ``CanaryLoop._catch_up`` after a restart)."""
+    from agent.cli.judge_cmd import load_spec
+
+    specs, _ = load_spec(spec)
+    step = base[1][0] - base[0][0]
+    span = base[-1][0] - base[0][0] + step
+    judge_ = CanaryJudge(specs, JudgeSettings(max_duration_seconds=span, step_seconds=step))
+    verdict = None
+    for b, c in zip(base, canary, strict=True):
+        interval = Interval(
+            float(b[0]),
+            {k: float(v) for k, v in zip(HEADER[1:], b[1:], strict=True)},
+            {k: float(v) for k, v in zip(HEADER[1:], c[1:], strict=True)},
+        )
+        try:
+            verdict = judge_.update(interval)
+        except CanaryDataError:
+            continue
+        if verdict.final:
+            break
+    assert verdict is not None
+    return verdict.to_dict()
+
+
+def _skip_note(path: Path, line: int) -> str:
+    return f"autonomic: note: {path}:{line}: interval not judged, as the daemon skips it: "
+
+
+def test_more_errors_than_requests_skips_that_interval_naming_the_canary_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = write_csv(tmp_path / "b.csv", rows(10))
-    bad = rows(10)
-    bad[8][2] = 1000  # data row 9: line 10
+    """Before, the CLI refused the whole input at the first such row, where the daemon
+    skips the interval and judges the others: the CLI is to judge files as the daemon."""
+    good, bad = rows(10), rows(10)
+    bad[3][2] = 1000  # data row 4: line 5
+    base = write_csv(tmp_path / "b.csv", good)
     canary = write_csv(tmp_path / "c.csv", bad)
     spec = tmp_path / "spec.yaml"
     spec.write_text(RATIO_SPEC)
-    code, _, err = judge(
-        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec)
+    code, out, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
     )
-    assert code == 2
-    assert f"{canary}:10: metric 'e': 'errors' (1000) is more than 'requests' (900)" in err
+    data = last_json(out)
+    assert code == EXIT_CODES[data["verdict"]], err
+    assert (
+        _skip_note(canary, 5) + "metric 'e': the canary has more events than trials "
+        "(1000.0 > 900.0); are numerator and denominator swapped?\n"
+    ) in err
+    assert err.count("autonomic: note:") == 1 and str(base) not in err
+    assert data == _as_the_daemon(good, bad, spec)
+    assert data["verdict"] == "promote" and data["metrics"][0]["intervals"] == 8  # 9 read
 
 
-def test_a_cumulative_increase_with_more_events_than_trials_names_the_side(
+def test_a_cumulative_increase_with_more_events_than_trials_is_skipped_naming_the_side(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     counters: list[list[float]] = [
@@ -426,15 +472,24 @@ def test_a_cumulative_increase_with_more_events_than_trials_names_the_side(
         r[2] += 200  # the errors counter jumps by 210 while requests add 100
     canary = write_csv(tmp_path / "c.csv", bad)
     spec = _cumulative_errors_spec(tmp_path)
-    code, _, err = judge(
-        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec)
+    code, out, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
     )
-    assert code == 2
-    assert err.startswith(f"autonomic: error: {canary}:7: metric 'e': the canary has more events")
-    assert str(base) not in err
+    data = last_json(out)
+    assert code == EXIT_CODES[data["verdict"]], err
+    # a refused increase moves no origin: the next spans the jump too, until the requests
+    # added since catch up with it (230 errors of 300 requests, from line 9 on)
+    notes = [line for line in err.splitlines() if line.startswith("autonomic: note:")]
+    assert notes == [
+        _skip_note(canary, 7) + "metric 'e': the canary has more events than trials "
+        "(210.0 > 100.0); are numerator and denominator swapped?",
+        _skip_note(canary, 8) + "metric 'e': the canary has more events than trials "
+        "(220.0 > 200.0); are numerator and denominator swapped?",
+    ]
+    assert data == _as_the_daemon(counters, bad, spec)
 
 
-def test_a_counter_reset_and_a_backwards_timestamp_name_file_and_line(
+def test_a_counter_reset_is_skipped_naming_its_file_and_a_backwards_timestamp_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     counters: list[list[float]] = [[1_700_000_000 + 60 * i, 100, i, 100 * i] for i in range(10)]
@@ -443,11 +498,17 @@ def test_a_counter_reset_and_a_backwards_timestamp_name_file_and_line(
     reset[6][3] = 5
     canary = write_csv(tmp_path / "c.csv", reset)
     spec = _cumulative_errors_spec(tmp_path)
-    code, _, err = judge(
-        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec)
+    code, out, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
     )
-    assert code == 2
-    assert f"{canary}:8: column 'requests': the counter went down from 500 to 5" in err
+    data = last_json(out)
+    assert code == EXIT_CODES[data["verdict"]], err
+    assert (
+        _skip_note(canary, 8) + "metric 'e': the canary counter 'requests' went from 500.0 "
+        "down to 5.0 (a counter reset)"
+    ) in err
+    assert err.count("autonomic: note:") == 1 and str(base) not in err
+    assert data == _as_the_daemon(counters, reset, spec)
 
     repeated = [list(r) for r in counters]
     repeated[4][0] = repeated[3][0]  # data row 5 (line 6) repeats row 4's timestamp
@@ -455,6 +516,102 @@ def test_a_counter_reset_and_a_backwards_timestamp_name_file_and_line(
     code, _, err = judge(capsys, "--baseline", str(base), "--canary", str(canary))
     assert code == 2
     assert f"{canary}:6: the timestamp is not after the previous row's" in err
+
+
+def test_a_negative_value_is_skipped_and_a_cell_that_is_no_number_still_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the judge's refusals are skipped: a cell that is not a number is no interval's
+    data, and stays an error naming the file, line and column."""
+    good = rows(10)
+    negative = rows(10)
+    negative[2][1] = -3.5  # data row 3: line 4
+    base = write_csv(tmp_path / "b.csv", good)
+    canary = write_csv(tmp_path / "c.csv", negative)
+    code, out, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--min-promote", "3600"
+    )
+    assert code == EXIT_CODES["promote"], err  # at the end of the files: read them all
+    assert (
+        _skip_note(canary, 4) + "metric 'latency': the canary value -3.5 is negative; set "
+        "allow_negative: true in the spec if the metric can be"
+    ) in err
+    assert "after 9 intervals" in out  # the latency's finding, as the two others'
+
+    text = [list(r) for r in good]
+    text[2][1] = "fast"
+    canary = write_csv(tmp_path / "c2.csv", text)
+    code, _, err = judge(capsys, "--baseline", str(base), "--canary", str(canary))
+    assert code == 2
+    assert err.startswith(f"autonomic: error: {canary}:4")
+    assert "'fast' is not a number" in err and "latency" in err
+
+
+def test_every_interval_refused_is_an_error_naming_the_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = write_csv(tmp_path / "b.csv", rows(3))
+    swapped = write_csv(tmp_path / "c.csv", [[r[0], r[1], r[3], r[2]] for r in rows(3)])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(RATIO_SPEC)
+    code, out, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(swapped), "--spec", str(spec)
+    )
+    assert code == 2 and out == ""
+    assert err.count("autonomic: note:") == 3
+    assert err.splitlines()[-1] == (
+        "autonomic: error: no interval could be judged: the judge refused all 3 intervals, "
+        f"so there is no verdict (the first: {swapped}:2: metric 'e': the canary has more "
+        "events than trials (900.0 > 0.0); are numerator and denominator swapped?)"
+    )
+
+
+def test_many_skipped_intervals_are_named_ten_then_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli.judge_cmd import MAX_SKIP_NOTES
+
+    good, bad = rows(40), rows(40)
+    for r in bad[:-1:2]:  # data rows 1, 3, ... 39: lines 2, 4, ... 40
+        r[1] = -1
+    base = write_csv(tmp_path / "b.csv", good)
+    canary = write_csv(tmp_path / "c.csv", bad)
+    code, _, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--min-promote", "3600"
+    )
+    assert code == EXIT_CODES["promote"], err  # at the end of the files: read them all
+    notes = [line for line in err.splitlines() if line.startswith("autonomic: note:")]
+    assert len(notes) == MAX_SKIP_NOTES + 1 == 11
+    assert [n.split(": ")[2] for n in notes[:-1]] == [f"{canary}:{2 + 2 * k}" for k in range(10)]
+    assert notes[-1] == (
+        f"autonomic: note: 10 more intervals not judged, 20 in all (the last: {canary}:40: "
+        "metric 'latency': the canary value -1.0 is negative; set allow_negative: true in "
+        "the spec if the metric can be)"
+    )
+
+
+def test_a_dry_run_metrics_unusable_data_no_longer_refuses_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The daemon leaves out a dry-run metric's interval alone when its data cannot be
+    judged (a new query may be wrong); the CLI refused the whole input for it."""
+    good, bad = rows(10), rows(10)
+    for r in bad:
+        r[1] = -1  # a wrong query: a negative latency, every interval
+    base = write_csv(tmp_path / "b.csv", good)
+    canary = write_csv(tmp_path / "c.csv", bad)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(RATIO_SPEC + "  latency: {dry_run: true}\n")
+    code, out, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
+    )
+    data = last_json(out)
+    assert code == EXIT_CODES[data["verdict"]] == 0, err
+    assert "autonomic: note:" not in err  # no interval skipped: the ratio judged each
+    errors, latency = data["metrics"]
+    assert errors["intervals"] == 8  # and promoted after 8
+    assert latency["dry_run"] and latency["status"] == "no_data"
+    assert "8 intervals not judged, its data unusable" in latency["sentence"]
 
 
 def test_library_data_errors_say_which_side_is_at_fault() -> None:

@@ -140,8 +140,6 @@ def _header() -> list[str]:
         ([[0, 1, 0, 10]], None, "rows"),
         ([[0, 1, 0, 10], [120, 1, 0, 10], [180, 1, 0, 10]], None, "step"),
         ([[0, "nan", 0, 10], [60, 1, 0, 10], [120, 1, 0, 10]], None, "missing or NaN"),
-        ([[0, -5, 0, 10], [60, 1, 0, 10], [120, 1, 0, 10]], None, "negative"),
-        ([[0, 1, 5, 10], [60, 1, 3, 20], [120, 1, 6, 30]], "cumulative", "counter went down"),
         ([[0, 1, 0, 10], [60, 1, 0, 10], [120, 1, 0, 10]], "unknown_metric", "no column 'p99'"),
         (
             [[0, 1, 0, 10], [60, 1, 0, 10], [120, 1, 0, 10]],
@@ -181,6 +179,46 @@ def test_bad_input_is_a_clear_error(
     assert message in err
     if spec_text in ("bad_field", "bad_yaml"):
         assert "spec.yaml" in err
+
+
+@pytest.mark.parametrize(
+    ("canary_rows", "cumulative", "where", "message"),
+    [
+        ([[0, -5, 0, 10], [60, 1, 0, 10], [120, 1, 0, 10]], False, 2, "value -5.0 is negative"),
+        (
+            [[0, 1, 5, 10], [60, 1, 3, 20], [120, 1, 6, 30]],
+            True,
+            3,
+            "the canary counter 'errors' went from 5.0 down to 3.0 (a counter reset)",
+        ),
+    ],
+)
+def test_data_the_judge_refuses_skips_its_interval_with_a_note(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    canary_rows: list[list[object]],
+    cumulative: bool,
+    where: int,
+    message: str,
+) -> None:
+    """As the daemon skips it (these two were errors refusing the whole input before)."""
+    base = write_csv(
+        tmp_path / "b.csv", _header(), [[0, 1, 0, 10], [60, 1, 1, 20], [120, 1, 2, 30]]
+    )
+    canary = write_csv(tmp_path / "c.csv", _header(), canary_rows)
+    args = ["--baseline", str(base), "--canary", str(canary), "--json"]
+    if cumulative:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(
+            "metrics:\n  e: {kind: ratio, numerator: errors, denominator: requests,"
+            " cumulative: true}\n"
+        )
+        args += ["--spec", str(spec)]
+    code, out, err = run_cli(capsys, *args)
+    assert code == EXIT_CODES[json.loads(out)["verdict"]] == EXIT_CODES["inconclusive"], err
+    (note,) = [line for line in err.splitlines() if line.startswith("autonomic: note:")]
+    assert note.startswith(f"autonomic: note: {canary}:{where}: interval not judged")
+    assert message in note
 
 
 @pytest.mark.parametrize(
@@ -273,7 +311,10 @@ def test_any_csv_gives_a_verdict_or_a_clear_error(
                 assert metric[key] is None or math.isfinite(metric[key])
     else:
         assert code == 2
-        assert err.startswith("autonomic: error: ")
+        # the intervals skipped, if any, are named before the error (all of them refused)
+        *notes, error = err.splitlines()
+        assert error.startswith("autonomic: error: ")
+        assert all(note.startswith("autonomic: note: ") for note in notes)
 
 
 def test_weigh_persistence_makes_the_judge_wait_longer_before_rolling_back(
