@@ -100,3 +100,26 @@ def test_rbac_rules_are_documented() -> None:
     deploy_doc = (BASE.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
     for resource in sorted({r for _, r, _ in declared([*REQUIRED_RBAC, *LEADER_RBAC])}):
         assert f"`{resource}`" in deploy_doc, f"docs/deploy.md does not explain {resource}"
+
+
+def test_every_kubectl_command_on_the_lease_names_the_configured_lease() -> None:
+    """The alerts, the docs and the kind suite tell people to look at the Lease with
+    kubectl: each must name the one the shipped config elects on, or the command answers
+    NotFound in the middle of an incident."""
+    import re
+
+    lease = load_settings(BASE / "config" / "autonomic.yaml").leader_election.lease_name
+    repo = BASE.parent
+    files = [
+        *sorted((repo / "docs").glob("*.md")),
+        repo / "README.md",
+        *sorted(BASE.rglob("*.yaml")),
+        repo / "tests" / "e2e" / "kind.sh",
+    ]
+    named = {
+        (path.relative_to(repo).as_posix(), match)
+        for path in files
+        for match in re.findall(r"get leases? ([\w.-]+)", path.read_text(encoding="utf-8"))
+    }
+    assert named, "no kubectl command on the Lease found: the pattern is stale"
+    assert {where for where, name in named if name != lease} == set()
