@@ -102,3 +102,21 @@ def test_every_alert_says_what_it_means_and_has_a_severity(rule: dict[str, Any])
     assert set(annotations) == {"summary", "description"}, annotations
     assert len(annotations["summary"]) <= 120, annotations["summary"]
     assert len(annotations["description"]) >= 80, annotations["description"]
+
+
+def test_the_signals_an_alert_names_are_ones_the_daemon_handles() -> None:
+    """An alert that tells a person to send the daemon a signal names one it handles
+    (``agent/runtime.py``: SIGTERM and SIGINT stop it, SIGUSR1 writes every thread's
+    stack): any other would kill it, or do nothing, in the middle of an incident."""
+    import ast
+
+    runtime = BASE.parent / "agent" / "runtime.py"
+    handled = {
+        node.attr
+        for node in ast.walk(ast.parse(runtime.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr.startswith("SIG")
+    }
+    assert {"SIGTERM", "SIGUSR1"} <= handled
+    for rule in _alerts():
+        named = set(re.findall(r"\bSIG[A-Z0-9]+\b", " ".join(rule["annotations"].values())))
+        assert named <= handled, f"{rule['alert']}: {sorted(named - handled)} not handled"
