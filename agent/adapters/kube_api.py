@@ -10,8 +10,10 @@ is told each call's (verb, group, resource) as an ``ApiCall`` (so that a refusal
 the permission missing). What the calls need is ``kubernetes.REQUIRED_RBAC``: a test
 runs every read and write against the fake API server and checks that the requests it
 received are exactly what ``REQUIRED_RBAC`` grants
-(``tests/integration/kube/test_kube_reads.py``), and another that the ClusterRole
-grants exactly that (``tests/unit/manifests/test_rbac.py``).
+(``tests/integration/kube/test_kube_reads.py``), one that every call site in ``agent/``
+with its kind written out is granted, read from the source with the verb and resource
+each method below gives its ``ApiCall`` (``tests/unit/manifests/test_rbac_calls.py``),
+and another that the ClusterRole grants exactly that (``tests/unit/manifests/test_rbac.py``).
 
 Writes are fenced by ``may_write`` (the leader gate's ``is_leader``, when the daemon
 elects a leader): it is asked again before every try of every write that changes an

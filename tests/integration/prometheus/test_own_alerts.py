@@ -102,3 +102,47 @@ def test_every_alert_says_what_it_means_and_has_a_severity(rule: dict[str, Any])
     assert set(annotations) == {"summary", "description"}, annotations
     assert len(annotations["summary"]) <= 120, annotations["summary"]
     assert len(annotations["description"]) >= 80, annotations["description"]
+
+
+def test_the_signals_an_alert_names_are_ones_the_daemon_handles() -> None:
+    """An alert that tells a person to send the daemon a signal names one it handles
+    (``agent/runtime.py``: SIGTERM and SIGINT stop it, SIGUSR1 writes every thread's
+    stack): any other would kill it, or do nothing, in the middle of an incident."""
+    import ast
+
+    runtime = BASE.parent / "agent" / "runtime.py"
+    handled = {
+        node.attr
+        for node in ast.walk(ast.parse(runtime.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr.startswith("SIG")
+    }
+    assert {"SIGTERM", "SIGUSR1"} <= handled
+    for rule in _alerts():
+        named = set(re.findall(r"\bSIG[A-Z0-9]+\b", " ".join(rule["annotations"].values())))
+        assert named <= handled, f"{rule['alert']}: {sorted(named - handled)} not handled"
+
+
+def test_the_rules_name_only_labels_their_series_carry() -> None:
+    """A matcher (``{loop="remediation"}``) or a grouping (``by (reason)``, ``on
+    (instance)``) on a label the series do not carry matches nothing or groups nothing
+    apart, and promtool accepts it: each label must be one the daemon's metric has, or
+    one Prometheus adds when it scrapes."""
+    from tests.unit.manifests.test_dashboard import TARGET_LABELS, _exported
+
+    exported = _exported()
+    families = _series_names()
+    for rule in _alerts():
+        expr = rule["expr"]
+        used: set[str] = set()
+        for series, matchers in re.findall(r"\b([a-z_][a-z0-9_]*)\{([^}]*)\}", expr):
+            labels = exported[families[series]][1] | TARGET_LABELS
+            named = set(re.findall(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)", matchers))
+            assert named <= labels, f"{rule['alert']}: {series} has no {sorted(named - labels)}"
+        for series in set(re.findall(r"\b[a-z_][a-z0-9_]*\b", expr)) & set(families):
+            used |= exported[families[series]][1]
+        grouped = {
+            label.strip()
+            for clause in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", expr)
+            for label in clause.split(",")
+        }
+        assert grouped <= used | TARGET_LABELS, f"{rule['alert']}: {grouped - used}"

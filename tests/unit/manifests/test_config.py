@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from agent.cli import main as autonomic
 from agent.settings import load_settings
@@ -106,3 +107,40 @@ def test_the_runbooks_configmap_loads(base: list[Obj], tmp_path: Path) -> None:
     runbooks = load_paths([path.parent / "runbooks"])
     data = only(base, "ConfigMap", "autonomic-runbooks")["data"]
     assert len(runbooks) == len(data) > 0
+
+
+def test_the_settings_the_config_offers_commented_out_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shipped config shows settings to turn on (Slack's secrets, the Alertmanager and
+    canary tokens, an anomaly query, the read token) as comments. Uncommented, all at
+    once, each must be a setting the daemon accepts, and each secret file one the Secret
+    (``secret.example.yaml``) provides under the Deployment's mount."""
+    import re
+
+    from tests.unit.manifests.conftest import BASE
+
+    text = (BASE / "config" / "autonomic.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    body = next(i for i, line in enumerate(lines) if line and not line.startswith("#"))
+    setting = re.compile(r"^(\s*)# (\s*(?:- )?[a-z][A-Za-z]*:(?: .*)?)$")
+    offered = [
+        (i, match) for i, line in enumerate(lines) if i >= body and (match := setting.match(line))
+    ]
+    assert len(offered) >= 10, [lines[i] for i, _ in offered]  # the pattern is not stale
+    for i, match in offered:
+        lines[i] = match.group(1) + match.group(2)
+    path = tmp_path / "autonomic.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.canary.token is not None and settings.server.read_token is not None
+    assert [query.name for query in settings.anomaly_queries] == ["http_error_ratio"]
+    assert autonomic(["config", "check", str(path), "--runbooks", str(BASE / "runbooks")]) == 0
+    capsys.readouterr()
+
+    secret = yaml.safe_load((BASE / "secret.example.yaml").read_text(encoding="utf-8"))
+    example = (BASE / "secret.example.yaml").read_text(encoding="utf-8")
+    keys = set(secret["stringData"]) | set(re.findall(r"^  # ([a-z-]+): ", example, re.M))
+    mount = "/var/run/secrets/autonomic/slack/"
+    files = set(re.findall(r"\{file: " + re.escape(mount) + r"([a-z-]+)\}", "\n".join(lines)))
+    assert files and files <= keys, files - keys

@@ -184,3 +184,27 @@ def test_docs_contract_matches_the_exported_metrics() -> None:
 )
 def test_the_issue_named_metrics_are_in_the_contract(name: str) -> None:
     assert name in _documented()
+
+
+def test_every_metric_name_in_the_docs_and_manifests_is_exported() -> None:
+    """Beyond the contract table: a query in prose (``sum by (reason)
+    (rate(autonomic_prometheus_request_failures_total[5m]))``), an alert's description,
+    an example, must name series the daemon exports. Not metrics: the Slack metadata
+    event type and block id ``autonomic_question``."""
+    not_metrics = {"autonomic_question"}
+    names = set(_series_names()) | set(_exported()) | not_metrics
+    files = [
+        *(REPO / "docs").rglob("*.md"),
+        *(REPO / "docs").rglob("*.yaml"),
+        REPO / "README.md",
+        *(REPO / "runbooks").glob("*.md"),
+        *BASE.rglob("*.yaml"),
+        DASHBOARD,
+    ]
+    unknown = {
+        (path.relative_to(REPO).as_posix(), name)
+        for path in files
+        for name in set(re.findall(r"\bautonomic_[a-z0-9_]+", path.read_text(encoding="utf-8")))
+        if name not in names
+    }
+    assert unknown == set()

@@ -180,3 +180,31 @@ def test_network_policy_lets_in_only_8080_and_out_only_what_is_needed(base: list
 def test_namespace_enforces_the_restricted_pod_security_standard(base: list[Obj]) -> None:
     labels = only(base, "Namespace", "autonomic")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_the_network_policy_lets_the_daemon_reach_the_configured_prometheus(
+    base: list[Obj],
+) -> None:
+    """The config's ``prometheus.url`` (``SERVICE.NAMESPACE:PORT``) is reachable under the
+    NetworkPolicy: an egress rule names that namespace and port. Moving Prometheus in
+    the config alone would leave every query timing out in the cluster."""
+    from urllib.parse import urlsplit
+
+    import yaml
+
+    from tests.unit.manifests.conftest import BASE
+
+    config = yaml.safe_load((BASE / "config" / "autonomic.yaml").read_text(encoding="utf-8"))
+    url = urlsplit(config["prometheus"]["url"])
+    assert url.hostname is not None
+    namespace = url.hostname.split(".")[1]
+    port = url.port or (443 if url.scheme == "https" else 80)
+    spec = only(base, "NetworkPolicy", "autonomic")["spec"]
+    allowed = {
+        (peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], p["port"])
+        for rule in spec["egress"]
+        for peer in rule["to"]
+        if "namespaceSelector" in peer and "podSelector" not in peer
+        for p in rule["ports"]
+    }
+    assert (namespace, port) in allowed, (namespace, port, allowed)

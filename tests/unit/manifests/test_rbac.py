@@ -100,3 +100,48 @@ def test_rbac_rules_are_documented() -> None:
     deploy_doc = (BASE.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
     for resource in sorted({r for _, r, _ in declared([*REQUIRED_RBAC, *LEADER_RBAC])}):
         assert f"`{resource}`" in deploy_doc, f"docs/deploy.md does not explain {resource}"
+
+
+def test_every_kubectl_command_on_the_lease_names_the_configured_lease() -> None:
+    """The alerts, the docs and the kind suite tell people to look at the Lease with
+    kubectl: each must name the one the shipped config elects on, or the command answers
+    NotFound in the middle of an incident."""
+    import re
+
+    lease = load_settings(BASE / "config" / "autonomic.yaml").leader_election.lease_name
+    repo = BASE.parent
+    files = [
+        *sorted((repo / "docs").glob("*.md")),
+        repo / "README.md",
+        *sorted(BASE.rglob("*.yaml")),
+        repo / "tests" / "e2e" / "kind.sh",
+    ]
+    named = {
+        (path.relative_to(repo).as_posix(), match)
+        for path in files
+        for match in re.findall(r"get leases? ([\w.-]+)", path.read_text(encoding="utf-8"))
+    }
+    assert named, "no kubectl command on the Lease found: the pattern is stale"
+    assert {where for where, name in named if name != lease} == set()
+
+
+def test_the_permission_table_in_the_docs_is_the_declared_rbac() -> None:
+    """docs/deploy.md's RBAC table, row by row (group, resources, verbs), is exactly
+    ``REQUIRED_RBAC`` and ``LEADER_RBAC``: a verb added to the code and the roles but not
+    to the table, or left in the table after it went, fails here."""
+    import re
+
+    deploy_doc = (BASE.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
+    header = "| API group | resource | verbs | why |"
+    rows = deploy_doc.split(header, 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
+    assert len(rows) >= 10, rows
+    verbs = {"get", "list", "watch", "create", "update", "patch", "delete"}
+    documented: set[Grant] = set()
+    for row in rows:
+        group, resources, said, _why = (cell.strip() for cell in row.strip("|").split("|", 3))
+        names = re.findall(r"`([\w./-]+)`", resources.split("(")[0])
+        # "create; get, update only on `autonomic-leader`": the verbs, not the name.
+        for verb in set(re.findall(r"[a-z]+", re.sub(r"`[^`]*`", "", said))) & verbs:
+            documented |= {("" if group == "core" else group, name, verb) for name in names}
+    need = declared([*REQUIRED_RBAC, *LEADER_RBAC])
+    assert documented == need, documented ^ need
