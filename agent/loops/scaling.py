@@ -83,7 +83,7 @@ import logging
 import math
 import zlib
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -156,6 +156,9 @@ MIN_REPLICAS = "autonomic.dev/min-replicas"
 MAX_REPLICAS = "autonomic.dev/max-replicas"
 NO_HPA_MAX = 1000  # the ceiling without an HPA or a max-replicas annotation
 HISTORY_SINCE = "autonomic.dev/history-since"
+# The name of one of ``scaling.loadQueries`` (never PromQL itself): the workload's load is
+# read with that query instead of ``scaling.loadQuery``.
+LOAD_QUERY = "autonomic.dev/load-query"
 MAX_STARTUP = 3600.0
 FORECAST_ONLY = "forecast-only"
 # The reasons of the decisions that give an HPA its owner's minimum back (``_release``):
@@ -335,11 +338,18 @@ class WorkloadKnobs:
     min_replicas: int | None = None
     history_since: float | None = None
     max_replicas: int | None = None
+    # The name of the ``scaling.loadQueries`` entry its load is read with (None: none
+    # picked, ``scaling.loadQuery``).
+    load_query: str | None = None
 
 
-def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
+def read_knobs(
+    annotations: Mapping[str, str], load_queries: Collection[str] = ()
+) -> WorkloadKnobs | str:
     """The workload's scaling annotations, or a sentence saying which one is wrong and
-    what it should be (the workload then stays reactive)."""
+    what it should be (the workload then stays reactive). ``load_queries``: the names
+    ``scaling.loadQueries`` configures, the only ones ``autonomic.dev/load-query`` may
+    pick."""
     capacity: float | None = None
     raw = annotations.get(CAPACITY)
     if raw is not None:
@@ -379,7 +389,18 @@ def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
                 f"{HISTORY_SINCE}={raw!r} is not an ISO 8601 time with a time zone "
                 "(for example 2026-11-01T08:00:00Z): staying reactive"
             )
-    return WorkloadKnobs(capacity, startup, min_replicas, since, max_replicas)
+    query = annotations.get(LOAD_QUERY)
+    if query is not None and query not in load_queries:
+        known = (
+            f"the names configured are {', '.join(sorted(load_queries))}"
+            if load_queries
+            else "none is configured"
+        )
+        return (
+            f"{LOAD_QUERY}={query!r} is not the name of a query in scaling.loadQueries "
+            f"({known}): staying reactive"
+        )
+    return WorkloadKnobs(capacity, startup, min_replicas, since, max_replicas, query)
 
 
 def _replicas(annotations: Mapping[str, str], key: str) -> int | str | None:
@@ -446,6 +467,10 @@ class WorkloadModel:
     # inside a gap read past, cycle after cycle sees the same one, which counts once.
     counted_at: float = -math.inf
     history_since: float | None = None  # the annotation the model was fitted under
+    # The load query (``$namespace`` and ``$workload`` filled in) the live model was
+    # fitted on and ``recent`` read with: another one (its annotation or its template
+    # changed) is another metric, and the model is fitted again (``QueryChanged``).
+    query: str | None = None
     # The last floor a decision was recorded for, and whether it was applied: a
     # recommendation that was asked, observed or only published is not recorded again
     # while it stands (one question per change, not one a minute).
@@ -1507,10 +1532,24 @@ class ScalingLoop:
                 )
                 self.decisions.progress(decision_id, text, final=True)
 
-    def _query(self, ref: ObjectRef) -> str:
-        return self.settings.load_query.replace("$namespace", ref.namespace or "").replace(
-            "$workload", ref.name
-        )
+    def _query(self, ref: ObjectRef, name: str | None) -> str:
+        """The load query of a workload that picks ``name`` (``autonomic.dev/load-query``;
+        None: ``scaling.loadQuery``), for this workload. ``name`` is one configured
+        (``read_knobs`` holds a workload that picks another)."""
+        template = self.settings.load_template(name)
+        assert template is not None, name
+        return template.replace("$namespace", ref.namespace or "").replace("$workload", ref.name)
+
+    def _evidence_query(self, workload: WorkloadState, model: WorkloadModel) -> str | None:
+        """The load query a decision's numbers came from: the one its model was fitted on
+        and reads with, or (no load read for it yet) the one the workload picks now (None:
+        it picks a name not configured)."""
+        if model.query is not None:
+            return model.query
+        name = workload.annotations.get(LOAD_QUERY)
+        if self.settings.load_template(name) is None:
+            return None
+        return self._query(workload.ref, name)
 
     def _hold(self, ref: ObjectRef, reason: str, why: str, *, kind: str | None = None) -> None:
         """Record why a workload is held (``reason``, a code from ``HOLD_REASONS``, and
@@ -1656,6 +1695,7 @@ class ScalingLoop:
                 {
                     "history_days": self.forecaster.settings.history_periods,
                     "history_since": model.history_since,
+                    "query": model.query,
                     "seasonal_strength": fit.strength,
                     "fallback": fit.fallback_reason,
                     "glitches_masked": masked[0],
@@ -1771,18 +1811,25 @@ class ScalingLoop:
             )
         return model
 
-    def _restore_capacity(self, ref: ObjectRef, estimate: CapacityEstimate, now: float) -> None:
-        """Read back the capacity an earlier process learned, if it is recent enough."""
+    def _restore_capacity(
+        self, ref: ObjectRef, estimate: CapacityEstimate, query: str, now: float
+    ) -> None:
+        """Read back the capacity an earlier process learned, if it is recent enough and
+        was learned with the load ``query`` read now (a capacity is in its query's unit:
+        requests per second are not messages per second). A record saved before the
+        query was kept with it was learned with ``scaling.loadQuery``, the only one then."""
         estimate.loaded = True
         value, _ = self.decisions.ledger.guard(f"{CAPACITY_KEY}/{ref}")
         learned, at = value.get("capacity_per_pod"), value.get("saved_at")
         if not isinstance(learned, int | float) or not isinstance(at, int | float):
             return
+        if value.get("query", self._query(ref, None)) != query:
+            return
         if learned > 0 and math.isfinite(learned) and now - at <= CAPACITY_KEEP:
             estimate.restored = estimate.saved = float(learned)
 
     def _save_capacity(
-        self, ref: ObjectRef, estimate: CapacityEstimate, capacity: float, now: float
+        self, ref: ObjectRef, estimate: CapacityEstimate, capacity: float, query: str, now: float
     ) -> None:
         """Keep the learned capacity in the ledger when it is new or moved by over 5 %
         (compare-and-set: two replicas writing at once lose nothing that matters)."""
@@ -1791,7 +1838,8 @@ class ScalingLoop:
         key = f"{CAPACITY_KEY}/{ref}"
         ledger = self.decisions.ledger
         _, version = ledger.guard(key)
-        if ledger.put_guard(key, {"capacity_per_pod": capacity, "saved_at": now}, version, now):
+        record = {"capacity_per_pod": capacity, "saved_at": now, "query": query}
+        if ledger.put_guard(key, record, version, now):
             estimate.saved = capacity
 
     def _startup(
@@ -2027,7 +2075,7 @@ class ScalingLoop:
                 f"(workloadRef.scaleDown); put the opt-in and the HPA on {rollout}; holding",
             )
             return
-        knobs = read_knobs(workload.annotations)
+        knobs = read_knobs(workload.annotations, self.settings.load_queries)
         if isinstance(knobs, str):
             self._hold(ref, "BadAnnotation", knobs)
             return
@@ -2044,9 +2092,18 @@ class ScalingLoop:
         if model is None:
             model = self.models[ref] = self._new_model(ref)
         startup, startup_source = self._startup(workload, model, knobs, now)
+        query = self._query(ref, knobs.load_query)
         cut = model.history_since != knobs.history_since
-        refit = model.fitted is None or cut
-        why = "FirstFit" if model.fitted is None else "HistoryCut"
+        # Another load query (its annotation now names another, or that name's template
+        # was changed) reads another metric: the model fitted on the old one's history,
+        # its recent points, its band and a capacity learned in its unit are of no use.
+        # Fitted again on the new query's history, live at once, as after a history cut.
+        requery = model.fitted is not None and model.query != query
+        if requery:
+            model.capacity = CapacityEstimate()  # in the old metric's unit: learned again
+            model.breach_streak, model.breach_since = 0, None
+        refit = model.fitted is None or cut or requery
+        why = "FirstFit" if model.fitted is None else "HistoryCut" if cut else "QueryChanged"
         drifted = model.drift is not None and model.drift.refit
         due = now - model.evaluated_at >= self.settings.refit_every
         # Drift refits share the cycle's refit budget with scheduled ones: a fleet-wide
@@ -2067,7 +2124,7 @@ class ScalingLoop:
             if start > now:
                 return  # nothing new since the last cycle
         try:
-            found = self.reader.range(self._query(ref), start, now, STEP, now)
+            found = self.reader.range(query, start, now, STEP, now)
         except (TransientError, PermanentError):
             # Prometheus down: held as ``ReadFailed`` (``cycle``), and a scheduled floor,
             # which needs no load, still raised; the read's error is the one reported.
@@ -2117,16 +2174,17 @@ class ScalingLoop:
             learnt, glitches, outages = mask_not_demand(week.values)
             # ... and so are the drift check's outcomes that are an outage's zeros.
             model.zeros.learn(week.values)
-            history = Series(week.timestamps(), learnt, STEP, self._query(ref))
+            history = Series(week.timestamps(), learnt, STEP, query)
             del learnt
             model.recent = week.tail(RECENT)
+            model.query = query
             self._refit(
                 ref,
                 model,
                 history,
                 now,
                 why,
-                forced=why in ("FirstFit", "HistoryCut"),
+                forced=why in ("FirstFit", "HistoryCut", "QueryChanged"),
                 steps=horizon_steps(
                     lead_time(startup, self.settings.period, self.settings.metric_lag), STEP
                 ),
@@ -2235,7 +2293,7 @@ class ScalingLoop:
                 return
             estimate = model.capacity
             if not estimate.loaded:
-                self._restore_capacity(ref, estimate, now)
+                self._restore_capacity(ref, estimate, query, now)
             if fresh:  # the HPA's reading against the load it saw, not an old one
                 estimate.observe(
                     current_load,
@@ -2255,7 +2313,7 @@ class ScalingLoop:
                 return
             if estimate.learned():
                 capacity_source = f"learned from {len(estimate.readings)} HPA readings"
-                self._save_capacity(ref, estimate, capacity, now)
+                self._save_capacity(ref, estimate, capacity, query, now)
             else:
                 capacity_source = "learned by an earlier process (kept in the ledger)"
         suspect = implausible(values, capacity)
@@ -3083,7 +3141,7 @@ class ScalingLoop:
                 reason_code=rec.reason,
                 reason=f"{what} {current} -> {wanted}: {rec.message}",
                 evidence={
-                    "query": self._query(ref),
+                    "query": self._evidence_query(workload, model),
                     "forecast_peak": rec.forecast_peak,
                     "current_need": rec.current_need,
                     "mode": rec.mode,
