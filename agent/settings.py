@@ -942,7 +942,7 @@ ScheduledFloors = Annotated[
 
 # The names ``scaling.loadQueries`` may give its queries: short and plain, as a workload's
 # ``autonomic.dev/load-query`` annotation writes them (an environment override's
-# ``AUTONOMIC_SCALING__LOAD_QUERIES__QUEUE_DEPTH`` is the name ``queueDepth``).
+# ``AUTONOMIC__SCALING__LOAD_QUERIES__QUEUE_DEPTH`` is the name ``queueDepth``).
 LOAD_QUERY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
 LOAD_QUERIES_MAX = 100
 

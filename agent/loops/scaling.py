@@ -3,10 +3,12 @@
 For each workload (a Deployment, StatefulSet or Argo Rollout) labelled for Autonomic and
 annotated ``autonomic.dev/predictive: "true"``, every period:
 
-1. read the load with the configured query: the days a fit needs (``profileHistory``,
-   14 days by default) when the model is due
-   a refit (every ``refitEvery``, and on the first cycle), otherwise only the points
-   since the last cycle; stale or failed reads mean **hold**: nothing new is done on old
+1. read the load with the workload's query (``scaling.loadQuery``, or the one of
+   ``scaling.loadQueries`` its ``autonomic.dev/load-query`` annotation names; another
+   query than the model was fitted on is another metric, and refits it): the days a fit
+   needs (``profileHistory``, 14 days by default) when the model is due a refit (every
+   ``refitEvery``, and on the first cycle), otherwise only the points since the last
+   cycle; stale or failed reads mean **hold**: nothing new is done on old
    numbers, and the status says why;
 2. refit the seasonal-profile forecaster on those days, and between refits re-anchor its
    level on the newest points every cycle (microseconds, so thousands of workloads fit
@@ -63,7 +65,8 @@ readings, ``agent.loops.sizing``), ``autonomic.dev/startup-seconds`` (without it
 measured from the workload's pods, 60 until one is), ``autonomic.dev/min-replicas`` (the
 floor's floor, default the HPA's configured minimum), ``autonomic.dev/max-replicas`` (the
 ceiling: default the HPA's maximum, or ``NO_HPA_MAX`` without an HPA; never above the
-HPA's) and ``autonomic.dev/history-since``
+HPA's), ``autonomic.dev/load-query`` (the name of one of ``scaling.loadQueries``, never
+PromQL itself) and ``autonomic.dev/history-since``
 (an ISO 8601 time: load before it is never fitted, for a workload whose traffic changed
 for good, so old days cannot poison the profile; until two days have passed since then
 it stays reactive and says so). A malformed annotation holds the workload (reactive)
