@@ -601,6 +601,11 @@ class Verification:
     # The last read that failed in the window (Prometheus down, say), for a floor judged
     # on no sample to say so rather than "no usable load sample".
     unread: str = ""
+    # The load query the floor was decided on (None: not known, a record from before it
+    # was kept), and another one the workload's load was read with during the window
+    # (its load query changed): loads in two units cannot judge the floor.
+    query: str | None = None
+    requeried: str | None = None
 
 
 @dataclass
@@ -1810,6 +1815,7 @@ class ScalingLoop:
                     applied.updated_at + window,
                     reactive=applied.proposal.get("mode") == "reactive",
                     scheduled=_text(applied.evidence.get("scheduled_floor")),
+                    query=_text(applied.evidence.get("query")),
                 )
             )
         return model
@@ -1870,9 +1876,12 @@ class ScalingLoop:
         model: WorkloadModel,
         load: float,
         capacity: float,
+        query: str,
         now: float,
     ) -> None:
-        """Watch the applied floors; record each one's outcome when its window ends."""
+        """Watch the applied floors; record each one's outcome when its window ends. A
+        floor decided on another load query than ``query``, the one ``load`` was read
+        with, is judged with no verdict (``requeried``)."""
         if not model.verifying:
             return
         if math.isfinite(load) and load >= 0:
@@ -1882,6 +1891,8 @@ class ScalingLoop:
             # math.ceil refuses, and the whole cycle, every workload, would stop.
             need = math.ceil(min(load * (1.0 + self.margin) / capacity, 1e18) - 1e-9)
             for check in model.verifying:
+                if check.query is not None and check.query != query:
+                    check.requeried = query
                 check.cycles += 1
                 check.peak_need = max(check.peak_need, need)
                 if load > workload.ready_replicas * capacity:
@@ -1931,6 +1942,16 @@ class ScalingLoop:
             )
             if check.cycles:
                 why += f" (the load peaked at {check.peak_need} pods' worth)"
+        elif check.requeried is not None:
+            # Its load was read with another query during the window (the workload's
+            # load-query changed): another metric, in another unit, against a capacity
+            # that may be either's. Neither right nor wrong can be told.
+            verdict, outcome = None, "unverified"
+            why = (
+                f"the workload's load query changed during the verification window, from "
+                f"{check.query} to {check.requeried}: the load before and after are not in "
+                "one unit, no verdict"
+            )
         elif check.cycles == 0:
             verdict, outcome = None, "unverified"
             why = "no usable load sample in the verification window"
@@ -2331,7 +2352,7 @@ class ScalingLoop:
                 f"{suspect}: not acted on unless it holds for {SPIKE_CYCLES} minutes",
             )
             return
-        self._verify(workload, model, current_load if fresh else math.nan, capacity, now)
+        self._verify(workload, model, current_load if fresh else math.nan, capacity, query, now)
         sizing = ScalingSettings(
             capacity_per_pod=capacity,
             lead_seconds=lead + behind,
@@ -2991,6 +3012,7 @@ class ScalingLoop:
                     now + window,
                     reactive=reactive,
                     scheduled=scheduled,
+                    query=model.query,
                 )
             )
             self.decisions.progress(

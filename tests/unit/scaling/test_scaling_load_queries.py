@@ -214,3 +214,34 @@ def test_a_capacity_learned_with_another_query_is_learned_again() -> None:
     cast(Any, same.decisions).ledger = ledger
     run(same, clock, 1)
     assert str(web.ref) not in same.status.held
+
+
+def test_a_floor_whose_load_query_changed_before_its_judgement_gets_no_verdict() -> None:
+    """Raised on requests, then read in messages (a hundred times as many): judged on
+    the messages it would be "needed" whatever happened, and on a mix of the two
+    neither verdict means anything. It is closed with no verdict, saying why."""
+    t, values = week_and_a_day(85)
+    values = values.copy()
+    start = len(t) - 120
+    values[start - 80 : start + 60] = 50.0  # five pods' worth at 10 a pod
+    clock = FakeClock(float(t[start]))
+    web = workload(
+        "web", **{CAPACITY: "10", MIN_REPLICAS: "7", "autonomic.dev/startup-seconds": "60"}
+    )
+    loop = loop_over(TwoMetrics(t, values), clock, [web], route="auto", loadQueries=QUERIES)
+    run(loop, clock, 1)
+    decisions = cast(Any, loop.decisions)
+    (operation,) = cast(Any, loop.executor).applied
+    assert operation.replicas == 7
+    assert decisions.ledger.records["d-1"].status == "verifying"
+    landed = dataclasses.replace(web, replicas=7, ready_replicas=7, available_replicas=7)
+    cast(Any, loop.cluster).workloads = [landed]
+    run(loop, clock, 2)  # two samples in requests
+    cast(Any, loop.cluster).workloads = [picks(landed, "queue")]
+    run(loop, clock, 15)
+    assert [f for f in decisions.ledger.feedback if f[0] == "d-1"] == [
+        ("d-1", "verification", "unverified")
+    ]
+    assert decisions.ledger.records["d-1"].status == "done"
+    (said,) = [text for d, text, final in decisions.progressed if d == "d-1" and final]
+    assert "load query changed" in said and resolved(QUEUE, "web") in said
