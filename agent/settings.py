@@ -940,12 +940,44 @@ ScheduledFloors = Annotated[
 ]
 
 
+# The names ``scaling.loadQueries`` may give its queries: short and plain, as a workload's
+# ``autonomic.dev/load-query`` annotation writes them (an environment override's
+# ``AUTONOMIC__SCALING__LOAD_QUERIES__QUEUE_DEPTH`` is the name ``queueDepth``).
+LOAD_QUERY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
+LOAD_QUERIES_MAX = 100
+
+
+def _load_query_problem(query: str) -> str | None:
+    """Why a load query (``loadQuery``, or one of ``loadQueries``) cannot be used, or None."""
+    from remediation.promql import syntax_problem
+
+    problem = syntax_problem(query)
+    if problem is not None:
+        return f"not valid PromQL: {problem}"
+    # Without it every workload would be scaled from the one series the query returns.
+    if "$workload" not in query:
+        return (
+            "the load query must name the workload as $workload (and its namespace as "
+            '$namespace), e.g. sum(rate(http_requests_total{namespace="$namespace",'
+            'deployment="$workload"}[2m]))'
+        )
+    return None
+
+
 class ScalingSettings(_Model):
     enabled: StrictBool = True
     period: PositiveDuration = 60.0
     load_query: str = Field(
         default='sum(rate(http_requests_total{namespace="$namespace",deployment="$workload"}[2m]))',
         alias="loadQuery",
+    )
+    # Named load queries a workload picks with its ``autonomic.dev/load-query``
+    # annotation (a queue consumer's messages per second beside a web service's
+    # requests): only these names, never PromQL from an annotation, so a namespace's
+    # owner cannot make the daemon run a query of their own. ``load_query`` is the one of
+    # every workload that picks none.
+    load_queries: dict[str, str] = Field(
+        default_factory=dict, alias="loadQueries", max_length=LOAD_QUERIES_MAX
     )
     quantile: float = Field(default=0.9, gt=0.5, lt=1)
     refit_every: PositiveDuration = Field(default=21600.0, alias="refitEvery")
@@ -974,18 +1006,34 @@ class ScalingSettings(_Model):
         """The central prediction interval whose upper bound is ``quantile`` (0.9: 80)."""
         return min(max(round((2.0 * self.quantile - 1.0) * 100.0), 1), 99)
 
+    def load_template(self, name: str | None) -> str | None:
+        """The load query template of a workload that picks ``name`` (None: none picked,
+        ``load_query``), or None for a name not configured."""
+        return self.load_query if name is None else self.load_queries.get(name)
+
     @field_validator("load_query")
     @classmethod
     def _per_workload(cls, value: str) -> str:
-        _refuse_bad_promql(value)
-        # Without it every workload would be scaled from the one series the query returns.
-        if "$workload" not in value:
-            raise ValueError(
-                "the load query must name the workload as $workload (and its namespace as "
-                '$namespace), e.g. sum(rate(http_requests_total{namespace="$namespace",'
-                'deployment="$workload"}[2m]))'
-            )
+        problem = _load_query_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
+
+    @model_validator(mode="after")
+    def _named_queries(self) -> ScalingSettings:
+        for name, query in self.load_queries.items():
+            if not LOAD_QUERY_NAME.fullmatch(name):
+                raise _problem_at(
+                    f"{name!r} is not a plain name: 1 to 63 letters, digits, '-', '_' or "
+                    "'.', starting and ending with a letter or digit (a workload picks it "
+                    "with the autonomic.dev/load-query annotation)",
+                    "loadQueries",
+                    name,
+                )
+            problem = _load_query_problem(query)
+            if problem is not None:
+                raise _problem_at(problem, "loadQueries", name)
+        return self
 
     @field_validator("metric_lag")
     @classmethod

@@ -3,10 +3,12 @@
 For each workload (a Deployment, StatefulSet or Argo Rollout) labelled for Autonomic and
 annotated ``autonomic.dev/predictive: "true"``, every period:
 
-1. read the load with the configured query: the days a fit needs (``profileHistory``,
-   14 days by default) when the model is due
-   a refit (every ``refitEvery``, and on the first cycle), otherwise only the points
-   since the last cycle; stale or failed reads mean **hold**: nothing new is done on old
+1. read the load with the workload's query (``scaling.loadQuery``, or the one of
+   ``scaling.loadQueries`` its ``autonomic.dev/load-query`` annotation names; another
+   query than the model was fitted on is another metric, and refits it): the days a fit
+   needs (``profileHistory``, 14 days by default) when the model is due a refit (every
+   ``refitEvery``, and on the first cycle), otherwise only the points since the last
+   cycle; stale or failed reads mean **hold**: nothing new is done on old
    numbers, and the status says why;
 2. refit the seasonal-profile forecaster on those days, and between refits re-anchor its
    level on the newest points every cycle (microseconds, so thousands of workloads fit
@@ -63,7 +65,8 @@ readings, ``agent.loops.sizing``), ``autonomic.dev/startup-seconds`` (without it
 measured from the workload's pods, 60 until one is), ``autonomic.dev/min-replicas`` (the
 floor's floor, default the HPA's configured minimum), ``autonomic.dev/max-replicas`` (the
 ceiling: default the HPA's maximum, or ``NO_HPA_MAX`` without an HPA; never above the
-HPA's) and ``autonomic.dev/history-since``
+HPA's), ``autonomic.dev/load-query`` (the name of one of ``scaling.loadQueries``, never
+PromQL itself) and ``autonomic.dev/history-since``
 (an ISO 8601 time: load before it is never fitted, for a workload whose traffic changed
 for good, so old days cannot poison the profile; until two days have passed since then
 it stays reactive and says so). A malformed annotation holds the workload (reactive)
@@ -83,7 +86,7 @@ import logging
 import math
 import zlib
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -156,6 +159,9 @@ MIN_REPLICAS = "autonomic.dev/min-replicas"
 MAX_REPLICAS = "autonomic.dev/max-replicas"
 NO_HPA_MAX = 1000  # the ceiling without an HPA or a max-replicas annotation
 HISTORY_SINCE = "autonomic.dev/history-since"
+# The name of one of ``scaling.loadQueries`` (never PromQL itself): the workload's load is
+# read with that query instead of ``scaling.loadQuery``.
+LOAD_QUERY = "autonomic.dev/load-query"
 MAX_STARTUP = 3600.0
 FORECAST_ONLY = "forecast-only"
 # The reasons of the decisions that give an HPA its owner's minimum back (``_release``):
@@ -335,11 +341,18 @@ class WorkloadKnobs:
     min_replicas: int | None = None
     history_since: float | None = None
     max_replicas: int | None = None
+    # The name of the ``scaling.loadQueries`` entry its load is read with (None: none
+    # picked, ``scaling.loadQuery``).
+    load_query: str | None = None
 
 
-def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
+def read_knobs(
+    annotations: Mapping[str, str], load_queries: Collection[str] = ()
+) -> WorkloadKnobs | str:
     """The workload's scaling annotations, or a sentence saying which one is wrong and
-    what it should be (the workload then stays reactive)."""
+    what it should be (the workload then stays reactive). ``load_queries``: the names
+    ``scaling.loadQueries`` configures, the only ones ``autonomic.dev/load-query`` may
+    pick."""
     capacity: float | None = None
     raw = annotations.get(CAPACITY)
     if raw is not None:
@@ -379,7 +392,18 @@ def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
                 f"{HISTORY_SINCE}={raw!r} is not an ISO 8601 time with a time zone "
                 "(for example 2026-11-01T08:00:00Z): staying reactive"
             )
-    return WorkloadKnobs(capacity, startup, min_replicas, since, max_replicas)
+    query = annotations.get(LOAD_QUERY)
+    if query is not None and query not in load_queries:
+        known = (
+            f"the names configured are {', '.join(sorted(load_queries))}"
+            if load_queries
+            else "none is configured"
+        )
+        return (
+            f"{LOAD_QUERY}={query!r} is not the name of a query in scaling.loadQueries "
+            f"({known}): staying reactive"
+        )
+    return WorkloadKnobs(capacity, startup, min_replicas, since, max_replicas, query)
 
 
 def _replicas(annotations: Mapping[str, str], key: str) -> int | str | None:
@@ -446,6 +470,10 @@ class WorkloadModel:
     # inside a gap read past, cycle after cycle sees the same one, which counts once.
     counted_at: float = -math.inf
     history_since: float | None = None  # the annotation the model was fitted under
+    # The load query (``$namespace`` and ``$workload`` filled in) the live model was
+    # fitted on and ``recent`` read with: another one (its annotation or its template
+    # changed) is another metric, and the model is fitted again (``QueryChanged``).
+    query: str | None = None
     # The last floor a decision was recorded for, and whether it was applied: a
     # recommendation that was asked, observed or only published is not recorded again
     # while it stands (one question per change, not one a minute).
@@ -573,6 +601,11 @@ class Verification:
     # The last read that failed in the window (Prometheus down, say), for a floor judged
     # on no sample to say so rather than "no usable load sample".
     unread: str = ""
+    # The load query the floor was decided on (None: not known, a record from before it
+    # was kept), and another one the workload's load was read with during the window
+    # (its load query changed): loads in two units cannot judge the floor.
+    query: str | None = None
+    requeried: str | None = None
 
 
 @dataclass
@@ -1507,10 +1540,24 @@ class ScalingLoop:
                 )
                 self.decisions.progress(decision_id, text, final=True)
 
-    def _query(self, ref: ObjectRef) -> str:
-        return self.settings.load_query.replace("$namespace", ref.namespace or "").replace(
-            "$workload", ref.name
-        )
+    def _query(self, ref: ObjectRef, name: str | None) -> str:
+        """The load query of a workload that picks ``name`` (``autonomic.dev/load-query``;
+        None: ``scaling.loadQuery``), for this workload. ``name`` is one configured
+        (``read_knobs`` holds a workload that picks another)."""
+        template = self.settings.load_template(name)
+        assert template is not None, name
+        return template.replace("$namespace", ref.namespace or "").replace("$workload", ref.name)
+
+    def _evidence_query(self, workload: WorkloadState, model: WorkloadModel) -> str | None:
+        """The load query a decision's numbers came from: the one its model was fitted on
+        and reads with, or (no load read for it yet) the one the workload picks now (None:
+        it picks a name not configured)."""
+        if model.query is not None:
+            return model.query
+        name = workload.annotations.get(LOAD_QUERY)
+        if self.settings.load_template(name) is None:
+            return None
+        return self._query(workload.ref, name)
 
     def _hold(self, ref: ObjectRef, reason: str, why: str, *, kind: str | None = None) -> None:
         """Record why a workload is held (``reason``, a code from ``HOLD_REASONS``, and
@@ -1656,6 +1703,7 @@ class ScalingLoop:
                 {
                     "history_days": self.forecaster.settings.history_periods,
                     "history_since": model.history_since,
+                    "query": model.query,
                     "seasonal_strength": fit.strength,
                     "fallback": fit.fallback_reason,
                     "glitches_masked": masked[0],
@@ -1767,22 +1815,30 @@ class ScalingLoop:
                     applied.updated_at + window,
                     reactive=applied.proposal.get("mode") == "reactive",
                     scheduled=_text(applied.evidence.get("scheduled_floor")),
+                    query=_text(applied.evidence.get("query")),
                 )
             )
         return model
 
-    def _restore_capacity(self, ref: ObjectRef, estimate: CapacityEstimate, now: float) -> None:
-        """Read back the capacity an earlier process learned, if it is recent enough."""
+    def _restore_capacity(
+        self, ref: ObjectRef, estimate: CapacityEstimate, query: str, now: float
+    ) -> None:
+        """Read back the capacity an earlier process learned, if it is recent enough and
+        was learned with the load ``query`` read now (a capacity is in its query's unit:
+        requests per second are not messages per second). A record saved before the
+        query was kept with it was learned with ``scaling.loadQuery``, the only one then."""
         estimate.loaded = True
         value, _ = self.decisions.ledger.guard(f"{CAPACITY_KEY}/{ref}")
         learned, at = value.get("capacity_per_pod"), value.get("saved_at")
         if not isinstance(learned, int | float) or not isinstance(at, int | float):
             return
+        if value.get("query", self._query(ref, None)) != query:
+            return
         if learned > 0 and math.isfinite(learned) and now - at <= CAPACITY_KEEP:
             estimate.restored = estimate.saved = float(learned)
 
     def _save_capacity(
-        self, ref: ObjectRef, estimate: CapacityEstimate, capacity: float, now: float
+        self, ref: ObjectRef, estimate: CapacityEstimate, capacity: float, query: str, now: float
     ) -> None:
         """Keep the learned capacity in the ledger when it is new or moved by over 5 %
         (compare-and-set: two replicas writing at once lose nothing that matters)."""
@@ -1791,7 +1847,8 @@ class ScalingLoop:
         key = f"{CAPACITY_KEY}/{ref}"
         ledger = self.decisions.ledger
         _, version = ledger.guard(key)
-        if ledger.put_guard(key, {"capacity_per_pod": capacity, "saved_at": now}, version, now):
+        record = {"capacity_per_pod": capacity, "saved_at": now, "query": query}
+        if ledger.put_guard(key, record, version, now):
             estimate.saved = capacity
 
     def _startup(
@@ -1819,9 +1876,12 @@ class ScalingLoop:
         model: WorkloadModel,
         load: float,
         capacity: float,
+        query: str,
         now: float,
     ) -> None:
-        """Watch the applied floors; record each one's outcome when its window ends."""
+        """Watch the applied floors; record each one's outcome when its window ends. A
+        floor decided on another load query than ``query``, the one ``load`` was read
+        with, is judged with no verdict (``requeried``)."""
         if not model.verifying:
             return
         if math.isfinite(load) and load >= 0:
@@ -1831,6 +1891,8 @@ class ScalingLoop:
             # math.ceil refuses, and the whole cycle, every workload, would stop.
             need = math.ceil(min(load * (1.0 + self.margin) / capacity, 1e18) - 1e-9)
             for check in model.verifying:
+                if check.query is not None and check.query != query:
+                    check.requeried = query
                 check.cycles += 1
                 check.peak_need = max(check.peak_need, need)
                 if load > workload.ready_replicas * capacity:
@@ -1880,6 +1942,16 @@ class ScalingLoop:
             )
             if check.cycles:
                 why += f" (the load peaked at {check.peak_need} pods' worth)"
+        elif check.requeried is not None:
+            # Its load was read with another query during the window (the workload's
+            # load-query changed): another metric, in another unit, against a capacity
+            # that may be either's. Neither right nor wrong can be told.
+            verdict, outcome = None, "unverified"
+            why = (
+                f"the workload's load query changed during the verification window, from "
+                f"{check.query} to {check.requeried}: the load before and after are not in "
+                "one unit, no verdict"
+            )
         elif check.cycles == 0:
             verdict, outcome = None, "unverified"
             why = "no usable load sample in the verification window"
@@ -2027,7 +2099,7 @@ class ScalingLoop:
                 f"(workloadRef.scaleDown); put the opt-in and the HPA on {rollout}; holding",
             )
             return
-        knobs = read_knobs(workload.annotations)
+        knobs = read_knobs(workload.annotations, self.settings.load_queries)
         if isinstance(knobs, str):
             self._hold(ref, "BadAnnotation", knobs)
             return
@@ -2044,9 +2116,18 @@ class ScalingLoop:
         if model is None:
             model = self.models[ref] = self._new_model(ref)
         startup, startup_source = self._startup(workload, model, knobs, now)
+        query = self._query(ref, knobs.load_query)
         cut = model.history_since != knobs.history_since
-        refit = model.fitted is None or cut
-        why = "FirstFit" if model.fitted is None else "HistoryCut"
+        # Another load query (its annotation now names another, or that name's template
+        # was changed) reads another metric: the model fitted on the old one's history,
+        # its recent points, its band and a capacity learned in its unit are of no use.
+        # Fitted again on the new query's history, live at once, as after a history cut.
+        requery = model.fitted is not None and model.query != query
+        if requery:
+            model.capacity = CapacityEstimate()  # in the old metric's unit: learned again
+            model.breach_streak, model.breach_since = 0, None
+        refit = model.fitted is None or cut or requery
+        why = "FirstFit" if model.fitted is None else "HistoryCut" if cut else "QueryChanged"
         drifted = model.drift is not None and model.drift.refit
         due = now - model.evaluated_at >= self.settings.refit_every
         # Drift refits share the cycle's refit budget with scheduled ones: a fleet-wide
@@ -2067,7 +2148,7 @@ class ScalingLoop:
             if start > now:
                 return  # nothing new since the last cycle
         try:
-            found = self.reader.range(self._query(ref), start, now, STEP, now)
+            found = self.reader.range(query, start, now, STEP, now)
         except (TransientError, PermanentError):
             # Prometheus down: held as ``ReadFailed`` (``cycle``), and a scheduled floor,
             # which needs no load, still raised; the read's error is the one reported.
@@ -2117,16 +2198,17 @@ class ScalingLoop:
             learnt, glitches, outages = mask_not_demand(week.values)
             # ... and so are the drift check's outcomes that are an outage's zeros.
             model.zeros.learn(week.values)
-            history = Series(week.timestamps(), learnt, STEP, self._query(ref))
+            history = Series(week.timestamps(), learnt, STEP, query)
             del learnt
             model.recent = week.tail(RECENT)
+            model.query = query
             self._refit(
                 ref,
                 model,
                 history,
                 now,
                 why,
-                forced=why in ("FirstFit", "HistoryCut"),
+                forced=why in ("FirstFit", "HistoryCut", "QueryChanged"),
                 steps=horizon_steps(
                     lead_time(startup, self.settings.period, self.settings.metric_lag), STEP
                 ),
@@ -2235,7 +2317,7 @@ class ScalingLoop:
                 return
             estimate = model.capacity
             if not estimate.loaded:
-                self._restore_capacity(ref, estimate, now)
+                self._restore_capacity(ref, estimate, query, now)
             if fresh:  # the HPA's reading against the load it saw, not an old one
                 estimate.observe(
                     current_load,
@@ -2255,7 +2337,7 @@ class ScalingLoop:
                 return
             if estimate.learned():
                 capacity_source = f"learned from {len(estimate.readings)} HPA readings"
-                self._save_capacity(ref, estimate, capacity, now)
+                self._save_capacity(ref, estimate, capacity, query, now)
             else:
                 capacity_source = "learned by an earlier process (kept in the ledger)"
         suspect = implausible(values, capacity)
@@ -2270,7 +2352,7 @@ class ScalingLoop:
                 f"{suspect}: not acted on unless it holds for {SPIKE_CYCLES} minutes",
             )
             return
-        self._verify(workload, model, current_load if fresh else math.nan, capacity, now)
+        self._verify(workload, model, current_load if fresh else math.nan, capacity, query, now)
         sizing = ScalingSettings(
             capacity_per_pod=capacity,
             lead_seconds=lead + behind,
@@ -2930,6 +3012,7 @@ class ScalingLoop:
                     now + window,
                     reactive=reactive,
                     scheduled=scheduled,
+                    query=model.query,
                 )
             )
             self.decisions.progress(
@@ -3083,7 +3166,7 @@ class ScalingLoop:
                 reason_code=rec.reason,
                 reason=f"{what} {current} -> {wanted}: {rec.message}",
                 evidence={
-                    "query": self._query(ref),
+                    "query": self._evidence_query(workload, model),
                     "forecast_peak": rec.forecast_peak,
                     "current_need": rec.current_need,
                     "mode": rec.mode,

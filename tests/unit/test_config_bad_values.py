@@ -315,6 +315,36 @@ def test_a_load_or_canary_query_without_the_workload_is_refused(
     assert all("must name the workload as $workload" in p for p in problems)
 
 
+@pytest.mark.parametrize(
+    ("name", "query", "words"),
+    [
+        ("queue depth", 'depth{deployment="$workload"}', "'queue depth' is not a plain name"),
+        ("-queue", 'depth{deployment="$workload"}', "'-queue' is not a plain name"),
+        ("q" * 64, 'depth{deployment="$workload"}', "1 to 63 letters"),
+        ("queue", "sum(rate(msgs{deployment='worker'}[2m]))", "must name the workload"),
+        ("queue", 'sum(rate(msgs{deployment="$workload"}[2m])', "not valid PromQL: the '('"),
+    ],
+)
+def test_a_named_load_query_is_checked_as_the_load_query_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, query: str, words: str
+) -> None:
+    """``scaling.loadQueries`` (a workload picks one by name): each query must name the
+    workload and be PromQL, and each name must be one an annotation can carry; the
+    problem is reported at the entry's line, under its field."""
+    fine = 'sum(rate(jobs_total{namespace="$namespace",deployment="$workload"}[2m]))'
+    text = (
+        "scaling:\n  loadQueries:\n"
+        f"    jobs: {yaml.safe_dump(fine, width=1000).splitlines()[0]}\n"
+        f"    {yaml.safe_dump(name).splitlines()[0]}: "
+        f"{yaml.safe_dump(query, width=1000).splitlines()[0]}\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    (problem,) = problems
+    assert problem.startswith(f"{path}:5: scaling.loadQueries.{name}: "), problem
+    assert words in problem
+
+
 def test_a_rollout_query_that_selects_no_replicaset_is_refused_at_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

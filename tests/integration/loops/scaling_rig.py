@@ -24,7 +24,8 @@ from tests.integration.kube.conftest import FAST
 
 
 class ScalingRig:
-    """The loop reading ``query`` from ``prometheus``, the clock at ``start``. With
+    """The loop reading ``query`` (and ``load_queries`` by name, for the workloads whose
+    ``autonomic.dev/load-query`` picks one) from ``prometheus``, the clock at ``start``. With
     ``started`` the cluster's watch caches are started (and synced) first; otherwise the
     adapter lists directly until they are."""
 
@@ -37,6 +38,7 @@ class ScalingRig:
         start: float,
         query: str,
         started: bool = False,
+        load_queries: dict[str, str] | None = None,
     ) -> None:
         self.fake = fake
         self.api = load_api_client(host=fake.url)
@@ -68,7 +70,7 @@ class ScalingRig:
             metrics=metrics,
         )
         self.loop = ScalingLoop(
-            ScalingSettings(loadQuery=query),
+            ScalingSettings(loadQuery=query, loadQueries=load_queries or {}),
             reader=PrometheusReader(prometheus.url),
             cluster=self.cluster,
             decisions=decisions,

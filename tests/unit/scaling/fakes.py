@@ -45,9 +45,11 @@ class WeekReader:
     def __init__(self, t: np.ndarray, values: np.ndarray) -> None:
         self.t, self.values = t, values
         self.reads: list[tuple[float, float]] = []
+        self.queries: list[str] = []  # the query of each read, in the order of ``reads``
 
     def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
         self.reads.append((start, end))
+        self.queries.append(query)
         inside = (self.t >= start) & (self.t <= end)
         series = Series(self.t[inside], self.values[inside], step, query)
         return [

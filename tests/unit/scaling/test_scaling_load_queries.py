@@ -1,0 +1,247 @@
+"""Per-workload load queries: ``scaling.loadQueries`` names queries, a workload picks one
+with ``autonomic.dev/load-query`` (never PromQL from the annotation itself), and every
+read of its load, the model fitted on it, the capacity learned from it and the evidence
+of its decisions use that query; an unknown name holds the workload; a changed query
+refits the model on the new metric's history."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from agent.clock import FakeClock
+from agent.loops.scaling import (
+    CAPACITY,
+    LOAD_QUERY,
+    MIN_REPLICAS,
+    STEP,
+    WorkloadKnobs,
+    read_knobs,
+)
+from agent.loops.sizing import CAPACITY_MIN
+from agent.settings import ScalingSettings
+from remediation.ports import HpaState, ObjectRef, WorkloadState
+from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
+
+DEFAULT = 'sum(rate(http_requests_total{namespace="$namespace",deployment="$workload"}[2m]))'
+QUEUE = 'sum(rate(messages_consumed_total{namespace="$namespace",deployment="$workload"}[2m]))'
+QUERIES = {"queue": QUEUE, "grpc": 'sum(rate(grpc_server_handled_total{pod=~"$workload-.*"}[1m]))'}
+
+
+def resolved(template: str, name: str) -> str:
+    return template.replace("$namespace", "shop").replace("$workload", name)
+
+
+class TwoMetrics(WeekReader):
+    """A reader with one series for the default query and another, a hundred times
+    larger (messages, not requests), for any query of ``messages_consumed_total``."""
+
+    def __init__(self, t: np.ndarray, values: np.ndarray) -> None:
+        super().__init__(t, values)
+        self.requests, self.messages = values, values * 100.0
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        self.values = self.messages if "messages_consumed_total" in query else self.requests
+        return super().range(query, start, end, step, now)
+
+
+def steady(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    t, values = week_and_a_day(seed)
+    values = values.copy()
+    values[-90:] = 50.0
+    return t, values
+
+
+def run(loop: Any, clock: FakeClock, cycles: int) -> None:
+    for _ in range(cycles):
+        loop.cycle()
+        clock.advance(STEP)
+
+
+def picks(web: WorkloadState, name: str | None) -> WorkloadState:
+    annotations = {k: v for k, v in web.annotations.items() if k != LOAD_QUERY}
+    if name is not None:
+        annotations[LOAD_QUERY] = name
+    return dataclasses.replace(web, annotations=annotations)
+
+
+def test_the_named_queries_are_settings_and_the_annotation_picks_one_by_name() -> None:
+    settings = ScalingSettings(loadQueries=QUERIES)
+    assert settings.load_template(None) == DEFAULT
+    assert settings.load_template("queue") == QUEUE
+    assert settings.load_template("nope") is None
+    knobs = read_knobs({CAPACITY: "20", LOAD_QUERY: "queue"}, settings.load_queries)
+    assert knobs == WorkloadKnobs(20.0, load_query="queue")
+    assert read_knobs({CAPACITY: "20"}, settings.load_queries) == WorkloadKnobs(20.0)
+
+
+@pytest.mark.parametrize(
+    ("configured", "value", "known"),
+    [
+        (QUERIES, "kafka", "the names configured are grpc, queue"),
+        # PromQL in the annotation is a name like any other: not run, not configured
+        (QUERIES, 'sum(rate(x{deployment="web"}[1m]))', "the names configured are grpc"),
+        ({}, "queue", "none is configured"),
+    ],
+)
+def test_an_unknown_load_query_name_is_named_not_guessed(
+    configured: dict[str, str], value: str, known: str
+) -> None:
+    why = read_knobs({CAPACITY: "20", LOAD_QUERY: value}, configured)
+    assert isinstance(why, str)
+    assert f"{LOAD_QUERY}={value!r}" in why and "scaling.loadQueries" in why
+    assert known in why and why.endswith("staying reactive")
+
+
+def test_a_workload_is_read_with_the_query_it_picks_and_its_decision_says_which() -> None:
+    t, values = steady(81)
+    reader, clock = TwoMetrics(t, values), FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "7"})
+    worker = workload("worker", **{CAPACITY: "100000", MIN_REPLICAS: "7", LOAD_QUERY: "queue"})
+    loop = loop_over(reader, clock, [web, worker], loadQueries=QUERIES)
+    run(loop, clock, 3)
+    web_query, worker_query = resolved(DEFAULT, "web"), resolved(QUEUE, "worker")
+    assert sorted(set(reader.queries)) == sorted({web_query, worker_query})
+    assert reader.queries.count(worker_query) == 3  # the first fit's read and two more
+    decisions = cast(Any, loop.decisions)
+    evidence = {p.subject: p.evidence for p in decisions.proposals}
+    assert evidence[str(worker.ref)]["query"] == worker_query
+    assert evidence[str(web.ref)]["query"] == web_query
+    fitted = {v["series_key"]: v["params"]["query"] for v in decisions.ledger.model_versions}
+    assert fitted == {str(web.ref): web_query, str(worker.ref): worker_query}
+    assert loop.models[worker.ref].query == worker_query
+    # the messages (a hundred times the requests) are what the worker's model learned
+    worker_level = loop.models[worker.ref].recent.values[-1]
+    assert worker_level == pytest.approx(100.0 * loop.models[web.ref].recent.values[-1])
+
+
+def test_an_unknown_name_holds_the_workload_reads_nothing_and_logs_once_per_change(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    t, values = steady(82)
+    reader, clock = WeekReader(t, values), FakeClock(float(t[-80]))
+    worker = workload("worker", **{LOAD_QUERY: "kafka"})
+    loop = loop_over(reader, clock, [worker], loadQueries=QUERIES)
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        run(loop, clock, 3)
+        said = [r.getMessage() for r in caplog.records if LOAD_QUERY in r.getMessage()]
+        assert len(said) == 1
+        assert "'kafka'" in said[0] and "grpc, queue" in said[0]
+        cast(Any, loop.cluster).workloads = [picks(worker, "rabbit")]  # another wrong one
+        run(loop, clock, 3)
+    said = [r.getMessage() for r in caplog.records if LOAD_QUERY in r.getMessage()]
+    assert len(said) == 2 and "'rabbit'" in said[1]
+    assert reader.reads == [] and str(worker.ref) not in loop.models
+    assert loop.status.held_reason[str(worker.ref)] == "BadAnnotation"
+    assert f"{LOAD_QUERY}='rabbit'" in loop.status.held[str(worker.ref)]
+    cast(Any, loop.cluster).workloads = [picks(worker, "queue")]  # fixed
+    run(loop, clock, 1)
+    assert reader.queries == [resolved(QUEUE, "worker")]
+    assert str(worker.ref) not in loop.status.held
+
+
+def test_a_changed_query_refits_the_model_on_the_new_metrics_history() -> None:
+    """A model fitted on requests would forecast requests for a workload now read in
+    messages: a hundred times too few pods. The change refits it at once, on the new
+    query's whole history, and the new model goes live without a contest."""
+    t, values = steady(83)
+    reader, clock = TwoMetrics(t, values), FakeClock(float(t[-80]))
+    worker = workload("worker", **{CAPACITY: "100000"})
+    loop = loop_over(reader, clock, [worker], loadQueries=QUERIES)
+    run(loop, clock, 3)
+    model = loop.models[worker.ref]
+    versions = cast(Any, loop.decisions).ledger.model_versions
+    assert [v["evaluation"]["trigger"] for v in versions] == ["FirstFit"]
+    assert model.fitted is not None
+    before = float(model.fitted.predict(1, levels=(80,)).mean[0])
+    cast(Any, loop.cluster).workloads = [picks(worker, "queue")]
+    now = clock.now()
+    run(loop, clock, 1)
+    assert [v["evaluation"]["trigger"] for v in versions] == ["FirstFit", "QueryChanged"]
+    assert versions[-1]["status"] == "live"
+    assert versions[-1]["params"]["query"] == resolved(QUEUE, "worker")
+    assert reader.queries[-1] == resolved(QUEUE, "worker")
+    assert reader.reads[-1] == (now - loop.keep, now)  # the whole history, not the minute
+    assert model.query == resolved(QUEUE, "worker") and model.fitted is not None
+    after = float(model.fitted.predict(1, levels=(80,)).mean[0])
+    assert after == pytest.approx(100.0 * before, rel=0.05)
+    run(loop, clock, 2)  # then re-anchored minute by minute, as any model
+    assert len(versions) == 2
+    assert reader.reads[-1][1] - reader.reads[-1][0] < 2 * STEP
+
+
+def hpa_for(ref: ObjectRef, usage: float | None) -> HpaState:
+    return HpaState(
+        ObjectRef("HorizontalPodAutoscaler", ref.name, "shop"), ref, 2, 20, 3, 3, usage_ratio=usage
+    )
+
+
+def test_a_capacity_learned_with_another_query_is_learned_again() -> None:
+    """A per-pod capacity is in its query's unit: 25 requests per second a pod says
+    nothing of messages. Learned again after a change, in this process or the next."""
+    t, values = steady(84)
+    reader, clock = TwoMetrics(t, values), FakeClock(float(t[-85]))
+    web = workload("worker", **{MIN_REPLICAS: "6"})
+    web = dataclasses.replace(
+        web, annotations={k: v for k, v in web.annotations.items() if k != CAPACITY}
+    )
+    loop = loop_over(reader, clock, [web], loadQueries=QUERIES)
+    cast(Any, loop.cluster).hpas[web.ref] = hpa_for(web.ref, 0.8)
+    run(loop, clock, CAPACITY_MIN + 1)
+    assert str(web.ref) not in loop.status.held
+    ledger = cast(Any, loop.decisions).ledger
+    key = f"scaling/capacity/{web.ref}"
+    saved, version = ledger.guards[key]
+    assert saved["query"] == resolved(DEFAULT, "worker")
+    # A record from before the query was kept with it: learned with loadQuery.
+    ledger.guards[key] = ({k: v for k, v in saved.items() if k != "query"}, version)
+
+    cast(Any, loop.cluster).workloads = [picks(web, "queue")]
+    run(loop, clock, 1)
+    assert "learning the per-pod capacity" in loop.status.held[str(web.ref)]
+
+    restarted = loop_over(reader, clock, [picks(web, "queue")], loadQueries=QUERIES)
+    cast(Any, restarted.cluster).hpas[web.ref] = hpa_for(web.ref, None)  # no reading yet
+    cast(Any, restarted.decisions).ledger = ledger
+    run(restarted, clock, 1)
+    assert "learning the per-pod capacity" in restarted.status.held[str(web.ref)]
+    same = loop_over(reader, clock, [web], loadQueries=QUERIES)  # the query it was learned with
+    cast(Any, same.cluster).hpas[web.ref] = hpa_for(web.ref, None)
+    cast(Any, same.decisions).ledger = ledger
+    run(same, clock, 1)
+    assert str(web.ref) not in same.status.held
+
+
+def test_a_floor_whose_load_query_changed_before_its_judgement_gets_no_verdict() -> None:
+    """Raised on requests, then read in messages (a hundred times as many): judged on
+    the messages it would be "needed" whatever happened, and on a mix of the two
+    neither verdict means anything. It is closed with no verdict, saying why."""
+    t, values = week_and_a_day(85)
+    values = values.copy()
+    start = len(t) - 120
+    values[start - 80 : start + 60] = 50.0  # five pods' worth at 10 a pod
+    clock = FakeClock(float(t[start]))
+    web = workload(
+        "web", **{CAPACITY: "10", MIN_REPLICAS: "7", "autonomic.dev/startup-seconds": "60"}
+    )
+    loop = loop_over(TwoMetrics(t, values), clock, [web], route="auto", loadQueries=QUERIES)
+    run(loop, clock, 1)
+    decisions = cast(Any, loop.decisions)
+    (operation,) = cast(Any, loop.executor).applied
+    assert operation.replicas == 7
+    assert decisions.ledger.records["d-1"].status == "verifying"
+    landed = dataclasses.replace(web, replicas=7, ready_replicas=7, available_replicas=7)
+    cast(Any, loop.cluster).workloads = [landed]
+    run(loop, clock, 2)  # two samples in requests
+    cast(Any, loop.cluster).workloads = [picks(landed, "queue")]
+    run(loop, clock, 15)
+    assert [f for f in decisions.ledger.feedback if f[0] == "d-1"] == [
+        ("d-1", "verification", "unverified")
+    ]
+    assert decisions.ledger.records["d-1"].status == "done"
+    (said,) = [text for d, text, final in decisions.progressed if d == "d-1" and final]
+    assert "load query changed" in said and resolved(QUEUE, "web") in said
