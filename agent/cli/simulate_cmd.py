@@ -110,9 +110,12 @@ class _Asker:
 
 
 def _answer() -> str | None:
-    """The answer typed (EOFError once the input has ended)."""
+    """The answer typed (EOFError once the input has ended). The prompt goes to stderr with
+    the question: `input(prompt)` writes it to stdout, where, with the answers piped in and
+    the output kept, it ran into the summary's first line."""
     while True:
-        answer = input("  approve / reject / skip [a/r/s]? ").strip().lower()
+        print("  approve / reject / skip [a/r/s]? ", end="", file=sys.stderr, flush=True)
+        answer = input().strip().lower()
         if answer in ("a", "approve"):
             return "approved"
         if answer in ("r", "reject"):

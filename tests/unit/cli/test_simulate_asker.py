@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from agent.cli.simulate_cmd import _Asker
@@ -12,7 +14,7 @@ def test_after_the_input_ends_later_questions_go_unanswered_without_being_printe
 ) -> None:
     typed = iter(["maybe", "r"])  # a word it does not know is asked again
 
-    def fake_input(prompt: str) -> str:
+    def fake_input(prompt: str = "") -> str:
         try:
             return next(typed)
         except StopIteration:
@@ -28,3 +30,18 @@ def test_after_the_input_ends_later_questions_go_unanswered_without_being_printe
     assert err.count("Autonomic asks") == 2
     assert "shop/frontend" not in err and "shop/cart" not in err
     assert err.count("end of input") == 1
+
+
+def test_the_prompt_goes_with_the_question_to_stderr_not_into_the_summary(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # answers piped in and the summary kept (`--interactive < answers > summary.txt`): the
+    # prompt went to stdout, so the file began with prompts run together with the summary
+    monkeypatch.setattr("sys.stdin", io.StringIO("maybe\na\n"))
+    ask = _Asker()
+    assert ask("q-1", "roll back shop/checkout?") == "approved"
+    assert ask("q-2", "drain node-c?") is None  # the input ends here
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("approve / reject / skip [a/r/s]? ") == 3
+    assert captured.err.count("end of input") == 1
