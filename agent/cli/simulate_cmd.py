@@ -14,10 +14,13 @@ import textwrap
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.cli._numbers import number_arg, whole_arg
 from agent.ids import short_id
+
+if TYPE_CHECKING:
+    from agent.sim.scenario import Scenario
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -285,23 +288,28 @@ def simulate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print(f"\nReport: {report}\nDaemon log: {log_path}\nLedger: {ledger}")
-        print(_next_steps(ledger))
+        print(_next_steps(ledger, scenario))
         return 2
     print(f"\nReport: {report.resolve()}\nDaemon log: {log_path}\nLedger: {ledger}")
-    print(_next_steps(ledger))
+    print(_next_steps(ledger, scenario))
     return 0
 
 
-def _next_steps(ledger: Path) -> str:
+def _next_steps(ledger: Path, scenario: Scenario) -> str:
     """How to read the ledger the summary names: its decisions are listed above without
-    their ids, which `explain` needs."""
+    their ids, which `explain` needs. The example SUBJECT is the scenario's first workload,
+    so it names something this run had (it was always shop/cart, which a scenario of its
+    own, such as docs/examples/known-event.yaml, need not have)."""
+    first = scenario.spec.workloads[0]
+    name = f"{first.namespace}/{first.name}"
     return (
         f"Next: autonomic history --since all --ledger {ledger}\n"
         "        every decision, newest first, with its id (the ledger keeps the trace's\n"
         "        clock: a window counted back from now finds nothing in it)\n"
         f"      autonomic why SUBJECT --ledger {ledger}\n"
-        "        what was decided about an object (SUBJECT: Deployment/shop/cart, shop/cart),\n"
-        "        with each decision's id (the report lists them too)\n"
+        "        what runbooks held back from, and what was decided, about one object\n"
+        f"        (SUBJECT: Deployment/{name}, {name}), with each decision's id\n"
+        "        (the report lists them too)\n"
         f"      autonomic explain ID --ledger {ledger}\n"
         "        the story of one decision, from signal to outcome"
     )

@@ -23,6 +23,7 @@ from agent.settings import Settings
 
 SHORT = Path(__file__).resolve().parents[2] / "integration" / "simulate" / "short.yaml"
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
+KNOWN_EVENT = Path(__file__).resolve().parents[3] / "docs" / "examples" / "known-event.yaml"
 MAPPING = (
     "{f}:1: not a scenario: a scenario is a YAML mapping with apiVersion, kind, metadata "
     "and spec, got "
@@ -155,8 +156,9 @@ def test_the_summary_ends_with_how_to_read_its_ledger(
         "        every decision, newest first, with its id (the ledger keeps the trace's\n"
         "        clock: a window counted back from now finds nothing in it)\n"
         f"      autonomic why SUBJECT --ledger {ledger}\n"
-        "        what was decided about an object (SUBJECT: Deployment/shop/cart, shop/cart),\n"
-        "        with each decision's id (the report lists them too)\n"
+        "        what runbooks held back from, and what was decided, about one object\n"
+        "        (SUBJECT: Deployment/shop/frontend, shop/frontend), with each decision's id\n"
+        "        (the report lists them too)\n"
         f"      autonomic explain ID --ledger {ledger}\n"
         "        the story of one decision, from signal to outcome\n"
     )
@@ -165,6 +167,17 @@ def test_the_summary_ends_with_how_to_read_its_ledger(
     capsys.readouterr()
     assert main(["history", "--since", "all", "--ledger", str(ledger)]) == 0
     assert capsys.readouterr().out.startswith("Decisions in the ledger, newest first")
+
+
+def test_the_next_steps_name_a_workload_of_the_scenario_run(tmp_path: Path) -> None:
+    # the hint always said shop/cart, which docs/examples/known-event.yaml (one workload,
+    # shop/web) does not have: `why shop/cart` on its ledger found nothing
+    from agent.cli.simulate_cmd import _next_steps
+    from agent.sim.scenario import load_scenario
+
+    hint = _next_steps(tmp_path / "l.sqlite", load_scenario(KNOWN_EVENT))
+    assert "(SUBJECT: Deployment/shop/web, shop/web)" in hint
+    assert "cart" not in hint
 
 
 # ----------------------------------------------------------- simulate: scenario, runbooks
