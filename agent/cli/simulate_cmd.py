@@ -50,7 +50,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--config",
         type=Path,
         help="a daemon config whose Slack section is used: questions go to Slack and the "
-        "simulation waits for the answers",
+        "simulation waits for the answers (its server section receives them; nothing "
+        "else of it is used: with Slack off there, a note says so and the scripted "
+        "on-call answers)",
     )
     parser.set_defaults(handler=simulate)
 
@@ -143,6 +145,15 @@ def _chat(args: argparse.Namespace) -> tuple[Any, float, Any]:
     environ = dict(os.environ)
     settings = load_settings(args.config, environ)
     if not settings.slack.enabled:
+        # Said, not passed over in silence: only the config's Slack (and, for Slack's
+        # answers, server) settings are used, so a config with Slack off (the shipped
+        # ones) changes nothing in the run.
+        print(
+            f"autonomic: note: --config {args.config}: Slack is off there (slack.enabled), "
+            "so the scenario's scripted on-call answers the questions; simulate uses only "
+            "a config's slack section (and server, to receive Slack's answers)",
+            file=sys.stderr,
+        )
         return None, 0.0, nothing
     from agent.adapters.slack import MAX_BODY_BYTES, build_approvals
     from agent.server import HttpServer, Request, Response

@@ -1,12 +1,15 @@
-"""`simulate --interactive`: answers from the terminal until its input ends."""
+"""`simulate --interactive`: answers from the terminal until its input ends; and who answers
+with `--config`."""
 
 from __future__ import annotations
 
+import argparse
 import io
+from pathlib import Path
 
 import pytest
 
-from agent.cli.simulate_cmd import _Asker
+from agent.cli.simulate_cmd import _Asker, _chat
 
 
 def test_after_the_input_ends_later_questions_go_unanswered_without_being_printed(
@@ -45,3 +48,16 @@ def test_the_prompt_goes_with_the_question_to_stderr_not_into_the_summary(
     assert captured.out == ""
     assert captured.err.count("approve / reject / skip [a/r/s]? ") == 3
     assert captured.err.count("end of input") == 1
+
+
+def test_a_config_with_slack_off_is_said_to_change_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `simulate --config docs/example-config.yaml` ran as without it, and said nothing
+    config = tmp_path / "autonomic.yaml"
+    config.write_text("mode: act\nslack: {enabled: false}\n")
+    factory, wait, _ = _chat(argparse.Namespace(config=config))
+    assert factory is None and wait == 0.0
+    err = capsys.readouterr().err
+    assert f"--config {config}: Slack is off there" in err
+    assert "scripted on-call" in err
