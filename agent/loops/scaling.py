@@ -2506,16 +2506,26 @@ class ScalingLoop:
         schedule, opens = due
         wanted = min(schedule.min_replicas, ceiling)
         window = describe(schedule.model_copy(update={"name": None}))
+
+        def clock(at: float) -> str:  # with the date when it is a day or more away
+            shape = "%H:%M UTC" if abs(at - now) < 86400.0 else "%Y-%m-%d %H:%M UTC"
+            return datetime.fromtimestamp(at, UTC).strftime(shape)
+
+        # Until the end of the opening due (the one open now, or the one that opens
+        # within the lead): when the floor is given back, at the scale-in pace.
+        ends = closes_at(schedule, opens, SCHEDULE_LOOKAHEAD)
+        until = (
+            f"while it is open (past {to_utc_text(opens + SCHEDULE_LOOKAHEAD)})"
+            if ends is None
+            else f"until {clock(ends)}"
+        )
         if opens > now:
-            clock = datetime.fromtimestamp(opens - lead, UTC).strftime("%H:%M UTC")
-            when = f"from {clock} ({format_duration(lead)} of start-up lead)"
+            when = (
+                f"from {clock(opens - lead)} {until} (the window opens at {clock(opens)}; "
+                f"{format_duration(lead)} of start-up lead)"
+            )
         else:
-            ends = closes_at(schedule, now, SCHEDULE_LOOKAHEAD)
-            if ends is None:
-                when = f"while it is open (past {to_utc_text(now + SCHEDULE_LOOKAHEAD)})"
-            else:
-                shape = "%H:%M UTC" if ends - now < 86400.0 else "%Y-%m-%d %H:%M UTC"
-                when = f"until {datetime.fromtimestamp(ends, UTC).strftime(shape)}"
+            when = until
         sentence = (
             f"scheduled floor {schedule.name}: at least {schedule.min_replicas} replicas "
             f"{when} for {window}"

@@ -128,15 +128,39 @@ def test_the_floor_rises_the_lead_before_the_window_and_holds_through_it() -> No
         "00:45 UTC for (Sun 00:30-00:45 UTC)"
     }
     assert decision.reason_code == "ScheduledFloor"
+    # Raised before the window opens: the sentence says when it opens and until when
+    # the floor holds (it said neither: only "from 00:24 UTC (6m of start-up lead)").
     assert decision.reason == (
         "minReplicas 2 -> 20: scheduled floor sunday-batch: at least 20 replicas from "
-        "00:24 UTC (6m of start-up lead) for (Sun 00:30-00:45 UTC)"
+        "00:24 UTC until 00:45 UTC (the window opens at 00:30 UTC; 6m of start-up lead) "
+        "for (Sun 00:30-00:45 UTC)"
     )
     assert decision.signal_confidence == 0.95
     assert decision.evidence["scheduled_floor"] == "sunday-batch"
     (published,) = [a for _, a in cast(Any, loop.executor).reports]
     assert published["autonomic.dev/recommended-replicas"] == "20"
     assert "scheduled floor sunday-batch" in published["autonomic.dev/recommendation"]
+
+
+def test_a_floor_raised_ahead_of_a_long_window_says_the_day_it_is_given_back() -> None:
+    """A window of three days: the floor raised at 00:24 says the window opens at 00:30
+    and holds until the day it ends, with that day's date (a bare 06:00 would read as
+    this morning)."""
+    days = {
+        "name": "black-friday",
+        "workloads": ["shop/web"],
+        "minReplicas": 20,
+        "timezone": "UTC",
+        "dates": [{"start": "2026-11-22T00:30", "end": "2026-11-25T06:00"}],
+    }
+    loop, clock = rig([days])
+    assert run(loop, clock, "00:24") == [("00:24", 20)]
+    (decision,) = proposals(loop)
+    assert decision.reason == (
+        "minReplicas 2 -> 20: scheduled floor black-friday: at least 20 replicas from "
+        "00:24 UTC until 2026-11-25 06:00 UTC (the window opens at 00:30 UTC; 6m of "
+        "start-up lead) for (2026-11-22T00:30 to 2026-11-25T06:00 UTC)"
+    )
 
 
 def test_after_the_window_the_floor_is_given_back_at_the_scale_in_pace() -> None:
@@ -373,7 +397,8 @@ def test_explain_names_the_schedule_its_window_and_its_lead(tmp_path: Path) -> N
         story = render(ledger, decision.id)
         assert (
             "  why      ScheduledFloor: minReplicas 2 -> 20: scheduled floor sunday-batch: at "
-            "least 20 replicas from 00:24 UTC (6m of start-up lead) for (Sun 00:30-00:45 UTC)"
+            "least 20 replicas from 00:24 UTC until 00:45 UTC (the window opens at 00:30 UTC; "
+            "6m of start-up lead) for (Sun 00:30-00:45 UTC)"
         ) in story
         assert '  scheduled_floor: "sunday-batch"' in story.splitlines()
         assert "  lead_seconds: 360.0" in story.splitlines()
