@@ -2252,6 +2252,17 @@ class ScalingLoop:
                     f"no {CAPACITY} annotation: learning the per-pod capacity from the HPA "
                     f"({CAPACITY_MIN} steady readings needed); staying reactive until then",
                 )
+                # A scheduled floor needs no capacity: one due meanwhile is raised, as
+                # while the load is stale (it was not: the hold returned first).
+                self._schedule_held(
+                    workload,
+                    model,
+                    knobs,
+                    startup,
+                    now,
+                    forecast_only,
+                    "the per-pod capacity is not known yet",
+                )
                 return
             if estimate.learned():
                 capacity_source = f"learned from {len(estimate.readings)} HPA readings"
@@ -2269,6 +2280,8 @@ class ScalingLoop:
                 "SuspectSample",
                 f"{suspect}: not acted on unless it holds for {SPIKE_CYCLES} minutes",
             )
+            # The sample is not used; a scheduled floor due meanwhile needs none.
+            self._schedule_held(workload, model, knobs, startup, now, forecast_only)
             return
         self._verify(workload, model, current_load if fresh else math.nan, capacity, now)
         sizing = ScalingSettings(
@@ -2575,10 +2588,12 @@ class ScalingLoop:
         startup: float,
         now: float,
         forecast_only: bool,
+        unused: str = "the load cannot be used now",
     ) -> None:
-        """A workload held on its load (stale, a gap, no usable sample): a scheduled floor
-        needs no numbers, so one due now is still raised, through the same decision,
-        routing and holds as any floor. Nothing is lowered while held."""
+        """A workload held on its load (stale, a gap, no usable sample) or its capacity
+        (being learned): a scheduled floor needs no numbers, so one due now is still
+        raised, through the same decision, routing and holds as any floor (``unused``: what
+        its sentence says cannot be used). Nothing is lowered while held."""
         if not self.settings.scheduled_floors or self._pause:
             return
         ref = workload.ref
@@ -2621,7 +2636,7 @@ class ScalingLoop:
             0,
             "predictive",
             "ScheduledFloor",
-            f"{sentence}; the load cannot be used now, and a scheduled floor needs none",
+            f"{sentence}; {unused}, and a scheduled floor needs none",
             pace_since=now,
         )
         if hpa is not None:

@@ -524,3 +524,54 @@ def test_a_min_replicas_above_the_hpas_max_writes_nothing_even_while_held(
     assert proposals(loop) == []
     held = loop.report()["held"]["Deployment/shop/web"]
     assert held["reason"] == ("MinAboveMax" if reader is None else "LoadGap")
+
+
+def without_capacity(loop: ScalingLoop) -> None:
+    """web without the capacity annotation: its per-pod capacity is to be learned from
+    the HPA, whose readings (none here) never come."""
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(
+            w, annotations={k: v for k, v in w.annotations.items() if k != CAPACITY}
+        )
+        for w in cluster.workloads
+    ]
+
+
+def test_a_schedule_is_raised_while_the_capacity_is_being_learned() -> None:
+    """No capacity annotation: the loop learns it from the HPA, "staying reactive until
+    then". A scheduled floor needs no capacity (nor any forecast), yet the hold returned
+    before the schedule was looked at: nothing was raised for the window."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")])
+    without_capacity(loop)
+    assert run(loop, clock, "00:40") == [("00:24", 20)]
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "LearningCapacity"
+    (decision,) = proposals(loop)
+    assert decision.reason_code == "ScheduledFloor"
+    assert decision.reason.endswith(
+        "; the per-pod capacity is not known yet, and a scheduled floor needs none"
+    )
+    assert loop.report()["scheduled"]
+
+
+def spike_from(clock: str, factor: float) -> WeekReader:
+    t, values = week_and_a_day(71)
+    values = values.copy()
+    values[t >= utc(clock)] *= factor
+    return WeekReader(t, values)
+
+
+def test_a_schedule_is_raised_while_a_suspect_sample_is_held_back() -> None:
+    """The event's load comes a little early, at 00:23: a jump many times the half hour's
+    level is held back as a possible glitch for a few cycles (SuspectSample). The
+    schedule, which needs no sample, is still raised at 00:24; the hold returned before
+    it was looked at, so it came only once the jump had held (or not at all)."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 20, "00:30", "00:45")], reader=spike_from("00:23", 1e4)
+    )
+    assert run(loop, clock, "00:23") == []
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "SuspectSample"
+    assert run(loop, clock, "00:24") == [("00:24", 20)]
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "SuspectSample"
+    (decision,) = proposals(loop)
+    assert decision.reason_code == "ScheduledFloor"
