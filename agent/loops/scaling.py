@@ -2620,7 +2620,17 @@ class ScalingLoop:
             return
         wanted, name, sentence = due
         current = hpa.min_replicas if hpa is not None else workload.replicas
-        if wanted <= max(current, self._reference(model, current, now)):
+        in_force = max(current, self._reference(model, current, now))
+        if wanted <= in_force:
+            # Kept, not raised: the schedule's floor is the one in force (raised by an
+            # earlier cycle or process) and ``GET /scaling`` says so, as on the normal
+            # path; a floor above it (the forecast's, before the hold) is not its.
+            if wanted == in_force:
+                model.scheduled = name
+                self.status.scheduled[str(ref)] = sentence
+            else:
+                model.scheduled = None
+                self.status.scheduled.pop(str(ref), None)
             return
         published: str | None = f"{PREDICTIVE}: {FORECAST_ONLY}" if forecast_only else None
         if self._managed(ref, model, hpa):

@@ -575,3 +575,26 @@ def test_a_schedule_is_raised_while_a_suspect_sample_is_held_back() -> None:
     assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "SuspectSample"
     (decision,) = proposals(loop)
     assert decision.reason_code == "ScheduledFloor"
+
+
+def test_a_new_process_held_inside_the_window_says_the_schedule_holds_the_floor() -> None:
+    """The floor of 20 was raised by an earlier process; this one starts at 00:36, inside
+    the window, with Prometheus down. The floor in force is the schedule's, and is kept;
+    ``GET /scaling`` said nothing of the schedule until the load could be read (the held
+    path named a schedule only when it raised the floor itself)."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")], reader=DownReader(START))
+    cluster = cast(Any, loop.cluster)
+    ref = cluster.workloads[0].ref
+    cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=20)
+    cluster.workloads = [dataclasses.replace(w, replicas=20) for w in cluster.workloads]
+    clock.advance(utc("00:36") - START)
+    assert run(loop, clock, "00:40") == []
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ReadFailed"
+    assert loop.report()["scheduled"] == {
+        "Deployment/shop/web": "scheduled floor sunday-batch: at least 20 replicas until "
+        "00:45 UTC for (Sun 00:30-00:45 UTC)"
+    }
+    # A floor above the schedule's (the forecast's, before the hold) is not its.
+    cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=25)
+    assert run(loop, clock, "00:41") == []
+    assert loop.report()["scheduled"] == {}
