@@ -486,6 +486,10 @@ class WorkloadModel:
     # ``status.held`` until ``quiet_until``.
     quiet_why: str | None = None
     quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
+    # The hour after a "no" (``quiet_why`` None): the scheduled floor the "no" was to,
+    # None when it was to a forecast's floor. Only a "no" to a schedule's own floor
+    # keeps that schedule's raise back (``_quiet``).
+    quiet_no: str | None = None
     # Whether the floor (or the replicas) in the cluster is someone else's: set when an
     # override or replicas set after the HPA went are found (or read back from the
     # ledger), cleared at the first decision after the wait. While set, the scale-in
@@ -2413,7 +2417,8 @@ class ScalingLoop:
         ):
             model.previous, model.lower_streak = paced_from, 0
             return  # a question is open, or its answer was carried out this cycle
-        if now < model.quiet_until:
+        raising = wanted > self._reference(model, current, now)
+        if self._quiet(model, now, model.scheduled if raising else None):
             if model.quiet_why is not None:
                 self._held(str(ref), model.quiet_reason, model.quiet_why)
             model.previous, model.lower_streak = paced_from, 0
@@ -2604,8 +2609,8 @@ class ScalingLoop:
             return  # as the floor the API server refuses would be (MinAboveMax)
         if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
             return  # autoscaling is off for it
-        if model.pending is not None or now < model.quiet_until:
-            return  # a question open, or a wait (an override, a "no") not over
+        if model.pending is not None:
+            return  # a question open
         floor_min = max(knobs.min_replicas or 1, 1)
         lead = lead_time(startup, self.settings.period, self.settings.metric_lag)
         ceiling = _ceiling(knobs.max_replicas, hpa, floor_min)
@@ -2620,6 +2625,8 @@ class ScalingLoop:
             return
         wanted, name, sentence = due
         current = hpa.min_replicas if hpa is not None else workload.replicas
+        if self._quiet(model, now, name):
+            return  # a wait (an override, a refused write, a "no" to it) not over
         in_force = max(current, self._reference(model, current, now))
         if wanted <= in_force:
             # Kept, not raised: the schedule's floor is the one in force (raised by an
@@ -2664,6 +2671,19 @@ class ScalingLoop:
             "scheduled",
             hpa=hpa.ref if hpa is not None else None,
             published=published,
+        )
+
+    def _quiet(self, model: WorkloadModel, now: float, raised_by: str | None) -> bool:
+        """Whether the workload waits now: an override or a refused write waited out,
+        or the hour after a "no". A floor the schedule ``raised_by`` raises (None: any
+        other change, a lowering included) waits that hour out only when the "no" was
+        to that schedule's own floor: a "no" to the forecast's floor (or another
+        schedule's) says nothing of a person's instruction for the window, which it
+        kept back for the hour (the whole window, for most)."""
+        if now >= model.quiet_until:
+            return False
+        return not (
+            raised_by is not None and model.quiet_why is None and model.quiet_no != raised_by
         )
 
     def _unplaced(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
@@ -2863,6 +2883,7 @@ class ScalingLoop:
             return True
         if status in ("rejected", "expired"):
             model.quiet_until, model.quiet_why = now + QUIET_AFTER_NO, None
+            model.quiet_no = _text(record.evidence.get("scheduled_floor")) if record else None
             return True
         return False
 

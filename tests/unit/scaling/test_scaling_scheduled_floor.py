@@ -598,3 +598,34 @@ def test_a_new_process_held_inside_the_window_says_the_schedule_holds_the_floor(
     cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=25)
     assert run(loop, clock, "00:41") == []
     assert loop.report()["scheduled"] == {}
+
+
+@pytest.mark.parametrize("answer", ["rejected", "expired"])
+def test_a_no_to_a_forecast_floor_does_not_keep_the_schedule_back(
+    tmp_path: Path, answer: str
+) -> None:
+    """``mode: propose``: at 00:00 the forecast asks for 3 pods and is told no (or its
+    question expires): no new question for an hour. That hour is about the forecast's
+    floor; the scheduled floor for 00:30 was kept back with it, so nothing was asked for
+    the window at all. A "no" to the schedule itself still keeps it from being asked
+    again within the hour (``test_a_rejected_scheduled_floor_gets_no_verdict``)."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path, mode="propose")
+    try:
+        web = cluster.workloads[0]
+        cluster.workloads = [
+            dataclasses.replace(web, annotations={**web.annotations, CAPACITY: "30"})
+        ]
+        loop = new_process(decisions, clock, cluster)
+        assert run(loop, clock, "00:00") == []
+        (question,) = ledger.questions()
+        assert ledger.get_decision(question.decision_id).reason_code != "ScheduledFloor"  # type: ignore[union-attr]
+        if answer == "rejected":
+            assert decisions.answer(question.id, "rejected", "alice", "not now")
+        else:
+            run(loop, clock, "00:15")  # its 15 minutes are up
+            assert decisions.expire_due() == [question.decision_id]
+        run(loop, clock, "00:24")
+        asked = [ledger.get_decision(q.decision_id) for q in ledger.questions()]
+        assert [d.reason_code for d in asked if d is not None] == ["ScheduledFloor"]
+    finally:
+        ledger.close()
