@@ -2512,16 +2512,18 @@ class ScalingLoop:
         ``scaling.scheduledFloors`` naming it whose window is open within ``lead`` (the
         pods' start-up and the cycle's lead), capped at ``ceiling``; with its name and a
         sentence saying so. None when no window of it is that near."""
-        due: tuple[Any, float] | None = None
+        due: list[tuple[int, float, Any]] = []
         for schedule in self.settings.scheduled_floors:
             if not schedule.applies_to(ref.kind, ref.namespace, ref.name):
                 continue
             opens = first_open(schedule, now, lead)
-            if opens is not None and (due is None or schedule.min_replicas > due[0].min_replicas):
-                due = (schedule, opens)
-        if due is None:
+            if opens is not None:
+                due.append((min(schedule.min_replicas, ceiling), opens, schedule))
+        if not due:
             return None
-        schedule, opens = due
+        # The highest floor (as capped); of equal ones, the one open first (open now,
+        # rather than one only within the lead of opening after it).
+        _, opens, schedule = max(due, key=lambda item: (item[0], -item[1]))
         wanted = min(schedule.min_replicas, ceiling)
         window = describe(schedule.model_copy(update={"name": None}))
 

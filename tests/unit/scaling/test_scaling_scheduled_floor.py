@@ -629,3 +629,21 @@ def test_a_no_to_a_forecast_floor_does_not_keep_the_schedule_back(
         assert [d.reason_code for d in asked if d is not None] == ["ScheduledFloor"]
     finally:
         ledger.close()
+
+
+def test_of_two_equal_schedules_the_one_open_now_is_named() -> None:
+    """Two back-to-back windows asking for the same 20 pods, the later one listed first:
+    within the lead of the second, the status named it ("from 00:39 ... the window opens
+    at 00:45") while the first, open since 00:30, was what held the floor."""
+    loop, clock = rig(
+        [sunday("second", 20, "00:45", "01:00"), sunday("first", 20, "00:30", "00:45")]
+    )
+    assert run(loop, clock, "00:40") == [("00:24", 20)]
+    assert loop.report()["scheduled"] == {
+        "Deployment/shop/web": "scheduled floor first: at least 20 replicas until 00:45 UTC "
+        "for (Sun 00:30-00:45 UTC)"
+    }
+    assert run(loop, clock, "00:46") == []  # the second keeps it: nothing given back
+    assert loop.report()["scheduled"]["Deployment/shop/web"].startswith(
+        "scheduled floor second: at least 20 replicas until 01:00 UTC"
+    )
