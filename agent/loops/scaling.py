@@ -2445,6 +2445,12 @@ class ScalingLoop:
             model.lower_streak = 0
         if wanted == reference:
             return
+        if hpa is not None and workload.replicas == 0 and wanted > 0 and not forecast_only:
+            # An HPA that scales to zero has the workload at 0: its floor waits for the
+            # HPA to wake it, as a wait does (``_at_zero``).
+            self._held(str(ref), "ScaledToZero", _at_zero(ref, hpa, wanted))
+            model.previous, model.lower_streak = paced_from, 0
+            return
         target = hpa.ref if hpa is not None else ref
         if not forecast_only and self._remedy_hold(ref, model, target, current, wanted):
             # A runbook's floor for the same field is still to be written (or judged):
@@ -2611,6 +2617,8 @@ class ScalingLoop:
             return  # as the floor the API server refuses would be (MinAboveMax)
         if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
             return  # autoscaling is off for it
+        if workload.replicas == 0 and not forecast_only and not self._managed(ref, model, hpa):
+            return  # at 0 by its HPA: a floor now would switch it off (``_at_zero``)
         if model.pending is not None:
             return  # a question open
         floor_min = max(knobs.min_replicas or 1, 1)
@@ -3392,6 +3400,22 @@ def _min_above_max(knobs: WorkloadKnobs, hpa: HpaState | None) -> str | None:
             f"are meant, set {MAX_REPLICAS} too; holding the current replicas"
         )
     return None
+
+
+def _at_zero(ref: ObjectRef, hpa: HpaState, wanted: int) -> str:
+    """Why no floor is written for a workload its HPA (``minReplicas: 0``) has scaled to
+    0: the HPA controller leaves a target at 0 replicas alone once its minReplicas is
+    above 0 (it sets ScalingActive=False, ScalingDisabled, and starts no pod), so the
+    floor would switch the HPA off rather than wake the workload, and the loop, seeing
+    a target at 0 under a minReplicas above 0, would then hold it as scaled to zero and
+    never give the 0 back."""
+    return (
+        f"{ref} is at 0 replicas, where {hpa.ref} (minReplicas 0) scaled it: the HPA "
+        "controller leaves a target at 0 alone while its minReplicas is above 0 "
+        f"(ScalingActive=False, ScalingDisabled), so a floor of {wanted} written now would "
+        f"switch the HPA off and start no pod; no floor is raised until {hpa.ref} scales "
+        f"{ref} up"
+    )
 
 
 def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int:

@@ -647,3 +647,30 @@ def test_of_two_equal_schedules_the_one_open_now_is_named() -> None:
     assert loop.report()["scheduled"]["Deployment/shop/web"].startswith(
         "scheduled floor second: at least 20 replicas until 01:00 UTC"
     )
+
+
+def test_a_schedule_does_not_switch_off_an_hpa_that_scaled_its_workload_to_zero() -> None:
+    """An HPA that scales to zero (minReplicas 0) has taken web to 0 replicas. The HPA
+    controller leaves a target at 0 alone once its minReplicas is above 0 (condition
+    ScalingActive=False, ScalingDisabled): the scheduled floor raised minReplicas 0 -> 20,
+    which woke nothing and switched the HPA off, and the loop, seeing a target at 0 under
+    a minReplicas above 0, then held it as scaled to zero for good, never giving the 0
+    back. The floor waits until the HPA has woken the workload, then is raised."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")])
+    cluster = cast(Any, loop.cluster)
+    ref = cluster.workloads[0].ref
+    cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=0)
+    cluster.workloads = [
+        dataclasses.replace(w, replicas=0, ready_replicas=0) for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:26") == []
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["reason"] == "ScaledToZero"
+    assert "ScalingDisabled" in held["why"]
+    assert proposals(loop) == []
+    # The HPA scales it up on its own metric: the schedule's floor follows.
+    cluster.workloads = [
+        dataclasses.replace(w, replicas=1, ready_replicas=1) for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:27") == [("00:27", 20)]
+    assert "Deployment/shop/web" not in loop.report()["held"]
