@@ -164,6 +164,23 @@ GIVE_BACK_REASONS = frozenset({"OptedOut", "ForecastOnly"})
 # The reason codes of a hold (``status.held_reason`` and the gauge
 # ``autonomic_scaling_held``); the holds about a write stay after the workload leaves.
 WRITE_HOLDS = frozenset({"Overridden", "WriteRefused", "WriteUnsettled"})
+# Holds under which no scheduled floor is set (its caps cannot be read, or a floor would
+# be refused, mean nothing or switch the HPA off): a schedule naming such a workload
+# says so in ``GET /scaling`` (``scheduleUnmatched``), as one naming a workload the loop
+# does not scale. The holds on the load or the capacity raise it (``_schedule_held``).
+SCHEDULE_STOPPED = frozenset(
+    {
+        "BadAnnotation",
+        "RolloutTemplate",
+        "NoCapacity",
+        "NoHpa",
+        "AmbiguousHpa",
+        "InvalidHpa",
+        "MinAboveMax",
+        "ScaledToZero",
+        "Unexpected",
+    }
+)
 HOLD_REASONS = frozenset(
     {
         "BadAnnotation",
@@ -2481,7 +2498,9 @@ class ScalingLoop:
         """Say (once in the log, and in ``GET /scaling`` while it lasts) each workload a
         scheduled floor names that the loop does not scale: not listed (a typo, another
         namespace, not labelled for Autonomic), not opted in to predictive scaling, or
-        left out of the listing as unreadable (there, but nothing is set for it)."""
+        left out of the listing as unreadable (there, but nothing is set for it); or that
+        it scales but holds for a reason that stops the schedule too (``SCHEDULE_STOPPED``:
+        a malformed annotation, its HPA unusable, ...)."""
 
         def named(ref: ObjectRef, name: str) -> bool:
             return name in (f"{ref.namespace}/{ref.name}", f"{ref.kind}/{ref.namespace}/{ref.name}")
@@ -2490,7 +2509,18 @@ class ScalingLoop:
         for schedule in self.settings.scheduled_floors:
             for name in schedule.workloads:
                 listed = [w.ref for w in workloads if named(w.ref, name)]
-                if any(str(ref) in seen for ref in listed):
+                stopped = [
+                    (ref, self.status.held_reason.get(str(ref), ""))
+                    for ref in listed
+                    if str(ref) in seen
+                ]
+                for ref, reason in stopped:
+                    if reason in SCHEDULE_STOPPED:
+                        found[f"{schedule.name}: {name}"] = (
+                            f"scheduled floor {schedule.name} names {name}, which is held "
+                            f"({reason}: see held, {ref}): no floor is set for it while it is"
+                        )
+                if stopped:
                     continue
                 odd = next((u for u in unread if u.ref.name and named(u.ref, name)), None)
                 found[f"{schedule.name}: {name}"] = (

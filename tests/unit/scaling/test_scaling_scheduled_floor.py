@@ -674,3 +674,28 @@ def test_a_schedule_does_not_switch_off_an_hpa_that_scaled_its_workload_to_zero(
     ]
     assert run(loop, clock, "00:27") == [("00:27", 20)]
     assert "Deployment/shop/web" not in loop.report()["held"]
+
+
+def test_a_schedule_for_a_workload_held_on_a_bad_annotation_says_it_sets_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``min-replicas: lots``: the workload is held (BadAnnotation), its caps unknown, and
+    the schedule sets nothing for it. ``GET /scaling`` said so only of a workload the loop
+    does not scale; for this one the schedule's silence had to be inferred from the hold."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")], **{MIN_REPLICAS: "lots"})
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        assert run(loop, clock, "00:40") == []
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "BadAnnotation"
+    assert loop.report()["scheduleUnmatched"] == {
+        "sunday-batch: shop/web": "scheduled floor sunday-batch names shop/web, which is held "
+        "(BadAnnotation: see held, Deployment/shop/web): no floor is set for it while it is"
+    }
+    assert sum("which is held (BadAnnotation" in r.getMessage() for r in caplog.records) == 1
+    # Fixed: the schedule sets the floor again, and the line is gone.
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(w, annotations={**w.annotations, MIN_REPLICAS: "2"})
+        for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:41") == [("00:41", 20)]
+    assert loop.report()["scheduleUnmatched"] == {}
