@@ -170,6 +170,23 @@ GIVE_BACK_REASONS = frozenset({"OptedOut", "ForecastOnly"})
 # The reason codes of a hold (``status.held_reason`` and the gauge
 # ``autonomic_scaling_held``); the holds about a write stay after the workload leaves.
 WRITE_HOLDS = frozenset({"Overridden", "WriteRefused", "WriteUnsettled"})
+# Holds under which no scheduled floor is set (its caps cannot be read, or a floor would
+# be refused, mean nothing or switch the HPA off): a schedule naming such a workload
+# says so in ``GET /scaling`` (``scheduleUnmatched``), as one naming a workload the loop
+# does not scale. The holds on the load or the capacity raise it (``_schedule_held``).
+SCHEDULE_STOPPED = frozenset(
+    {
+        "BadAnnotation",
+        "RolloutTemplate",
+        "NoCapacity",
+        "NoHpa",
+        "AmbiguousHpa",
+        "InvalidHpa",
+        "MinAboveMax",
+        "ScaledToZero",
+        "Unexpected",
+    }
+)
 HOLD_REASONS = frozenset(
     {
         "BadAnnotation",
@@ -514,6 +531,10 @@ class WorkloadModel:
     # ``status.held`` until ``quiet_until``.
     quiet_why: str | None = None
     quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
+    # The hour after a "no" (``quiet_why`` None): the scheduled floor the "no" was to,
+    # None when it was to a forecast's floor. Only a "no" to a schedule's own floor
+    # keeps that schedule's raise back (``_quiet``).
+    quiet_no: str | None = None
     # Whether the floor (or the replicas) in the cluster is someone else's: set when an
     # override or replicas set after the HPA went are found (or read back from the
     # ledger), cleared at the first decision after the wait. While set, the scale-in
@@ -2334,6 +2355,17 @@ class ScalingLoop:
                     f"no {CAPACITY} annotation: learning the per-pod capacity from the HPA "
                     f"({CAPACITY_MIN} steady readings needed); staying reactive until then",
                 )
+                # A scheduled floor needs no capacity: one due meanwhile is raised, as
+                # while the load is stale (it was not: the hold returned first).
+                self._schedule_held(
+                    workload,
+                    model,
+                    knobs,
+                    startup,
+                    now,
+                    forecast_only,
+                    "the per-pod capacity is not known yet",
+                )
                 return
             if estimate.learned():
                 capacity_source = f"learned from {len(estimate.readings)} HPA readings"
@@ -2351,6 +2383,8 @@ class ScalingLoop:
                 "SuspectSample",
                 f"{suspect}: not acted on unless it holds for {SPIKE_CYCLES} minutes",
             )
+            # The sample is not used; a scheduled floor due meanwhile needs none.
+            self._schedule_held(workload, model, knobs, startup, now, forecast_only)
             return
         self._verify(workload, model, current_load if fresh else math.nan, capacity, query, now)
         sizing = ScalingSettings(
@@ -2482,7 +2516,8 @@ class ScalingLoop:
         ):
             model.previous, model.lower_streak = paced_from, 0
             return  # a question is open, or its answer was carried out this cycle
-        if now < model.quiet_until:
+        raising = wanted > self._reference(model, current, now)
+        if self._quiet(model, now, model.scheduled if raising else None):
             if model.quiet_why is not None:
                 self._held(str(ref), model.quiet_reason, model.quiet_why)
             model.previous, model.lower_streak = paced_from, 0
@@ -2508,6 +2543,12 @@ class ScalingLoop:
         else:
             model.lower_streak = 0
         if wanted == reference:
+            return
+        if hpa is not None and workload.replicas == 0 and wanted > 0 and not forecast_only:
+            # An HPA that scales to zero has the workload at 0: its floor waits for the
+            # HPA to wake it, as a wait does (``_at_zero``).
+            self._held(str(ref), "ScaledToZero", _at_zero(ref, hpa, wanted))
+            model.previous, model.lower_streak = paced_from, 0
             return
         target = hpa.ref if hpa is not None else ref
         if not forecast_only and self._remedy_hold(ref, model, target, current, wanted):
@@ -2539,7 +2580,9 @@ class ScalingLoop:
         """Say (once in the log, and in ``GET /scaling`` while it lasts) each workload a
         scheduled floor names that the loop does not scale: not listed (a typo, another
         namespace, not labelled for Autonomic), not opted in to predictive scaling, or
-        left out of the listing as unreadable (there, but nothing is set for it)."""
+        left out of the listing as unreadable (there, but nothing is set for it); or that
+        it scales but holds for a reason that stops the schedule too (``SCHEDULE_STOPPED``:
+        a malformed annotation, its HPA unusable, ...)."""
 
         def named(ref: ObjectRef, name: str) -> bool:
             return name in (f"{ref.namespace}/{ref.name}", f"{ref.kind}/{ref.namespace}/{ref.name}")
@@ -2548,7 +2591,18 @@ class ScalingLoop:
         for schedule in self.settings.scheduled_floors:
             for name in schedule.workloads:
                 listed = [w.ref for w in workloads if named(w.ref, name)]
-                if any(str(ref) in seen for ref in listed):
+                stopped = [
+                    (ref, self.status.held_reason.get(str(ref), ""))
+                    for ref in listed
+                    if str(ref) in seen
+                ]
+                for ref, reason in stopped:
+                    if reason in SCHEDULE_STOPPED:
+                        found[f"{schedule.name}: {name}"] = (
+                            f"scheduled floor {schedule.name} names {name}, which is held "
+                            f"({reason}: see held, {ref}): no floor is set for it while it is"
+                        )
+                if stopped:
                     continue
                 odd = next((u for u in unread if u.ref.name and named(u.ref, name)), None)
                 found[f"{schedule.name}: {name}"] = (
@@ -2576,28 +2630,40 @@ class ScalingLoop:
         ``scaling.scheduledFloors`` naming it whose window is open within ``lead`` (the
         pods' start-up and the cycle's lead), capped at ``ceiling``; with its name and a
         sentence saying so. None when no window of it is that near."""
-        due: tuple[Any, float] | None = None
+        due: list[tuple[int, float, Any]] = []
         for schedule in self.settings.scheduled_floors:
             if not schedule.applies_to(ref.kind, ref.namespace, ref.name):
                 continue
             opens = first_open(schedule, now, lead)
-            if opens is not None and (due is None or schedule.min_replicas > due[0].min_replicas):
-                due = (schedule, opens)
-        if due is None:
+            if opens is not None:
+                due.append((min(schedule.min_replicas, ceiling), opens, schedule))
+        if not due:
             return None
-        schedule, opens = due
+        # The highest floor (as capped); of equal ones, the one open first (open now,
+        # rather than one only within the lead of opening after it).
+        _, opens, schedule = max(due, key=lambda item: (item[0], -item[1]))
         wanted = min(schedule.min_replicas, ceiling)
         window = describe(schedule.model_copy(update={"name": None}))
+
+        def clock(at: float) -> str:  # with the date when it is a day or more away
+            shape = "%H:%M UTC" if abs(at - now) < 86400.0 else "%Y-%m-%d %H:%M UTC"
+            return datetime.fromtimestamp(at, UTC).strftime(shape)
+
+        # Until the end of the opening due (the one open now, or the one that opens
+        # within the lead): when the floor is given back, at the scale-in pace.
+        ends = closes_at(schedule, opens, SCHEDULE_LOOKAHEAD)
+        until = (
+            f"while it is open (past {to_utc_text(opens + SCHEDULE_LOOKAHEAD)})"
+            if ends is None
+            else f"until {clock(ends)}"
+        )
         if opens > now:
-            clock = datetime.fromtimestamp(opens - lead, UTC).strftime("%H:%M UTC")
-            when = f"from {clock} ({format_duration(lead)} of start-up lead)"
+            when = (
+                f"from {clock(opens - lead)} {until} (the window opens at {clock(opens)}; "
+                f"{format_duration(lead)} of start-up lead)"
+            )
         else:
-            ends = closes_at(schedule, now, SCHEDULE_LOOKAHEAD)
-            if ends is None:
-                when = f"while it is open (past {to_utc_text(now + SCHEDULE_LOOKAHEAD)})"
-            else:
-                shape = "%H:%M UTC" if ends - now < 86400.0 else "%Y-%m-%d %H:%M UTC"
-                when = f"until {datetime.fromtimestamp(ends, UTC).strftime(shape)}"
+            when = until
         sentence = (
             f"scheduled floor {schedule.name}: at least {schedule.min_replicas} replicas "
             f"{when} for {window}"
@@ -2647,10 +2713,12 @@ class ScalingLoop:
         startup: float,
         now: float,
         forecast_only: bool,
+        unused: str = "the load cannot be used now",
     ) -> None:
-        """A workload held on its load (stale, a gap, no usable sample): a scheduled floor
-        needs no numbers, so one due now is still raised, through the same decision,
-        routing and holds as any floor. Nothing is lowered while held."""
+        """A workload held on its load (stale, a gap, no usable sample) or its capacity
+        (being learned): a scheduled floor needs no numbers, so one due now is still
+        raised, through the same decision, routing and holds as any floor (``unused``: what
+        its sentence says cannot be used). Nothing is lowered while held."""
         if not self.settings.scheduled_floors or self._pause:
             return
         ref = workload.ref
@@ -2661,8 +2729,10 @@ class ScalingLoop:
             return  # as the floor the API server refuses would be (MinAboveMax)
         if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
             return  # autoscaling is off for it
-        if model.pending is not None or now < model.quiet_until:
-            return  # a question open, or a wait (an override, a "no") not over
+        if workload.replicas == 0 and not forecast_only and not self._managed(ref, model, hpa):
+            return  # at 0 by its HPA: a floor now would switch it off (``_at_zero``)
+        if model.pending is not None:
+            return  # a question open
         floor_min = max(knobs.min_replicas or 1, 1)
         lead = lead_time(startup, self.settings.period, self.settings.metric_lag)
         ceiling = _ceiling(knobs.max_replicas, hpa, floor_min)
@@ -2677,7 +2747,19 @@ class ScalingLoop:
             return
         wanted, name, sentence = due
         current = hpa.min_replicas if hpa is not None else workload.replicas
-        if wanted <= max(current, self._reference(model, current, now)):
+        if self._quiet(model, now, name):
+            return  # a wait (an override, a refused write, a "no" to it) not over
+        in_force = max(current, self._reference(model, current, now))
+        if wanted <= in_force:
+            # Kept, not raised: the schedule's floor is the one in force (raised by an
+            # earlier cycle or process) and ``GET /scaling`` says so, as on the normal
+            # path; a floor above it (the forecast's, before the hold) is not its.
+            if wanted == in_force:
+                model.scheduled = name
+                self.status.scheduled[str(ref)] = sentence
+            else:
+                model.scheduled = None
+                self.status.scheduled.pop(str(ref), None)
             return
         published: str | None = f"{PREDICTIVE}: {FORECAST_ONLY}" if forecast_only else None
         if self._managed(ref, model, hpa):
@@ -2693,7 +2775,7 @@ class ScalingLoop:
             0,
             "predictive",
             "ScheduledFloor",
-            f"{sentence}; the load cannot be used now, and a scheduled floor needs none",
+            f"{sentence}; {unused}, and a scheduled floor needs none",
             pace_since=now,
         )
         if hpa is not None:
@@ -2711,6 +2793,19 @@ class ScalingLoop:
             "scheduled",
             hpa=hpa.ref if hpa is not None else None,
             published=published,
+        )
+
+    def _quiet(self, model: WorkloadModel, now: float, raised_by: str | None) -> bool:
+        """Whether the workload waits now: an override or a refused write waited out,
+        or the hour after a "no". A floor the schedule ``raised_by`` raises (None: any
+        other change, a lowering included) waits that hour out only when the "no" was
+        to that schedule's own floor: a "no" to the forecast's floor (or another
+        schedule's) says nothing of a person's instruction for the window, which it
+        kept back for the hour (the whole window, for most)."""
+        if now >= model.quiet_until:
+            return False
+        return not (
+            raised_by is not None and model.quiet_why is None and model.quiet_no != raised_by
         )
 
     def _unplaced(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
@@ -2910,6 +3005,7 @@ class ScalingLoop:
             return True
         if status in ("rejected", "expired"):
             model.quiet_until, model.quiet_why = now + QUIET_AFTER_NO, None
+            model.quiet_no = _text(record.evidence.get("scheduled_floor")) if record else None
             return True
         return False
 
@@ -3417,6 +3513,22 @@ def _min_above_max(knobs: WorkloadKnobs, hpa: HpaState | None) -> str | None:
             f"are meant, set {MAX_REPLICAS} too; holding the current replicas"
         )
     return None
+
+
+def _at_zero(ref: ObjectRef, hpa: HpaState, wanted: int) -> str:
+    """Why no floor is written for a workload its HPA (``minReplicas: 0``) has scaled to
+    0: the HPA controller leaves a target at 0 replicas alone once its minReplicas is
+    above 0 (it sets ScalingActive=False, ScalingDisabled, and starts no pod), so the
+    floor would switch the HPA off rather than wake the workload, and the loop, seeing
+    a target at 0 under a minReplicas above 0, would then hold it as scaled to zero and
+    never give the 0 back."""
+    return (
+        f"{ref} is at 0 replicas, where {hpa.ref} (minReplicas 0) scaled it: the HPA "
+        "controller leaves a target at 0 alone while its minReplicas is above 0 "
+        f"(ScalingActive=False, ScalingDisabled), so a floor of {wanted} written now would "
+        f"switch the HPA off and start no pod; no floor is raised until {hpa.ref} scales "
+        f"{ref} up"
+    )
 
 
 def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int:

@@ -953,3 +953,34 @@ def test_an_anomaly_volume_gate_is_checked_at_its_lines(
     good += "    minVolume: {query: up, atLeast: 0.5}\n"
     code, _, out, _ = check(tmp_path, good, capsys)
     assert code == 0, out
+
+
+@pytest.mark.parametrize("written", ["yes", "no", "true"])
+def test_a_scheduled_floors_min_replicas_of_yes_is_worded_as_every_whole_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], written: str
+) -> None:
+    """A scheduled floor is read by the strict window schema, not the configuration's own
+    number check: ``minReplicas: yes`` said pydantic's "Input should be a valid integer
+    (got True)" where ``maxActionsPerHour: yes`` says what YAML did with it."""
+    text = (
+        "safety:\n"
+        f"  maxActionsPerHour: {written}\n"
+        "scaling:\n"
+        "  scheduledFloors:\n"
+        "    - name: monday-open\n"
+        "      workloads: [shop/checkout]\n"
+        f"      minReplicas: {written}\n"
+        "      timezone: Europe/Paris\n"
+        "      weekly: [{days: [Mon], start: '08:00', end: '10:00'}]\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    shown = {"yes": "true", "true": "true", "no": "false"}[written]
+    words = (
+        f"expected a number, got {shown} (YAML reads an unquoted yes, no, on, off, true or "
+        "false as a boolean)"
+    )
+    assert problems == [
+        f"{path}:3: safety.maxActionsPerHour: {words}",
+        f"{path}:8: scaling.scheduledFloors[0].minReplicas: {words}",
+    ]

@@ -445,7 +445,8 @@ def test_an_hpa_that_scales_to_zero_gets_its_zero_back() -> None:
 def test_a_workload_scaled_to_zero_is_left_at_zero() -> None:
     """A Deployment a person (or a rollout controller) scaled to 0 used to be scaled
     back up at the next cycle. The HPA treats a target at 0 with a minReplicas above 0
-    as "autoscaling off"; so does the loop. An HPA that scales to zero is in charge."""
+    as "autoscaling off"; so does the loop. An HPA that scales to zero is in charge, and
+    is not switched off by a floor above 0 while the workload is at 0."""
     t, values = steady(21)
     clock = FakeClock(float(t[-80]))
     off = dataclasses.replace(workload("off"), replicas=0, ready_replicas=0)
@@ -467,8 +468,13 @@ def test_a_workload_scaled_to_zero_is_left_at_zero() -> None:
         "HorizontalPodAutoscaler/shop/hpa-off does not scale to zero"
         in (loop.status.held[str(hpa_off.ref)])
     )
-    applied = cast(Any, loop.executor).applied
-    assert {op.target.name for op in applied} == {"wake"}  # its HPA wakes it, with a floor
+    # Its HPA scales it from zero on its own metric. A floor raised above 0 now would not
+    # wake it: the HPA controller leaves a target at 0 alone while its minReplicas is
+    # above 0 (ScalingDisabled). This test had the loop write one, which switched the HPA
+    # off; nothing is written until the HPA has scaled it up.
+    assert cast(Any, loop.executor).applied == []
+    assert loop.status.held_reason["Deployment/shop/wake"] == "ScaledToZero"
+    assert "ScalingDisabled" in loop.status.held["Deployment/shop/wake"]
 
 
 def test_an_hpa_another_controller_manages_gets_the_floor_published_not_written(

@@ -128,15 +128,39 @@ def test_the_floor_rises_the_lead_before_the_window_and_holds_through_it() -> No
         "00:45 UTC for (Sun 00:30-00:45 UTC)"
     }
     assert decision.reason_code == "ScheduledFloor"
+    # Raised before the window opens: the sentence says when it opens and until when
+    # the floor holds (it said neither: only "from 00:24 UTC (6m of start-up lead)").
     assert decision.reason == (
         "minReplicas 2 -> 20: scheduled floor sunday-batch: at least 20 replicas from "
-        "00:24 UTC (6m of start-up lead) for (Sun 00:30-00:45 UTC)"
+        "00:24 UTC until 00:45 UTC (the window opens at 00:30 UTC; 6m of start-up lead) "
+        "for (Sun 00:30-00:45 UTC)"
     )
     assert decision.signal_confidence == 0.95
     assert decision.evidence["scheduled_floor"] == "sunday-batch"
     (published,) = [a for _, a in cast(Any, loop.executor).reports]
     assert published["autonomic.dev/recommended-replicas"] == "20"
     assert "scheduled floor sunday-batch" in published["autonomic.dev/recommendation"]
+
+
+def test_a_floor_raised_ahead_of_a_long_window_says_the_day_it_is_given_back() -> None:
+    """A window of three days: the floor raised at 00:24 says the window opens at 00:30
+    and holds until the day it ends, with that day's date (a bare 06:00 would read as
+    this morning)."""
+    days = {
+        "name": "black-friday",
+        "workloads": ["shop/web"],
+        "minReplicas": 20,
+        "timezone": "UTC",
+        "dates": [{"start": "2026-11-22T00:30", "end": "2026-11-25T06:00"}],
+    }
+    loop, clock = rig([days])
+    assert run(loop, clock, "00:24") == [("00:24", 20)]
+    (decision,) = proposals(loop)
+    assert decision.reason == (
+        "minReplicas 2 -> 20: scheduled floor black-friday: at least 20 replicas from "
+        "00:24 UTC until 2026-11-25 06:00 UTC (the window opens at 00:30 UTC; 6m of "
+        "start-up lead) for (2026-11-22T00:30 to 2026-11-25T06:00 UTC)"
+    )
 
 
 def test_after_the_window_the_floor_is_given_back_at_the_scale_in_pace() -> None:
@@ -373,7 +397,8 @@ def test_explain_names_the_schedule_its_window_and_its_lead(tmp_path: Path) -> N
         story = render(ledger, decision.id)
         assert (
             "  why      ScheduledFloor: minReplicas 2 -> 20: scheduled floor sunday-batch: at "
-            "least 20 replicas from 00:24 UTC (6m of start-up lead) for (Sun 00:30-00:45 UTC)"
+            "least 20 replicas from 00:24 UTC until 00:45 UTC (the window opens at 00:30 UTC; "
+            "6m of start-up lead) for (Sun 00:30-00:45 UTC)"
         ) in story
         assert '  scheduled_floor: "sunday-batch"' in story.splitlines()
         assert "  lead_seconds: 360.0" in story.splitlines()
@@ -499,3 +524,178 @@ def test_a_min_replicas_above_the_hpas_max_writes_nothing_even_while_held(
     assert proposals(loop) == []
     held = loop.report()["held"]["Deployment/shop/web"]
     assert held["reason"] == ("MinAboveMax" if reader is None else "LoadGap")
+
+
+def without_capacity(loop: ScalingLoop) -> None:
+    """web without the capacity annotation: its per-pod capacity is to be learned from
+    the HPA, whose readings (none here) never come."""
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(
+            w, annotations={k: v for k, v in w.annotations.items() if k != CAPACITY}
+        )
+        for w in cluster.workloads
+    ]
+
+
+def test_a_schedule_is_raised_while_the_capacity_is_being_learned() -> None:
+    """No capacity annotation: the loop learns it from the HPA, "staying reactive until
+    then". A scheduled floor needs no capacity (nor any forecast), yet the hold returned
+    before the schedule was looked at: nothing was raised for the window."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")])
+    without_capacity(loop)
+    assert run(loop, clock, "00:40") == [("00:24", 20)]
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "LearningCapacity"
+    (decision,) = proposals(loop)
+    assert decision.reason_code == "ScheduledFloor"
+    assert decision.reason.endswith(
+        "; the per-pod capacity is not known yet, and a scheduled floor needs none"
+    )
+    assert loop.report()["scheduled"]
+
+
+def spike_from(clock: str, factor: float) -> WeekReader:
+    t, values = week_and_a_day(71)
+    values = values.copy()
+    values[t >= utc(clock)] *= factor
+    return WeekReader(t, values)
+
+
+def test_a_schedule_is_raised_while_a_suspect_sample_is_held_back() -> None:
+    """The event's load comes a little early, at 00:23: a jump many times the half hour's
+    level is held back as a possible glitch for a few cycles (SuspectSample). The
+    schedule, which needs no sample, is still raised at 00:24; the hold returned before
+    it was looked at, so it came only once the jump had held (or not at all)."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 20, "00:30", "00:45")], reader=spike_from("00:23", 1e4)
+    )
+    assert run(loop, clock, "00:23") == []
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "SuspectSample"
+    assert run(loop, clock, "00:24") == [("00:24", 20)]
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "SuspectSample"
+    (decision,) = proposals(loop)
+    assert decision.reason_code == "ScheduledFloor"
+
+
+def test_a_new_process_held_inside_the_window_says_the_schedule_holds_the_floor() -> None:
+    """The floor of 20 was raised by an earlier process; this one starts at 00:36, inside
+    the window, with Prometheus down. The floor in force is the schedule's, and is kept;
+    ``GET /scaling`` said nothing of the schedule until the load could be read (the held
+    path named a schedule only when it raised the floor itself)."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")], reader=DownReader(START))
+    cluster = cast(Any, loop.cluster)
+    ref = cluster.workloads[0].ref
+    cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=20)
+    cluster.workloads = [dataclasses.replace(w, replicas=20) for w in cluster.workloads]
+    clock.advance(utc("00:36") - START)
+    assert run(loop, clock, "00:40") == []
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ReadFailed"
+    assert loop.report()["scheduled"] == {
+        "Deployment/shop/web": "scheduled floor sunday-batch: at least 20 replicas until "
+        "00:45 UTC for (Sun 00:30-00:45 UTC)"
+    }
+    # A floor above the schedule's (the forecast's, before the hold) is not its.
+    cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=25)
+    assert run(loop, clock, "00:41") == []
+    assert loop.report()["scheduled"] == {}
+
+
+@pytest.mark.parametrize("answer", ["rejected", "expired"])
+def test_a_no_to_a_forecast_floor_does_not_keep_the_schedule_back(
+    tmp_path: Path, answer: str
+) -> None:
+    """``mode: propose``: at 00:00 the forecast asks for 3 pods and is told no (or its
+    question expires): no new question for an hour. That hour is about the forecast's
+    floor; the scheduled floor for 00:30 was kept back with it, so nothing was asked for
+    the window at all. A "no" to the schedule itself still keeps it from being asked
+    again within the hour (``test_a_rejected_scheduled_floor_gets_no_verdict``)."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path, mode="propose")
+    try:
+        web = cluster.workloads[0]
+        cluster.workloads = [
+            dataclasses.replace(web, annotations={**web.annotations, CAPACITY: "30"})
+        ]
+        loop = new_process(decisions, clock, cluster)
+        assert run(loop, clock, "00:00") == []
+        (question,) = ledger.questions()
+        assert ledger.get_decision(question.decision_id).reason_code != "ScheduledFloor"  # type: ignore[union-attr]
+        if answer == "rejected":
+            assert decisions.answer(question.id, "rejected", "alice", "not now")
+        else:
+            run(loop, clock, "00:15")  # its 15 minutes are up
+            assert decisions.expire_due() == [question.decision_id]
+        run(loop, clock, "00:24")
+        asked = [ledger.get_decision(q.decision_id) for q in ledger.questions()]
+        assert [d.reason_code for d in asked if d is not None] == ["ScheduledFloor"]
+    finally:
+        ledger.close()
+
+
+def test_of_two_equal_schedules_the_one_open_now_is_named() -> None:
+    """Two back-to-back windows asking for the same 20 pods, the later one listed first:
+    within the lead of the second, the status named it ("from 00:39 ... the window opens
+    at 00:45") while the first, open since 00:30, was what held the floor."""
+    loop, clock = rig(
+        [sunday("second", 20, "00:45", "01:00"), sunday("first", 20, "00:30", "00:45")]
+    )
+    assert run(loop, clock, "00:40") == [("00:24", 20)]
+    assert loop.report()["scheduled"] == {
+        "Deployment/shop/web": "scheduled floor first: at least 20 replicas until 00:45 UTC "
+        "for (Sun 00:30-00:45 UTC)"
+    }
+    assert run(loop, clock, "00:46") == []  # the second keeps it: nothing given back
+    assert loop.report()["scheduled"]["Deployment/shop/web"].startswith(
+        "scheduled floor second: at least 20 replicas until 01:00 UTC"
+    )
+
+
+def test_a_schedule_does_not_switch_off_an_hpa_that_scaled_its_workload_to_zero() -> None:
+    """An HPA that scales to zero (minReplicas 0) has taken web to 0 replicas. The HPA
+    controller leaves a target at 0 alone once its minReplicas is above 0 (condition
+    ScalingActive=False, ScalingDisabled): the scheduled floor raised minReplicas 0 -> 20,
+    which woke nothing and switched the HPA off, and the loop, seeing a target at 0 under
+    a minReplicas above 0, then held it as scaled to zero for good, never giving the 0
+    back. The floor waits until the HPA has woken the workload, then is raised."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")])
+    cluster = cast(Any, loop.cluster)
+    ref = cluster.workloads[0].ref
+    cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=0)
+    cluster.workloads = [
+        dataclasses.replace(w, replicas=0, ready_replicas=0) for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:26") == []
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["reason"] == "ScaledToZero"
+    assert "ScalingDisabled" in held["why"]
+    assert proposals(loop) == []
+    # The HPA scales it up on its own metric: the schedule's floor follows.
+    cluster.workloads = [
+        dataclasses.replace(w, replicas=1, ready_replicas=1) for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:27") == [("00:27", 20)]
+    assert "Deployment/shop/web" not in loop.report()["held"]
+
+
+def test_a_schedule_for_a_workload_held_on_a_bad_annotation_says_it_sets_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``min-replicas: lots``: the workload is held (BadAnnotation), its caps unknown, and
+    the schedule sets nothing for it. ``GET /scaling`` said so only of a workload the loop
+    does not scale; for this one the schedule's silence had to be inferred from the hold."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")], **{MIN_REPLICAS: "lots"})
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        assert run(loop, clock, "00:40") == []
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "BadAnnotation"
+    assert loop.report()["scheduleUnmatched"] == {
+        "sunday-batch: shop/web": "scheduled floor sunday-batch names shop/web, which is held "
+        "(BadAnnotation: see held, Deployment/shop/web): no floor is set for it while it is"
+    }
+    assert sum("which is held (BadAnnotation" in r.getMessage() for r in caplog.records) == 1
+    # Fixed: the schedule sets the floor again, and the line is gone.
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(w, annotations={**w.annotations, MIN_REPLICAS: "2"})
+        for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:41") == [("00:41", 20)]
+    assert loop.report()["scheduleUnmatched"] == {}
