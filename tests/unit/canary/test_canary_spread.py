@@ -76,12 +76,12 @@ def _judge(spec: MetricSpec, intervals: list[Interval]) -> Verdict:
 
 
 def test_aa_canaries_with_spread_on_are_rarely_rolled_back() -> None:
-    # alpha 0.01 is split over the comparison and the spread test: over 80 seeded A/A
-    # runs of an hour each, looked at every interval, at most 0.8 rollbacks are expected
-    decisions = Counter(_judge(_latency(), _intervals(seed, 60)).decision for seed in range(80))
-    assert decisions[Decision.ROLLBACK] <= 2, decisions
+    # alpha 0.01 is split over the comparison and the spread test: over 150 seeded A/A
+    # runs of an hour each, looked at every interval, at most 1.5 rollbacks are expected
+    decisions = Counter(_judge(_latency(), _intervals(seed, 60)).decision for seed in range(150))
+    assert decisions[Decision.ROLLBACK] <= 3, decisions
     # and some are promoted: with equal spreads, the x1.5 tolerance can be shown in an hour
-    assert decisions[Decision.PROMOTE] >= 10, decisions
+    assert decisions[Decision.PROMOTE] >= 20, decisions
 
 
 def test_strongly_autocorrelated_aa_canaries_false_alarm_no_more_with_spread_on() -> None:
