@@ -92,10 +92,11 @@ class SpreadEvidence:
     def _scaled(self) -> tuple[list[float], list[float]]:
         """Each side's values on the scale the spread is judged on."""
         if not self.spec.tolerance.relative:
-            values = (*self.baseline, *self.canary)
-            top = max(abs(v) for v in values)
-            unit = top / _MAX_VALUE if top > _MAX_VALUE else 1.0
-            return [b / unit for b in self.baseline], [c / unit for c in self.canary]
+            unit = _unit(self)
+            return (
+                [_held(b) / unit for b in self.baseline],
+                [_held(c) / unit for c in self.canary],
+            )
         # the comparison's own floor (1 % of the median), so a zero is a finite log
         positive = sorted(v for v in (*self.baseline, *self.canary) if v > 0)
         floor = max(0.01 * positive[len(positive) // 2], _TINY) if positive else 1.0
@@ -126,6 +127,8 @@ class SpreadEvidence:
         )
         if n < min_intervals:
             return _make(spec, SpreadStatus.UNCLEAR, *shown, n, 0.0)
+        if sd_b == 0.0 and sd_c == 0.0:  # two constant sides: no spread on either
+            return _make(spec, SpreadStatus.WITHIN, *shown, n, 0.0)
         s = [ci - k * bi for bi, ci in zip(b, c, strict=True)]
         a = [ci + k * bi for bi, ci in zip(b, c, strict=True)]
         mean_s = math.fsum(s) / n
@@ -156,10 +159,18 @@ def _shown(sd: float, relative: bool, evidence: SpreadEvidence) -> float:
     """A standard deviation as reported: on the log scale as it is (0.05: values vary by
     about 5 %), so that the two sides' ratio is the one judged; else in the metric's
     units (undoing ``_scaled``'s scaling)."""
-    if relative:
-        return sd
-    top = max(abs(v) for v in (*evidence.baseline, *evidence.canary))
-    return sd * (top / _MAX_VALUE if top > _MAX_VALUE else 1.0)
+    return sd if relative else sd * _unit(evidence)
+
+
+def _held(value: float) -> float:
+    """A value within +-1e300, so that an infinite one scales to a finite number."""
+    return min(max(value, -1e300), 1e300)
+
+
+def _unit(evidence: SpreadEvidence) -> float:
+    """1, or the factor that brings the largest value down to ``_MAX_VALUE``."""
+    top = max(abs(_held(v)) for v in (*evidence.baseline, *evidence.canary))
+    return top / _MAX_VALUE if top > _MAX_VALUE else 1.0
 
 
 def _spread_text(value: float, relative: bool) -> str:

@@ -266,3 +266,24 @@ def test_autonomic_judge_prints_the_spread(
     assert data["metrics"][0]["spread"]["status"] == "wider"
     shown = "[regressed] latency: a spread regression: interval-to-interval spread"
     assert shown in captured.err
+
+
+@pytest.mark.parametrize(
+    ("baseline", "canary", "status"),
+    [
+        (5.0, 5.0, "within"),  # two constant sides: no spread to compare
+        (1e308, 1e308, "within"),
+    ],
+)
+def test_constant_and_extreme_sides_give_a_finite_spread_finding(
+    baseline: float, canary: float, status: str
+) -> None:
+    spec = MetricSpec("gauge", tolerance=Tolerance(1.0, relative=False), spread=2.0)
+    judge = CanaryJudge([spec])
+    for t in range(10):
+        verdict = judge.update(Interval(60.0 * t, {"gauge": baseline}, {"gauge": canary}))
+    finding = verdict.metrics[0]
+    assert finding.spread_status == status
+    assert finding.spread_canary == 0.0 and finding.spread_baseline == 0.0
+    assert "nan" not in finding.sentence
+    json.dumps(verdict.to_dict(), allow_nan=False)
