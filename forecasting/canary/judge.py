@@ -40,7 +40,7 @@ from forecasting.canary.objective import (
 )
 from forecasting.canary.sequences import ar1_inflation, long_run_inflation
 from forecasting.canary.spec import JudgeSettings, MetricKind, MetricSpec
-from forecasting.canary.spread import SpreadEvidence, with_spread
+from forecasting.canary.spread import SpreadEvidence, SpreadStatus, with_spread
 from forecasting.canary.verdict import Decision, MetricFinding, MetricStatus, Verdict
 
 __all__ = ["CanaryJudge", "Interval", "judge_run"]
@@ -283,9 +283,10 @@ class CanaryJudge:
                 self._objective_only.add(spec.name)
         spread = self._spreads.get(spec.name)
         if spread is not None:
-            finding = with_spread(
-                finding, spread.finding(*self._alphas, self.settings.min_intervals)
-            )
+            checked = spread.finding(*self._alphas, self.settings.min_intervals)
+            finding = with_spread(finding, checked)
+            if checked.status is SpreadStatus.WIDER:  # not the objective alone, then
+                self._objective_only.discard(spec.name)
         if spec.dry_run:
             sentence = finding.sentence.rstrip(".")
             if spec.name in self._refused:

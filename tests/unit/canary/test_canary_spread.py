@@ -287,3 +287,20 @@ def test_constant_and_extreme_sides_give_a_finite_spread_finding(
     assert finding.spread_canary == 0.0 and finding.spread_baseline == 0.0
     assert "nan" not in finding.sentence
     json.dumps(verdict.to_dict(), allow_nan=False)
+
+
+def test_a_rollback_for_the_objective_and_the_spread_is_not_named_for_the_objective() -> None:
+    # both are clear at the first look allowed (60 intervals): the canary's level is past
+    # its objective (the baseline's is too, so the comparison sees nothing) and its spread
+    # is four times the baseline's; the reason names a regression, not the objective alone
+    spec = MetricSpec(
+        "latency", tolerance=Tolerance(0.10, relative=True), objective=80.0, spread=1.25
+    )
+    judge = CanaryJudge([spec], JudgeSettings(min_intervals=60))
+    for interval in _intervals(0, 60, sd_canary=0.2):
+        verdict = judge.update(interval)
+    finding = verdict.metrics[0]
+    assert verdict.decision is Decision.ROLLBACK
+    assert finding.objective_status == "breached" and finding.spread_status == "wider"
+    assert verdict.reason == "CriticalRegression"
+    assert "a spread regression" in verdict.sentence
