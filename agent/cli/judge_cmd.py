@@ -68,7 +68,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         type=Path,
         help="YAML spec: metrics: {name: {kind, direction, tolerance, critical, ...}}, a "
         "ratio metric naming its count columns as numerator and denominator, and a "
-        "metric with dry_run: true judged and listed but never moving the verdict; "
+        "metric with dry_run: true judged and listed but never moving the verdict, and "
+        "spread: true (or a ratio such as 2) also holding a continuous metric's "
+        "interval-to-interval spread to the baseline's; "
         "without it every column is continuous and an increase is a regression",
     )
     parser.add_argument(

@@ -18,6 +18,11 @@ be judged leaves out its own interval (its finding says how many and why), not t
 interval as a counted metric's does: a wrong query tried dry-run must not stop the verdict.
 Every metric's values are checked before any is added, so an interval a counted metric
 refuses changes no metric's evidence: the judge goes on as if it had never been read.
+
+A continuous metric with ``spread`` on is also held to it (``spread``): a canary proven
+to vary more from interval to interval than the tolerance allows is a regression (the
+verdict's reason is that of any regression; the sentence says it is a spread), and the
+metric is within its tolerance only once its spread is shown within it too.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from forecasting.canary.objective import (
 )
 from forecasting.canary.sequences import ar1_inflation, long_run_inflation
 from forecasting.canary.spec import JudgeSettings, MetricKind, MetricSpec
+from forecasting.canary.spread import SpreadEvidence, SpreadStatus, with_spread
 from forecasting.canary.verdict import Decision, MetricFinding, MetricStatus, Verdict
 
 __all__ = ["CanaryJudge", "Interval", "judge_run"]
@@ -78,12 +84,16 @@ class CanaryJudge:
             raise ValueError("every metric is dry_run: at least one must decide the verdict")
         self.specs = tuple(specs)
         self.settings = settings or JudgeSettings()
-        # each comparison with the baseline and each absolute objective is one test, and
-        # the error budgets are split over all of them; a dry-run metric is no test of the
-        # verdict's, so it takes no share (adding one changes no other metric's verdict)
-        # and is judged at the level each counted test gets
+        # each comparison with the baseline, each absolute objective and each spread test
+        # is one test, and the error budgets are split over all of them; a dry-run metric
+        # is no test of the verdict's, so it takes no share (adding one changes no other
+        # metric's verdict) and is judged at the level each counted test gets
         decided = [s for s in self.specs if not s.dry_run]
-        tests = len(decided) + sum(s.objective is not None for s in decided)
+        tests = (
+            len(decided)
+            + sum(s.objective is not None for s in decided)
+            + sum(s.spread is not None for s in decided)
+        )
         per_metric_alpha = self.settings.alpha / tests
         per_metric_promote = self.settings.alpha_promote / tests
         self._alphas = (per_metric_alpha, per_metric_promote)
@@ -97,6 +107,11 @@ class CanaryJudge:
                 if spec.kind is MetricKind.RATIO
                 else LevelObjective(spec, self.settings.prior_intervals, inflation)
             )
+        self._spreads: dict[str, SpreadEvidence] = {
+            spec.name: SpreadEvidence(spec, self.settings.prior_intervals, inflation)
+            for spec in self.specs
+            if spec.spread is not None
+        }
         # the requests the canary served in each count-carrying metric's judged intervals
         self._served: dict[str, float] = {s.name: 0.0 for s in self.specs if s.count}
         # the metrics that regressed on their objective alone, at the latest look
@@ -217,6 +232,8 @@ class CanaryJudge:
         evidence.add(baseline, canary)
         if isinstance(objective, LevelObjective):
             objective.add(canary)
+        if spec.name in self._spreads:
+            self._spreads[spec.name].add(baseline, canary)
         if spec.count and not (math.isnan(baseline) or math.isnan(canary)):
             self._served[spec.name] += served
 
@@ -264,6 +281,12 @@ class CanaryJudge:
             )
             if finding.status is MetricStatus.REGRESSED and compared is not finding.status:
                 self._objective_only.add(spec.name)
+        spread = self._spreads.get(spec.name)
+        if spread is not None:
+            checked = spread.finding(*self._alphas, self.settings.min_intervals)
+            finding = with_spread(finding, checked)
+            if checked.status is SpreadStatus.WIDER:  # not the objective alone, then
+                self._objective_only.discard(spec.name)
         if spec.dry_run:
             sentence = finding.sentence.rstrip(".")
             if spec.name in self._refused:

@@ -19,6 +19,7 @@ from forecasting.text import unseen_character
 
 __all__ = [
     "DEFAULT_MIN_COUNT",
+    "DEFAULT_SPREAD",
     "MIN_ALPHA",
     "CanarySpecError",
     "Direction",
@@ -108,6 +109,12 @@ class MetricSpec:
     takes no share of the error budgets, so adding one leaves the other metrics' verdicts
     as they were; nor does its data that cannot be judged (a negative value, a counter
     reset) refuse the interval, as a counted metric's does: its own interval is left out.
+
+    ``spread`` (continuous and resource metrics, off by default) is the most the canary's
+    interval-to-interval standard deviation may be, as a multiple of the baseline's (1.5:
+    half as wide again); the metric is then a regression when the canary is proven more
+    spread than that, and within its tolerance only once it is proven less (``spread``
+    module). ``spread: true`` in a spec file is ``DEFAULT_SPREAD``.
     """
 
     name: str
@@ -123,6 +130,18 @@ class MetricSpec:
     count: str | None = None
     min_count: float | None = None
     dry_run: bool = False
+    spread: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.spread is not None:
+            if self.kind is MetricKind.RATIO:
+                raise CanarySpecError(
+                    "spread", "spread is for continuous and resource metrics, not ratio ones"
+                )
+            if not (math.isfinite(self.spread) and self.spread > 1.0):
+                raise CanarySpecError(
+                    "spread", f"must be a finite ratio above 1, got {self.spread!r}"
+                )
 
     @property
     def needed_count(self) -> float:
@@ -150,6 +169,11 @@ MIN_ALPHA = 1e-9
 # it may be within its tolerance: 1,000 puts about 10 of them above a p99, so the value
 # judged is a tail and not the slowest of a handful.
 DEFAULT_MIN_COUNT = 1000.0
+
+# ``spread: true``: the canary's standard deviation may be up to 1.5 times its baseline's
+# (a variance 2.25 times as large) before it is a regression: chosen as a material change,
+# as the 10 % default tolerance of a level is, not fitted on any benchmark.
+DEFAULT_SPREAD = 1.5
 
 
 @dataclass(frozen=True)
@@ -355,6 +379,7 @@ _METRIC_KEYS = {
     "count",
     "min_count",
     "dry_run",
+    "spread",
 }
 
 
@@ -461,6 +486,7 @@ def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
                 (*path, "min_count"), f"expected a number of requests, 0 or more, got {value!r}"
             )
         min_count = float(value)
+    spread = _parse_spread(raw["spread"], kind, (*path, "spread")) if "spread" in raw else None
     return MetricSpec(
         name=name,
         kind=kind,
@@ -475,7 +501,51 @@ def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
         count=count,
         min_count=min_count,
         dry_run=_expect_bool(raw, "dry_run", path, False),
+        spread=spread,
     )
+
+
+def _parse_spread(raw: Any, kind: MetricKind, path: tuple[str, ...]) -> float | None:
+    """``true`` (``DEFAULT_SPREAD``), ``false`` (off), a ratio above 1, or {ratio: x}."""
+    usage = (
+        "write true (the canary's spread may be up to 1.5 times its baseline's), false, "
+        "a ratio of standard deviations above 1 such as 2, or {ratio: 2}"
+    )
+    where = path
+    value: Any = raw
+    if isinstance(raw, Mapping):
+        unknown = [key for key in raw if key != "ratio"]
+        if unknown:
+            raise _error(
+                (*path, str(unknown[0])),
+                _unknown_key(unknown[0], ["ratio"]),
+                field=".".join(path) + f".{_field_name(unknown[0])}",
+            )
+        if "ratio" not in raw:
+            raise _error((*path, "ratio"), f"{_MISSING_KEY}; {usage}")
+        where, value = (*path, "ratio"), raw["ratio"]
+        if isinstance(value, bool):
+            raise _error(where, f"expected a number, got {value!r}; {usage}")
+    if isinstance(value, bool):
+        if value and kind is MetricKind.RATIO:
+            raise _error(
+                path,
+                "a ratio metric's spread is its rate's, which the count test already "
+                "judges; spread is for continuous and resource metrics",
+            )
+        return DEFAULT_SPREAD if value else None
+    if kind is MetricKind.RATIO:
+        raise _error(path, "spread is for continuous and resource metrics, not ratio ones")
+    if not isinstance(value, int | float):
+        hint = unseen_character(value) if isinstance(value, str) else ""
+        raise _error(where, f"expected true, false or a number, got {value!r}; {usage}{hint}")
+    if not (math.isfinite(value) and value > 1.0):
+        raise _error(
+            where,
+            f"must be a finite ratio above 1, got {value!r} (the canary's standard deviation "
+            "over the baseline's; at 1 or below an A/A canary could never be within it)",
+        )
+    return float(value)
 
 
 def parse_spec(raw: Any) -> tuple[MetricSpec, ...]:

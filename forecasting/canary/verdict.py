@@ -48,6 +48,10 @@ class MetricFinding:
     takes them into account.
     ``dry_run`` marks a metric judged only to be reported: its status never moves the
     verdict (``MetricSpec.dry_run``).
+    A metric with ``spread`` on carries its tolerance (a ratio of standard deviations),
+    how the canary's interval-to-interval spread stands against it (``wider``, ``within``,
+    ``unclear`` or ``no_data``) and both sides' spreads (relative when ``relative``);
+    its ``status`` already takes them into account.
     """
 
     name: str
@@ -68,6 +72,10 @@ class MetricFinding:
     objective_lower: float | None = None
     objective_upper: float | None = None
     dry_run: bool = False
+    spread: float | None = None
+    spread_status: str | None = None
+    spread_canary: float | None = None
+    spread_baseline: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -92,6 +100,15 @@ class MetricFinding:
                 "canary": _clean(self.objective_value),
                 "lower": _clean(self.objective_lower),
                 "upper": _clean(self.objective_upper),
+            }
+        if self.spread is not None:
+            canary, baseline = _clean(self.spread_canary), _clean(self.spread_baseline)
+            out["spread"] = {
+                "tolerance": self.spread,
+                "status": self.spread_status,
+                "canary": canary,
+                "baseline": baseline,
+                "ratio": _clean(canary / baseline) if canary is not None and baseline else None,
             }
         return out
 

@@ -263,6 +263,7 @@ def test_a_canary_spec_says_the_same(tmp_path: Path) -> None:
         "min_count",
         "numerator",
         "objective",
+        "spread",
         "tolerance",
     ]
     assert _canary({"metrics": {"p99": {"tolerence": "10%"}}}) == (
