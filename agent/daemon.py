@@ -685,11 +685,16 @@ def build_daemon(
     clock: Clock | None = None,
     kube_host: str | None = None,
 ) -> tuple[Daemon, Runtime]:
-    from agent.adapters.kubernetes import KubernetesCluster, load_api_client
+    from agent.adapters.kubernetes import (
+        REQUIRED_RBAC,
+        KubernetesCluster,
+        load_api_client,
+        refusal_labels,
+    )
     from agent.adapters.prometheus import PrometheusReader
     from agent.adapters.slack import MAX_BODY_BYTES as SLACK_MAX_BODY_BYTES
     from agent.adapters.slack import build_approvals
-    from agent.leader import LeaderElector, LeaseConfig
+    from agent.leader import LEADER_RBAC, LeaderElector, LeaseConfig
 
     clock = clock or SystemClock()
     runbooks = load_runbooks(settings)
@@ -719,6 +724,10 @@ def build_daemon(
     )
     metrics = Metrics()
     identity = environ.get("POD_NAME") or socket.gethostname() or f"autonomic-{os.getpid()}"
+    # Every request the API server refuses (403) is counted by verb and resource, each
+    # series at 0 from the start (AutonomicPermissionDenied alerts on their increase).
+    rules = (*REQUIRED_RBAC, *(LEADER_RBAC if settings.leader_election.enabled else ()))
+    metrics.expect_kube_refusals(refusal_labels(rules))
     gate: LeaderGate
     if settings.leader_election.enabled:
         election = settings.leader_election
@@ -733,6 +742,7 @@ def build_daemon(
                     renew_deadline=election.renew_deadline,
                     retry_period=election.retry_period,
                 ),
+                on_refused=metrics.kube_refused,
             )
         )
     else:
@@ -749,6 +759,7 @@ def build_daemon(
         may_write=gate.is_leader,  # asked again before each try of each write
         # An object left out of a listing because it cannot be read: counted by kind.
         on_unread=lambda kind: metrics.kube_objects_unread.labels(kind=kind).inc(),
+        on_refused=metrics.kube_refused,
     )
     token = resolve_secret(settings.prometheus.bearer_token, environ)
     # Every loop reads through the watch: a failed read counts in the daemon's metrics

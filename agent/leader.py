@@ -22,6 +22,11 @@ clocks (no trust in the other replicas' wall clocks):
 
 A released Lease (empty ``holderIdentity``) may be taken at once; ``release()`` gives
 up authority locally before writing it.
+
+A request on the Lease the API server refuses (403: the Role in manifests/ not bound, or
+missing a verb) is told to ``on_refused`` as its verb and ``leases.coordination.k8s.io``
+(the daemon's ``autonomic_kube_permission_denied_total``), once per request: about one a
+second while it lasts, as a follower steps every half ``retry_period`` after a failure.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.adapters.kube_api import RefusalHook
 from agent.adapters.kubernetes import RbacRule
 from agent.clock import elapsed
 from agent.errors import ConfigError
@@ -49,6 +55,7 @@ FAILURE_LOG_INTERVAL = 60.0  # seconds between warnings while lease requests kee
 LEADER_RBAC: tuple[RbacRule, ...] = (
     RbacRule("coordination.k8s.io", "leases", ("create", "get", "update")),
 )
+LEASES = "leases.coordination.k8s.io"  # as a refusal names the resource
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,12 @@ class LeaderElector:
         *,
         clock: Callable[[], float] = elapsed,
         wall_clock: Callable[[], float] = time.time,
+        on_refused: RefusalHook | None = None,
     ) -> None:
         from kubernetes import client
 
         self.config = config
+        self.on_refused = on_refused
         self._api: Any = client.CoordinationV1Api(api_client)
         self._clock, self._wall_clock = clock, wall_clock
         self._lock = threading.Lock()
@@ -140,6 +149,7 @@ class LeaderElector:
             if getattr(exc, "status", None) == 404:
                 self._create()
             else:
+                self._refused("get", exc)
                 self._failure("cannot read lease", exc)
             self._settle()
             return self.is_leader()
@@ -187,8 +197,10 @@ class LeaderElector:
             self._leader_until = None
         if not was_leader:
             return
+        reading_done = False
         try:
             lease = self._read()
+            reading_done = True
             spec = lease.get("spec") or {}
             if spec.get("holderIdentity") != self.config.identity:
                 return
@@ -196,6 +208,7 @@ class LeaderElector:
             spec["renewTime"] = _micro_time(self._wall_clock())
             self._put({**lease, "spec": spec})
         except Exception as exc:
+            self._refused("update" if reading_done else "get", exc)
             log.warning("leader election: could not release the lease: %s", _short(exc))
 
     # ------------------------------------------------------------------- helpers
@@ -259,6 +272,7 @@ class LeaderElector:
             if getattr(exc, "status", None) == 409:
                 log.info("leader election: lost the race to create the lease: %s", _short(exc))
             else:
+                self._refused("create", exc)
                 self._failure("cannot create the lease", exc)
             return
         self._became_leader(sent)
@@ -277,6 +291,7 @@ class LeaderElector:
                 with self._lock:
                     self._leader_until = None
             else:
+                self._refused("update", exc)
                 self._failure("cannot write the lease", exc)
             return  # authority (if any) runs out at the previous deadline
         if taking_over:
@@ -287,6 +302,11 @@ class LeaderElector:
                 if until is None or self._clock() >= until:
                     self._term += 1  # authority had lapsed: whatever ran meanwhile is unknown
                 self._leader_until = sent + self.config.renew_deadline
+
+    def _refused(self, verb: str, exc: Exception) -> None:
+        """Tell ``on_refused`` of a request on the Lease the API server refused (403)."""
+        if self.on_refused is not None and getattr(exc, "status", None) == 403:
+            self.on_refused(verb, LEASES, False)
 
     def _failure(self, what: str, exc: Exception) -> None:
         """One failed request: logged at the start of a streak, then once a minute."""

@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -581,6 +581,19 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        # Every request the API server refused (403), counted where it is refused: the
+        # caches' lists and watches (which only log otherwise), reads, writes, Events,
+        # evictions and the Lease. The label values are a closed set
+        # (``kubernetes.refusal_labels``), each exported at 0 from the start.
+        self.kube_permission_denied = Counter(
+            "autonomic_kube_permission_denied",
+            "Requests the Kubernetes API server refused (403 Forbidden), by verb and "
+            "resource (as kubectl names it: deployments.apps/scale); optional is true for "
+            "a list or watch of a kind the daemon works without (Argo Rollouts, volume "
+            "expansion, drain planning), false otherwise.",
+            ["verb", "resource", "optional"],
+            registry=r,
+        )
         # process_resident_memory_bytes, CPU seconds, open fds (from /proc; nothing elsewhere)
         ProcessCollector(registry=r)
         # What only the leader keeps current, by workload, canary, query, runbook or
@@ -606,6 +619,20 @@ class Metrics:
             self.canary_metric_status,
             self.slack_socket_connected,
         )
+
+    def kube_refused(self, verb: str, resource: str, optional: bool) -> None:
+        """A request the API server refused (403): the adapters' ``on_refused``."""
+        self.kube_permission_denied.labels(
+            verb=verb, resource=resource, optional=str(optional).lower()
+        ).inc()
+
+    def expect_kube_refusals(self, labels: Iterable[tuple[str, str, bool]]) -> None:
+        """Export each (verb, resource, optional) at 0 before any refusal: a series born at
+        1 would show Prometheus no increase, and the first refusal would not alert."""
+        for verb, resource, optional in labels:
+            self.kube_permission_denied.labels(
+                verb=verb, resource=resource, optional=str(optional).lower()
+            )
 
     def standby(self) -> None:
         """On a replica that does not lead: the leader-only series removed, and the

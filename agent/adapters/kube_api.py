@@ -24,6 +24,13 @@ read timeout (30 s) and a backoff, a 409 is read again and written again, and a 
 evicts pod after pod; meanwhile the lease may have run out and another replica may have
 taken over. Events are not fenced: they change nothing anyone acts on, and one posted
 late still records what this replica did.
+
+Every request the API server refuses with 403 is told to ``on_refused`` (the daemon's
+``autonomic_kube_permission_denied_total``) as its verb, its resource as ``kubectl``
+names it (``ApiCall.rbac_resource``) and whether the daemon works without it: a list or
+watch of an optional kind (``KindInfo.optional``: Argo Rollouts, volume expansion, drain
+planning), which its callers take as "none there" (``kube_cache.OptionalKind``). A
+refusal is told once per request: a 403 is not retried.
 """
 
 from __future__ import annotations
@@ -34,11 +41,12 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.adapters.kube_errors import (
     ApiCall,
     NotLeaderError,
+    PermissionDeniedError,
     RetryPolicy,
     call_with_retries,
     is_budget_refusal,
@@ -47,9 +55,14 @@ from agent.adapters.kube_errors import (
 )
 from agent.errors import TransientError
 
-__all__ = ["KINDS", "KindInfo", "KubeApi", "WatchExpiredError"]
+__all__ = ["KINDS", "KindInfo", "KubeApi", "RefusalHook", "WatchExpiredError"]
 
 Obj = dict[str, Any]
+T = TypeVar("T")
+# Told of each request the API server refused (403): its verb, its resource as kubectl
+# names it (``ApiCall.rbac_resource``), and whether it was a read the daemon works
+# without (a list or watch of an optional kind).
+RefusalHook = Callable[[str, str, bool], None]
 
 
 @dataclass(frozen=True)
@@ -186,6 +199,8 @@ def _read_json(response: Any, call: ApiCall | None = None) -> Obj:
 class KubeApi:
     """Dict-in, dict-out access to the resources Autonomic uses."""
 
+    on_refused: RefusalHook | None = None
+
     def __init__(
         self,
         api_client: Any,
@@ -193,6 +208,7 @@ class KubeApi:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         may_write: Callable[[], bool] | None = None,
+        on_refused: RefusalHook | None = None,
     ) -> None:
         from kubernetes import client
 
@@ -201,6 +217,7 @@ class KubeApi:
         self._sleep = sleep
         # Whether this replica may write now (None: always), asked before each try.
         self.may_write = may_write
+        self.on_refused = on_refused
         self._apis = {
             name: getattr(client, name)(api_client)
             for name in (
@@ -228,10 +245,21 @@ class KubeApi:
             return getattr(api, f"list_{info.snake}_for_all_namespaces")
         return getattr(api, f"{action}_namespaced_{info.snake}")
 
+    def _call(
+        self, call: ApiCall, fn: Callable[[], T], *, optional: bool = False, **kwargs: Any
+    ) -> T:
+        """``call_with_retries``, with a refusal (403) told to ``on_refused``;
+        ``optional``: a read the daemon works without (see the module's docstring)."""
+        try:
+            result: T = call_with_retries(fn, call, self.policy, sleep=self._sleep, **kwargs)
+        except PermissionDeniedError:
+            if self.on_refused is not None:
+                self.on_refused(call.verb, call.rbac_resource, optional)
+            raise
+        return result
+
     def _run(self, call: ApiCall, fn: Callable[[], Any], **kwargs: Any) -> Obj:
-        return call_with_retries(
-            lambda: _read_json(fn(), call), call, self.policy, sleep=self._sleep, **kwargs
-        )
+        return self._call(call, lambda: _read_json(fn(), call), **kwargs)
 
     def _write(self, call: ApiCall, fn: Callable[[], Any], **kwargs: Any) -> Obj:
         """``_run`` for a write that changes an object: each try is sent only while
@@ -288,7 +316,9 @@ class KubeApi:
             if v
         }
         body = self._run(
-            call, lambda: method(*self._where(info, namespace), **query, **self._opts())
+            call,
+            lambda: method(*self._where(info, namespace), **query, **self._opts()),
+            optional=bool(info.optional),
         )
         items = body.get("items") or []
         for item in items:
@@ -324,7 +354,7 @@ class KubeApi:
                 _request_timeout=(self.policy.request_timeout[0], timeout_seconds + 15),
             )
 
-        response = call_with_retries(open_stream, call, self.policy, sleep=self._sleep)
+        response = self._call(call, open_stream, optional=bool(info.optional))
         if on_response is not None:
             on_response(response)
         try:

@@ -16,8 +16,13 @@ at least ``HEALTHY_WATCH_SECONDS``). A watch the server ends at once with nothin
 is a failure too, so nothing loops hot. Each failure is counted in ``stats``
 (``errors``, ``failures_in_a_row``, ``backoff_seconds``); the first, then every
 power-of-two and every 30th in a row, is logged as a warning, and the recovery after
-them is logged. Every ``resync_seconds`` a full re-list still replaces the contents, so
-a missed DELETE cannot linger. ``staleness()`` says how long since the cache last
+them is logged. A refusal (403: the ServiceAccount may not list or watch the kind there)
+is a failure like the others, backed off alike, but is logged as a warning once per
+change (a refusal of another verb or namespace, or the same one after a healthy watch),
+at debug the other times: it names the missing permission, and only a person can grant
+it. Each refused request is counted by the adapter (``KubeApi.on_refused``). Every
+``resync_seconds`` a full re-list still replaces the contents, so a missed DELETE
+cannot linger. ``staleness()`` says how long since the cache last
 heard from the API server, and ``fresh(max_age)`` whether that is recent enough;
 ``refresh(max_age)`` lists again at once a cache that is not (``KubernetesCluster``
 does, from the read that found it so, rather than wait for the resync). Whatever a
@@ -223,6 +228,8 @@ class WatchCache:
         self._epoch = 0
         # When a ``refresh`` list last failed, and why (see ``refresh``).
         self._refresh_failed: tuple[float, str] | None = None
+        # The refusal (403) last said at warning level, until a healthy watch.
+        self._refusal_said: tuple[str, str, str, str] | None = None
 
     @property
     def resource_version(self) -> str:
@@ -372,15 +379,22 @@ class WatchCache:
                 # The server unreachable, overloaded or failing: its watch history is
                 # still there, so resume; anything else: start again from a list.
                 must_list = must_list or not _is_unavailable(exc)
-                self._failed(problem, "listing again" if must_list else "resuming the watch")
+                self._failed(
+                    problem,
+                    "listing again" if must_list else "resuming the watch",
+                    refused=exc if isinstance(exc, PermissionDeniedError) else None,
+                )
                 continue
             if healthy:
                 self._recovered()
             elif not self._stop.is_set():
                 self._failed(ended, "resuming the watch")
 
-    def _failed(self, problem: str, next_step: str) -> None:
-        """Count a failure, log it (rate-limited), and wait the backoff delay."""
+    def _failed(
+        self, problem: str, next_step: str, *, refused: PermissionDeniedError | None = None
+    ) -> None:
+        """Count a failure, log it (rate-limited; a refusal once per change), and wait
+        the backoff delay."""
         self.stats.errors += 1
         self.stats.failures_in_a_row += 1
         self.stats.last_error = problem
@@ -389,6 +403,22 @@ class WatchCache:
         self._delay = min(base * 2, self.backoff_max)
         self.stats.backoff_seconds = delay
         count = self.stats.failures_in_a_row
+        if refused is not None:
+            said = (refused.verb, refused.group, refused.resource, refused.namespace)
+            loud, self._refusal_said = said != self._refusal_said, said
+            log.log(
+                logging.WARNING if loud else logging.DEBUG,
+                "watch of %s refused (%s), %d in a row; %s in %.1fs, then every %.0fs at "
+                "most (said again only when the refusal changes)",
+                self.label,
+                problem,
+                count,
+                next_step,
+                delay,
+                self.backoff_max,
+            )
+            self._stop.wait(delay)
+            return
         loud = count & (count - 1) == 0 or count % 30 == 0
         log.log(
             logging.WARNING if loud else logging.DEBUG,
@@ -410,6 +440,7 @@ class WatchCache:
             )
         self.stats.failures_in_a_row = 0
         self._delay = self.backoff_initial
+        self._refusal_said = None
 
     def _watch_until_timeout(self, *, resumed: bool) -> tuple[bool, str]:
         """Watch from the remembered resourceVersion until the stream ends.

@@ -145,6 +145,14 @@ class ApiCall:
     namespace: str | None = None
     name: str | None = None
 
+    @property
+    def rbac_resource(self) -> str:
+        """The resource with its API group, as ``kubectl`` and the metrics name it:
+        ``pods``, ``pods/eviction``, ``deployments.apps``, ``deployments.apps/scale``,
+        ``rollouts.argoproj.io``. A closed set: the kinds and subresources Autonomic uses."""
+        plural, slash, sub = self.resource.partition("/")
+        return f"{plural}.{self.group}{slash}{sub}" if self.group else self.resource
+
     def describe(self) -> str:
         where = f" in namespace {self.namespace!r}" if self.namespace else " (cluster scope)"
         group = self.group or "core"

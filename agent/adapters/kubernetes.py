@@ -66,9 +66,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from agent.adapters.kube_api import KINDS, KubeApi
+from agent.adapters.kube_api import KINDS, KubeApi, RefusalHook
 from agent.adapters.kube_cache import EventCache, NamespacedCaches, OptionalKind, WatchCache
 from agent.adapters.kube_errors import (
+    ApiCall,
     BadObjectError,
     ConflictError,
     ObjectGoneError,
@@ -114,6 +115,7 @@ __all__ = [
     "KubernetesCluster",
     "RbacRule",
     "load_api_client",
+    "refusal_labels",
 ]
 
 log = logging.getLogger("autonomic.kubernetes")
@@ -153,6 +155,24 @@ REQUIRED_RBAC: tuple[RbacRule, ...] = (
 
 # The kinds ``list_workloads`` returns; Rollouts only where Argo Rollouts is installed.
 WORKLOAD_KINDS: tuple[Kind, ...] = ("Deployment", "StatefulSet", "Rollout")
+
+
+def refusal_labels(rules: Iterable[RbacRule]) -> list[tuple[str, str, bool]]:
+    """Every (verb, resource, optional) a refusal of one of ``rules`` is told as
+    (``KubeApi.on_refused``): the closed set of ``autonomic_kube_permission_denied_total``'s
+    series, which the daemon exports at 0 from the start, so that the first refusal of
+    each is an increase Prometheus sees. ``optional``: a list or watch of an optional kind."""
+    optional = {(info.group, info.plural) for info in KINDS.values() if info.optional}
+    return [
+        (
+            verb,
+            ApiCall(verb, rule.api_group, rule.resource).rbac_resource,
+            verb in ("list", "watch") and (rule.api_group, rule.resource) in optional,
+        )
+        for rule in rules
+        for verb in rule.verbs
+    ]
+
 
 CACHED_KINDS = (
     "Deployment",
@@ -277,10 +297,15 @@ class KubernetesCluster:
         may_write: Callable[[], bool] | None = None,
         stale_after: float | None = None,
         on_unread: Callable[[Kind], None] | None = None,
+        on_refused: RefusalHook | None = None,
     ) -> None:
         # ``may_write``: the leader gate's ``is_leader``, asked before every try of every
         # write (``KubeApi``): a replica whose lease ran out mid-write sends no more.
-        self.api = KubeApi(api_client, policy=policy, sleep=sleep, may_write=may_write)
+        # ``on_refused``: told of every request the API server refuses (403), the
+        # caches' lists and watches included (the daemon counts them in its metrics).
+        self.api = KubeApi(
+            api_client, policy=policy, sleep=sleep, may_write=may_write, on_refused=on_refused
+        )
         # Field managers whose writes are not "a person changed it" (the built-in list
         # of the cluster's own controllers, and the config's additions).
         self.cluster_managers = CLUSTER_FIELD_MANAGERS | frozenset(ignore_field_managers)
