@@ -3000,6 +3000,7 @@ class ScalingLoop:
                 str(record.reason_code),
                 reactive=record.proposal.get("mode") == "reactive",
                 scheduled=_text(record.evidence.get("scheduled_floor")),
+                query=_text(record.evidence.get("query")),
             ):
                 model.recommended, model.applied, model.applied_at = wanted, True, now
             return True
@@ -3021,9 +3022,13 @@ class ScalingLoop:
         *,
         reactive: bool = False,
         scheduled: str | None = None,
+        query: str | None = None,
     ) -> bool:
         """Write the floor (or the replicas) a decision chose; whether it was written.
-        Every line logged meanwhile carries the decision's id."""
+        ``query`` is the load query the decision was made on (its evidence's), which
+        its verification holds the window's reads to: a question answered after the
+        workload's load query changed was decided on the old one. Every line logged
+        meanwhile carries the decision's id."""
         with decision_context(decision_id):
             ref = workload.ref
             what = "minReplicas" if has_hpa else "replicas"
@@ -3108,7 +3113,7 @@ class ScalingLoop:
                     now + window,
                     reactive=reactive,
                     scheduled=scheduled,
-                    query=model.query,
+                    query=query,
                 )
             )
             self.decisions.progress(
@@ -3245,6 +3250,7 @@ class ScalingLoop:
         up = wanted > current
         what = "minReplicas" if has_hpa else "replicas"
         confidence = 0.9 if rec.mode == "predictive" else 0.85
+        query = self._evidence_query(workload, model)  # the load its numbers came from
         if model.scheduled is not None:
             confidence = SCHEDULED_CONFIDENCE  # a person's instruction, not a forecast
         routed = self.decisions.decide(
@@ -3262,7 +3268,7 @@ class ScalingLoop:
                 reason_code=rec.reason,
                 reason=f"{what} {current} -> {wanted}: {rec.message}",
                 evidence={
-                    "query": self._evidence_query(workload, model),
+                    "query": query,
                     "forecast_peak": rec.forecast_peak,
                     "current_need": rec.current_need,
                     "mode": rec.mode,
@@ -3333,6 +3339,7 @@ class ScalingLoop:
             rec.reason,
             reactive=rec.mode == "reactive",
             scheduled=model.scheduled,
+            query=query,
         ):
             model.applied, model.applied_at = True, self.clock.now()
 

@@ -245,3 +245,38 @@ def test_a_floor_whose_load_query_changed_before_its_judgement_gets_no_verdict()
     assert decisions.ledger.records["d-1"].status == "done"
     (said,) = [text for d, text, final in decisions.progressed if d == "d-1" and final]
     assert "load query changed" in said and resolved(QUEUE, "web") in said
+
+
+def test_a_floor_asked_on_one_query_and_approved_after_a_change_is_not_judged_on_the_new() -> None:
+    """A question asked while the workload read requests, approved after its load-query
+    turned to messages: the floor carried out was decided on requests. Before, its
+    verification took the query the model read at the approval (messages), so the raise
+    was judged on a metric a hundred times larger and read as needed ('right')."""
+    t, values = week_and_a_day(86)
+    values = values.copy()
+    start = len(t) - 120
+    values[start - 80 : start + 60] = 50.0  # five pods' worth at 10 a pod
+    clock = FakeClock(float(t[start]))
+    web = workload(
+        "web", **{CAPACITY: "10", MIN_REPLICAS: "7", "autonomic.dev/startup-seconds": "60"}
+    )
+    loop = loop_over(TwoMetrics(t, values), clock, [web], loadQueries=QUERIES)
+    run(loop, clock, 1)
+    decisions = cast(Any, loop.decisions)
+    asked = decisions.ledger.records["d-1"]
+    assert asked.status == "asked" and asked.evidence["query"] == resolved(DEFAULT, "web")
+    cast(Any, loop.cluster).workloads = [picks(web, "queue")]
+    run(loop, clock, 1)  # refitted on messages; the question still open
+    assert loop.models[web.ref].query == resolved(QUEUE, "web")
+    asked.status = "approved"
+    run(loop, clock, 1)
+    (operation,) = cast(Any, loop.executor).applied
+    assert operation.replicas == 7 and asked.status == "verifying"
+    landed = dataclasses.replace(web, replicas=7, ready_replicas=7, available_replicas=7)
+    cast(Any, loop.cluster).workloads = [picks(landed, "queue")]
+    run(loop, clock, 15)
+    assert [f for f in decisions.ledger.feedback if f[0] == "d-1"] == [
+        ("d-1", "verification", "unverified")
+    ]
+    (said,) = [text for d, text, final in decisions.progressed if d == "d-1" and final]
+    assert f"from {resolved(DEFAULT, 'web')} to {resolved(QUEUE, 'web')}" in said
