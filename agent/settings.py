@@ -943,7 +943,9 @@ ScheduledFloors = Annotated[
 
 # The names ``scaling.loadQueries`` may give its queries: short and plain, as a workload's
 # ``autonomic.dev/load-query`` annotation writes them (an environment override's
-# ``AUTONOMIC__SCALING__LOAD_QUERIES__QUEUE_DEPTH`` is the name ``queueDepth``).
+# ``AUTONOMIC__SCALING__LOAD_QUERIES__QUEUE_DEPTH`` is the name ``queueDepth``: no such
+# variable reaches a name with ``_`` or a capital not after one, ``queue_depth``; the whole
+# map as YAML in ``AUTONOMIC__SCALING__LOAD_QUERIES`` reaches any).
 LOAD_QUERY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
 LOAD_QUERIES_MAX = 100
 

@@ -345,6 +345,27 @@ def test_a_named_load_query_is_checked_as_the_load_query_is(
     assert words in problem
 
 
+def test_the_names_an_environment_override_of_a_load_query_can_reach(tmp_path: Path) -> None:
+    """As docs/configuration.md says: a variable per name reaches ``queueDepth`` (and a
+    name with '-' or '.', where the environment can hold the character), never a name
+    with '_', which it adds beside the file's instead; the whole map as YAML reaches any."""
+    q = 'sum(rate(m{namespace="$namespace",deployment="$workload"}[2m]))'
+    path = tmp_path / "config.yaml"
+    path.write_text(f"scaling:\n  loadQueries:\n    queue_depth: '{q}'\n")
+    one = "AUTONOMIC__SCALING__LOAD_QUERIES__"
+    names = {
+        spelled: sorted(load_settings(path, {one + spelled: q}).scaling.load_queries)
+        for spelled in ("QUEUE_DEPTH", "GRPC-LATENCY", "GRPC.V2")
+    }
+    assert names == {
+        "QUEUE_DEPTH": ["queueDepth", "queue_depth"],
+        "GRPC-LATENCY": ["grpc-latency", "queue_depth"],
+        "GRPC.V2": ["grpc.v2", "queue_depth"],
+    }
+    whole = {one.rstrip("_"): f"{{queue_depth: '{q}', Web.v2: '{q}'}}"}
+    assert sorted(load_settings(path, whole).scaling.load_queries) == ["Web.v2", "queue_depth"]
+
+
 def test_a_rollout_query_that_selects_no_replicaset_is_refused_at_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
