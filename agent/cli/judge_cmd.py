@@ -52,7 +52,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "replayed in time order as the daemon would judge it: an interval whose data "
             "the judge refuses (a negative value, more events than trials, a counter reset) "
             "is skipped as the daemon skips it, and named on stderr with its file and line; "
-            "if it refuses every interval, that is an error."
+            "if it refuses every interval, that is an error. Files that reach --max-duration "
+            "on intervals it refused are decided at their end on the intervals judged, as "
+            "the daemon decides at its next interval."
         ),
         epilog=(
             "Exit status: 0 promote, 3 rollback, 4 inconclusive (a person must decide), "
@@ -423,6 +425,21 @@ def run_judge(
             f"{more} more interval{'s' if more != 1 else ''} not judged, "
             f"{len(skipped)} in all (the last: {skipped[-1]})"
         )
+    if verdict is not None and not verdict.final:
+        # The files reach the maximum duration on intervals the judge refused: the daemon
+        # would decide at its next interval judged; the files have none, so the verdict is
+        # the one at their end, on the intervals judged ('continue' is for files that end
+        # before --max-duration, as --help and the README say).
+        concluded = judge.conclude()
+        if concluded is not None and concluded.final:
+            verdict = concluded
+            if note is not None:
+                judged = len(base_table.timestamps) - len(skipped)
+                note(
+                    "the judge refused the files' intervals from the maximum duration "
+                    f"({settings.max_duration_seconds:g} s) on: decided at their end on the "
+                    f"{judged} intervals judged, as the daemon decides at its next interval"
+                )
     if verdict is None:  # read_table refuses files without rows: every one was refused
         count = f"all {len(skipped)} intervals" if len(skipped) != 1 else "its one interval"
         raise InputError(

@@ -153,6 +153,21 @@ class CanaryJudge:
     def verdict(self) -> Verdict | None:
         return self._latest
 
+    def conclude(self) -> Verdict | None:
+        """The verdict when no interval will follow the last one fed (judged or refused):
+        on the intervals judged, at the time the last one fed reaches, so final once
+        that is the maximum duration. For a replay whose data end on intervals the judge
+        refused (``autonomic judge``): the daemon's next interval would decide there, and
+        a file has none. None before any interval was judged."""
+        if self._final is not None or self._latest is None:
+            return self._latest
+        assert self._start is not None and self._last is not None
+        elapsed = self._last - self._start + (self._step or 0.0)
+        if elapsed < self.settings.max_duration_seconds:
+            return self._latest
+        self._final = self._latest = self._combine(elapsed)
+        return self._final
+
     def update(self, interval: Interval) -> Verdict:
         if self._last is not None and interval.timestamp <= self._last:
             raise CanaryDataError(

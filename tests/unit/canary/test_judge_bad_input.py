@@ -270,7 +270,11 @@ def test_judge_cli_on_any_finite_counts_gives_a_verdict_or_exit_2(
         assert "has more events than trials" in err
         assert "b.csv:" in err or "c.csv:" in err
     skipped = sum(b_e > b_t or c_e > c_t for b_e, b_t, c_e, c_t in counts)
-    assert err.count("autonomic: note:") == min(skipped, 10) + (skipped > 10)
+    # the last interval (at the default --max-duration, the files' span) refused: decided
+    # at the end of the files on those judged, and one more note says so
+    b_e, b_t, c_e, c_t = counts[-1]
+    concluded = code != 2 and (b_e > b_t or c_e > c_t)
+    assert err.count("autonomic: note:") == min(skipped, 10) + (skipped > 10) + concluded
 
 
 # 4. baseline and canary must cover the same intervals
@@ -775,3 +779,32 @@ def test_a_refused_interval_changes_no_metrics_evidence(
     assert live._evidence == rebuilt._evidence
     assert live._served == rebuilt._served
     assert live._counters == rebuilt._counters
+
+
+def test_files_whose_last_interval_is_refused_are_decided_at_the_maximum_duration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The files span the analysis (the default --max-duration) and their last interval is
+    refused. The daemon, its interval at the maximum refused, decides at its next cycle;
+    the files have no next interval. Before, the CLI ended 'continue' (exit 5), which its
+    --help and README keep for files that end before --max-duration: it is now decided
+    at the end of the files, on the intervals judged, and a note says so."""
+    good, bad = rows(10), rows(10)
+    bad[-1][1] = -1  # data row 10: line 11
+    base = write_csv(tmp_path / "b.csv", good)
+    canary = write_csv(tmp_path / "c.csv", bad)
+    args = ["--baseline", str(base), "--canary", str(canary), "--min-promote", "3600"]
+    code, out, err = judge(capsys, *args, "--json")
+    data = last_json(out)
+    assert (code, data["verdict"]) == (EXIT_CODES["promote"], "promote"), err
+    assert data["decided_after_seconds"] == data["elapsed_seconds"] == 600
+    assert [m["intervals"] for m in data["metrics"]] == [9, 9, 9]
+    assert (
+        "autonomic: note: the judge refused the files' intervals from the maximum duration "
+        "(600 s) on: decided at their end on the 9 intervals judged, as the daemon decides "
+        "at its next interval\n"
+    ) in err
+    # files that end before --max-duration still end 'continue'
+    code, out, err = judge(capsys, *args, "--max-duration", "660", "--json")
+    assert (code, last_json(out)["verdict"]) == (EXIT_CODES["continue"], "continue"), err
+    assert "maximum duration" not in err
