@@ -2294,6 +2294,12 @@ class ScalingLoop:
             published = f"{hpa.ref} is managed by {hpa.controller}"
         forecast_only = published is not None
         if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
+            if (
+                hpa is not None
+                and not forecast_only
+                and self._zero_back(workload, model, hpa, knobs, now)
+            ):
+                return  # a floor of its own, stuck above a target at 0: the 0 given back
             # Scaled to zero by someone (a person, a rollout controller): the HPA treats a
             # target at 0 with a minReplicas above 0 as "autoscaling off", and so does the
             # loop, which would otherwise scale it back up every cycle.
@@ -2570,6 +2576,75 @@ class ScalingLoop:
             hpa=hpa.ref if hpa is not None else None,
             published=published,
         )
+
+    def _zero_back(
+        self,
+        workload: WorkloadState,
+        model: WorkloadModel,
+        hpa: HpaState,
+        knobs: WorkloadKnobs,
+        now: float,
+    ) -> bool:
+        """A workload at 0 replicas under an HPA whose minReplicas is a floor this loop
+        wrote, over an owner's minimum of 0 (an HPA that scales to zero): the HPA
+        controller leaves a target at 0 alone while its minReplicas is above 0
+        (ScalingActive=False, ScalingDisabled), so that floor woke nothing, switched the
+        HPA off, and nothing else gives the 0 back (an earlier version raised floors in
+        that state; the HPA may also scale the target to 0 between the loop's read and
+        its write). The owner's 0 is given back as a decision routed like any give-back;
+        a question about it is followed up here. True when the workload's turn is done;
+        False to hold it as scaled to zero: a minReplicas Autonomic did not write (a
+        person's, another leader's since), an owner's minimum above 0 (the HPA's own, or
+        ``autonomic.dev/min-replicas``), another question open, a pause or a wait."""
+        ref = workload.ref
+        if model.pending is not None:
+            asked = self.decisions.ledger.get_decision(model.pending)
+            if asked is None or asked.reason_code != "ScaledToZero":
+                return False  # another question: waited out, as before
+            self._settle(workload, model, True, now, target=hpa.ref)
+            if model.pending is not None:
+                why = f"{asked.reason}; asked (decision {asked.id}): waiting for the answer"
+                self._hold(ref, "ScaledToZero", why, kind=asked.id)
+            else:
+                self._held(str(ref), "ScaledToZero", str(asked.reason))
+            return True
+        if self._pause or now < model.quiet_until or knobs.min_replicas is not None:
+            return False
+        if hpa.controller is not None or (model.recommended == 0 and not model.applied):
+            return False  # not the loop's to write, or decided already (observe mode)
+        record = self._written(ref, model, hpa.min_replicas, field=MIN_FIELD)
+        written = _written_value(record) if record is not None else None
+        uid = str(record.get("hpa_uid") or "") if record is not None else ""
+        if written != hpa.min_replicas or (uid and hpa.uid and uid != hpa.uid):
+            return False  # not a floor Autonomic wrote on this HPA: left alone
+        if self._configured_min(hpa, now) != 0:
+            return False
+        assert record is not None
+        by = _text(record.get("decision_id"))
+        why = (
+            f"{ref} is at 0 replicas under {hpa.ref} minReplicas {written}, a floor "
+            f"Autonomic wrote{f' (decision {by})' if by else ''} over the HPA's own minimum "
+            "of 0: the HPA controller leaves a target at 0 alone while its minReplicas is "
+            "above 0 (ScalingActive=False, ScalingDisabled), so that floor woke nothing and "
+            f"switched the HPA off; the 0 is given back for {hpa.ref} to wake {ref} on its "
+            "own metric"
+        )
+        self._hold(ref, "ScaledToZero", why)
+        rec = ScalingRecommendation(now, 0, 0, 0, "reactive", "ScaledToZero", why)
+        # The owner's minimum back is no schedule's; the next floor is paced from the 0.
+        model.scheduled, model.previous = None, None
+        self.status.scheduled.pop(str(ref), None)
+        self._decide(
+            workload,
+            model,
+            True,
+            hpa.min_replicas,
+            0,
+            rec,
+            "none (the workload is at 0 replicas)",
+            hpa=hpa.ref,
+        )
+        return True
 
     def _unmatched_schedules(
         self,

@@ -238,6 +238,7 @@ class AskEverything:
             status=status,
             proposal=dict(p.proposal),
             reason_code=p.reason_code,
+            reason=p.reason,
             subject=p.subject,
             evidence=dict(p.evidence),
             created_at=self.clock.now() if self.clock is not None else 0.0,
