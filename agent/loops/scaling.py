@@ -2517,6 +2517,9 @@ class ScalingLoop:
             self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
             model.previous, model.lower_streak = paced_from, 0
             return
+        if model.pending is not None and model.scheduled is not None and workload.replicas:
+            # A known event does not wait behind an unanswered forecast question.
+            self._supersede_for_schedule(ref, model, model.scheduled, wanted, now)
         if model.pending is not None and self._settle(
             workload, model, hpa is not None, now, target=hpa.ref if hpa is not None else ref
         ):
@@ -2806,8 +2809,6 @@ class ScalingLoop:
             return  # autoscaling is off for it
         if workload.replicas == 0 and not forecast_only and not self._managed(ref, model, hpa):
             return  # at 0 by its HPA: a floor now would switch it off (``_at_zero``)
-        if model.pending is not None:
-            return  # a question open
         floor_min = max(knobs.min_replicas or 1, 1)
         lead = lead_time(startup, self.settings.period, self.settings.metric_lag)
         ceiling = _ceiling(knobs.max_replicas, hpa, floor_min)
@@ -2822,6 +2823,10 @@ class ScalingLoop:
             return
         wanted, name, sentence = due
         current = hpa.min_replicas if hpa is not None else workload.replicas
+        if model.pending is not None and not self._supersede_for_schedule(
+            ref, model, name, wanted, now
+        ):
+            return  # a question open (the schedule's own, or about a higher floor)
         if self._quiet(model, now, name):
             return  # a wait (an override, a refused write, a "no" to it) not over
         in_force = max(current, self._reference(model, current, now))
@@ -2869,6 +2874,42 @@ class ScalingLoop:
             hpa=hpa.ref if hpa is not None else None,
             published=published,
         )
+
+    def _supersede_for_schedule(
+        self, ref: ObjectRef, model: WorkloadModel, name: str, wanted: int, now: float
+    ) -> bool:
+        """A scheduled floor ``name`` is due (``wanted`` replicas) while a question about
+        a floor that is no schedule's (the forecast's) is open: it kept the schedule back
+        until it was answered or expired, and a known event would find its floor not
+        raised. When the schedule's floor is at least what the question asks for, the
+        question is closed as superseded (nobody's answer: neither a "no" nor a verdict)
+        and the schedule's floor is decided instead; one asking for more still stands (an
+        approval covers the schedule), as does a question about a schedule's floor, a
+        give-back, and one answered already. Not while a "no" to this schedule's own
+        floor is waited out: nothing would be asked in its place. True when no question
+        is open any more."""
+        if self._quiet(model, now, name):
+            return False
+        assert model.pending is not None
+        record = self.decisions.ledger.get_decision(model.pending)
+        if record is None or record.status != "asked":
+            return False
+        if record.reason_code in GIVE_BACK_REASONS or _text(record.evidence.get("scheduled_floor")):
+            return False
+        asked = record.proposal.get("to")
+        if not isinstance(asked, int) or isinstance(asked, bool) or asked > wanted:
+            return False
+        why = (
+            f"scheduled floor {name} is due and sets at least {wanted} replicas, no fewer "
+            f"than the {asked} this question asked for: the schedule's floor is decided "
+            "instead"
+        )
+        if not self.decisions.supersede(record.id, why, reason="ScheduledFloor"):
+            return False  # answered or expired first: that stands
+        log.info("scaling %s: question %s superseded: %s", ref, record.id, why)
+        # Decided afresh from the floor the cluster has, not the one only asked about.
+        model.pending, model.recommended = None, None
+        return True
 
     def _quiet(self, model: WorkloadModel, now: float, raised_by: str | None) -> bool:
         """Whether the workload waits now: an override or a refused write waited out,

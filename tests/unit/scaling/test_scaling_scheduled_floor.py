@@ -631,6 +631,79 @@ def test_a_no_to_a_forecast_floor_does_not_keep_the_schedule_back(
         ledger.close()
 
 
+def test_an_open_forecast_question_is_superseded_by_the_schedule_it_would_block(
+    tmp_path: Path,
+) -> None:
+    """``mode: propose``: at 00:00 the forecast asks for 3 pods, and nobody answers. The
+    open question kept the scheduled floor back until it was answered or expired: at
+    00:24 nothing was asked for the 00:30 window. The schedule's 20 covers the 3 asked
+    for, so the question is closed as superseded (no answer, no verdict) and the
+    schedule's floor is asked about in its place."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path, mode="propose")
+    try:
+        web = cluster.workloads[0]
+        cluster.workloads = [
+            dataclasses.replace(web, annotations={**web.annotations, CAPACITY: "30"})
+        ]
+        loop = new_process(decisions, clock, cluster)
+        assert run(loop, clock, "00:23") == []
+        (forecast,) = ledger.questions()
+        assert ledger.get_decision(forecast.decision_id).proposal["to"] == 3  # type: ignore[union-attr]
+        run(loop, clock, "00:24")
+        closed = ledger.get_decision(forecast.decision_id)
+        assert closed is not None and closed.status == "superseded"
+        asked = [ledger.get_decision(q.decision_id) for q in ledger.questions()]
+        open_ones = [d for d in asked if d is not None and d.status == "asked"]
+        assert [(d.reason_code, d.proposal["to"]) for d in open_ones] == [("ScheduledFloor", 20)]
+        story = render(ledger, forecast.decision_id)
+        assert (
+            "scheduled floor sunday-batch is due and sets at least 20 replicas, no fewer than "
+            "the 3 this question asked for: the schedule's floor is decided instead"
+        ) in story
+        # Nobody's answer: no verdict on the forecast, no "no" that keeps anything back.
+        assert decisions.track_record(FLOOR_DECISION) == []
+    finally:
+        ledger.close()
+
+
+def test_an_open_forecast_question_is_superseded_by_a_schedule_due_while_held() -> None:
+    """The same while the workload is held on its load (Prometheus stale from 00:05):
+    the schedule raised while held waited behind the forecast's open question too."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 20, "00:30", "00:45")],
+        capacity="30",
+        reader=StaleReader(utc("00:05")),
+    )
+    decisions = cast(Any, loop.decisions)
+    decisions.route = "ask"
+    assert run(loop, clock, "00:23") == []
+    (forecast,) = proposals(loop)
+    assert forecast.reason_code != "ScheduledFloor" and forecast.proposal["to"] == 3
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] != "Paused"
+    run(loop, clock, "00:24")
+    assert decisions.ledger.records["d-1"].status == "superseded"
+    assert [(d, r) for d, r, _ in decisions.superseded] == [("d-1", "ScheduledFloor")]
+    scheduled = proposals(loop)[-1]
+    assert scheduled.reason_code == "ScheduledFloor" and scheduled.proposal["to"] == 20
+
+
+def test_a_question_asking_more_than_the_schedule_is_not_superseded() -> None:
+    """The loop asked for 10 pods (the load then needed them) and the schedule wants 8:
+    an approval covers the schedule, so the question stands and nothing else is asked."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 8, "00:30", "00:45")],
+        capacity="5",
+        reader=StaleReader(utc("00:05")),
+    )
+    decisions = cast(Any, loop.decisions)
+    decisions.route = "ask"
+    assert run(loop, clock, "00:40") == []
+    (forecast,) = proposals(loop)
+    assert forecast.proposal["to"] == 10
+    assert decisions.ledger.records["d-1"].status == "asked"
+    assert decisions.superseded == []
+
+
 def test_of_two_equal_schedules_the_one_open_now_is_named() -> None:
     """Two back-to-back windows asking for the same 20 pods, the later one listed first:
     within the lead of the second, the status named it ("from 00:39 ... the window opens
