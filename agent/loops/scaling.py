@@ -2597,7 +2597,8 @@ class ScalingLoop:
         its write). The owner's 0 is given back as a decision routed like any give-back;
         a question about it is followed up here. True when the workload's turn is done;
         False to hold it as scaled to zero: a minReplicas Autonomic did not write (a
-        person's, another leader's since), an owner's minimum above 0 (the HPA's own, or
+        person's, another leader's since), a workload someone changed since that write
+        (the 0 may be theirs), an owner's minimum above 0 (the HPA's own, or
         ``autonomic.dev/min-replicas``), another question open, a pause or a wait."""
         ref = workload.ref
         if model.pending is not None:
@@ -2620,9 +2621,23 @@ class ScalingLoop:
         uid = str(record.get("hpa_uid") or "") if record is not None else ""
         if written != hpa.min_replicas or (uid and hpa.uid and uid != hpa.uid):
             return False  # not a floor Autonomic wrote on this HPA: left alone
+        assert record is not None
+        # Someone (a person, a GitOps tool) changed the workload since that write: the 0
+        # may be theirs, autoscaling switched off on purpose; the HPA's own scale-downs
+        # are the cluster's, not someone's (``managed_by_human_at``).
+        changed, then = workload.managed_by_human_at, record.get(CHANGED_THEN)
+        if changed is not None:
+            if isinstance(then, int | float):
+                theirs = changed > then
+            elif CHANGED_THEN in record:  # no change by anyone then: this one is since
+                theirs = True
+            else:  # a record from before that was kept: this process's clock, to the second
+                at = record.get("at")
+                theirs = not isinstance(at, int | float) or changed >= math.floor(at)
+            if theirs:
+                return False
         if self._configured_min(hpa, now) != 0:
             return False
-        assert record is not None
         by = _text(record.get("decision_id"))
         why = (
             f"{ref} is at 0 replicas under {hpa.ref} minReplicas {written}, a floor "

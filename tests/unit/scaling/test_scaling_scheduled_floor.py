@@ -849,6 +849,41 @@ def test_a_min_replicas_autonomic_did_not_write_is_left_alone_at_zero(
     assert held["reason"] == "ScaledToZero" and "does not scale to zero" in held["why"]
 
 
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_workload_someone_changed_since_the_write_is_left_at_zero(recorded: bool) -> None:
+    """web was changed by someone (``kubectl scale --replicas=0``, as managedFields date
+    it) after Autonomic wrote the 20: the 0 may be theirs, autoscaling switched off on
+    purpose, and a 0 given back would let the HPA wake it. Held, nothing decided. The
+    write's record holds the change time it saw (``recorded``), or, from before records
+    kept it, only when it was written."""
+    loop, clock = stuck_at_zero()
+    guards = cast(Any, loop.decisions).ledger.guards
+    key = "scaling/written/Deployment/shop/web"
+    if recorded:
+        guards[key] = ({**guards[key][0], "workload_changed_at": START - 7200}, 1)
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(w, managed_by_human_at=START - 60) for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:25") == []
+    assert proposals(loop) == []
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ScaledToZero"
+
+
+def test_a_change_by_someone_before_the_write_does_not_keep_the_zero_back() -> None:
+    """A change the write saw already (its record keeps the time) is no reason to hold:
+    the 0 is the HPA's, and it is given back."""
+    loop, clock = stuck_at_zero()
+    guards = cast(Any, loop.decisions).ledger.guards
+    key = "scaling/written/Deployment/shop/web"
+    guards[key] = ({**guards[key][0], "workload_changed_at": START - 7200}, 1)
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(w, managed_by_human_at=START - 7200) for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:00") == [("23:59", 0)]
+
+
 def test_an_owners_minimum_above_zero_is_not_given_back_at_zero() -> None:
     """``autonomic.dev/min-replicas: 3`` is the owner's minimum: 3 would leave the HPA
     switched off all the same, so nothing is decided."""
