@@ -2615,7 +2615,9 @@ class ScalingLoop:
         if self._pause or now < model.quiet_until or knobs.min_replicas is not None:
             return False
         if hpa.controller is not None or (model.recommended == 0 and not model.applied):
-            return False  # not the loop's to write, or decided already (observe mode)
+            # Not the loop's to write; or the 0 decided already and not written (observe
+            # mode, or a "no": as for any floor, the same one is not asked about again).
+            return False
         record = self._written(ref, model, hpa.min_replicas, field=MIN_FIELD)
         written = _written_value(record) if record is not None else None
         uid = str(record.get("hpa_uid") or "") if record is not None else ""

@@ -905,6 +905,17 @@ def test_the_zero_given_back_is_asked_in_propose_mode_and_carried_out_on_a_yes()
     assert len(proposals(loop)) == 1
 
 
+def test_a_no_to_the_zero_given_back_is_not_asked_again() -> None:
+    """As for any floor, a "no" to the 0 is not asked again, nor after its hour: web
+    stays held as scaled to zero, as before."""
+    loop, clock = stuck_at_zero("ask")
+    assert run(loop, clock, "00:00") == []
+    cast(Any, loop.decisions).ledger.records["d-1"].status = "rejected"
+    assert run(loop, clock, "01:10") == []
+    assert len(proposals(loop)) == 1
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ScaledToZero"
+
+
 def test_a_schedule_for_a_workload_held_on_a_bad_annotation_says_it_sets_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
