@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -57,7 +58,7 @@ from agent.yamlsource import (
 from remediation._types import freeze_lists, not_a_number, not_a_whole_number
 from remediation.digits import unseen_character
 from remediation.validation import causes, explain, field_path, unknown_key
-from remediation.windows import WindowFields, cron_never_starts
+from remediation.windows import WindowFields, cron_never_starts, last_close, to_utc_text
 from remediation.yaml_hints import not_utf8
 
 __all__ = [
@@ -1372,9 +1373,10 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
     return load_settings_with_source(path, environ)[0]
 
 
-def advisories(settings: Settings) -> list[str]:
+def advisories(settings: Settings, now: float | None = None) -> list[str]:
     """Settings that are valid but probably not what was meant: shown by
-    ``autonomic config check`` and logged at start-up, never fatal."""
+    ``autonomic config check`` and logged at start-up, never fatal. ``now`` (epoch
+    seconds; the system clock when None) dates a scheduled floor whose dates are past."""
     notes = []
     if settings.slack.enabled and settings.slack.oncall_group is None:
         notes.append(
@@ -1393,7 +1395,7 @@ def advisories(settings: Settings) -> list[str]:
         notes.extend(_canary_window_notes(settings.canary))
         notes.extend(_canary_count_notes(settings.canary))
         notes.extend(_canary_critical_notes(settings.canary))
-    notes.extend(_scheduled_floor_notes(settings.scaling))
+    notes.extend(_scheduled_floor_notes(settings.scaling, time.time() if now is None else now))
     return notes
 
 
@@ -1402,9 +1404,10 @@ def advisories(settings: Settings) -> list[str]:
 _NO_HPA_MAX = 1000
 
 
-def _scheduled_floor_notes(scaling: ScalingSettings) -> list[str]:
+def _scheduled_floor_notes(scaling: ScalingSettings, now: float) -> list[str]:
     """Scheduled floors that can never set a floor as written: the loop is off, the
-    ``minReplicas`` is above every cap the loop knows of, or the cron never starts.
+    ``minReplicas`` is above every cap the loop knows of, the cron never starts, or its
+    ``dates`` are all past as of ``now`` (perhaps left over from an event: a warning).
     Which workloads the loop scales is the cluster's to say: the loop says it (``GET
     /scaling``, its log) of a schedule naming one it does not scale."""
     notes = []
@@ -1421,6 +1424,12 @@ def _scheduled_floor_notes(scaling: ScalingSettings) -> list[str]:
         never = cron_never_starts(floor.cron) if floor.cron is not None else None
         if never is not None:
             notes.append(f"{where}: its cron never starts ({never}), so it never sets a floor")
+        last = last_close(floor)
+        if last is not None and last <= now:
+            notes.append(
+                f"{where}: its dates are all past (the last ended {to_utc_text(last)}), so "
+                "it never sets a floor again; remove it once the event is over"
+            )
     return notes
 
 

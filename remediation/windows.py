@@ -599,6 +599,15 @@ def closes_at(window: WindowFields, at: float, horizon: float = 8 * 86400.0) -> 
     return end if end <= last else None
 
 
+def last_close(window: WindowFields) -> float | None:
+    """The instant (epoch seconds) a ``dates`` window closes for the last time: the
+    latest end of its ranges. None for a weekly or cron window, which opens again."""
+    if window.dates is None:
+        return None
+    zone = _zone(window)
+    return max(_local_instant(span.end, zone) for span in window.dates)
+
+
 def describe(window: WindowFields) -> str:
     """A short human description for reason messages."""
     label = f"{window.name!r} " if window.name else ""

@@ -2319,6 +2319,12 @@ class ScalingLoop:
             published = f"{hpa.ref} is managed by {hpa.controller}"
         forecast_only = published is not None
         if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
+            if (
+                hpa is not None
+                and not forecast_only
+                and self._zero_back(workload, model, hpa, knobs, now)
+            ):
+                return  # a floor of its own, stuck above a target at 0: the 0 given back
             # Scaled to zero by someone (a person, a rollout controller): the HPA treats a
             # target at 0 with a minReplicas above 0 as "autoscaling off", and so does the
             # loop, which would otherwise scale it back up every cycle.
@@ -2536,6 +2542,9 @@ class ScalingLoop:
             self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
             model.previous, model.lower_streak = paced_from, 0
             return
+        if model.pending is not None and model.scheduled is not None and workload.replicas:
+            # A known event does not wait behind an unanswered forecast question.
+            self._supersede_for_schedule(ref, model, model.scheduled, wanted, now)
         if model.pending is not None and self._settle(
             workload, model, hpa is not None, now, target=hpa.ref if hpa is not None else ref
         ):
@@ -2595,6 +2604,92 @@ class ScalingLoop:
             hpa=hpa.ref if hpa is not None else None,
             published=published,
         )
+
+    def _zero_back(
+        self,
+        workload: WorkloadState,
+        model: WorkloadModel,
+        hpa: HpaState,
+        knobs: WorkloadKnobs,
+        now: float,
+    ) -> bool:
+        """A workload at 0 replicas under an HPA whose minReplicas is a floor this loop
+        wrote, over an owner's minimum of 0 (an HPA that scales to zero): the HPA
+        controller leaves a target at 0 alone while its minReplicas is above 0
+        (ScalingActive=False, ScalingDisabled), so that floor woke nothing, switched the
+        HPA off, and nothing else gives the 0 back (an earlier version raised floors in
+        that state; the HPA may also scale the target to 0 between the loop's read and
+        its write). The owner's 0 is given back as a decision routed like any give-back;
+        a question about it is followed up here. True when the workload's turn is done;
+        False to hold it as scaled to zero: a minReplicas Autonomic did not write (a
+        person's, another leader's since), a workload someone changed since that write
+        (the 0 may be theirs), an owner's minimum above 0 (the HPA's own, or
+        ``autonomic.dev/min-replicas``), another question open, a pause or a wait."""
+        ref = workload.ref
+        if model.pending is not None:
+            asked = self.decisions.ledger.get_decision(model.pending)
+            if asked is None or asked.reason_code != "ScaledToZero":
+                return False  # another question: waited out, as before
+            self._settle(workload, model, True, now, target=hpa.ref)
+            if model.pending is not None:
+                why = f"{asked.reason}; asked (decision {asked.id}): waiting for the answer"
+                self._hold(ref, "ScaledToZero", why, kind=asked.id)
+            else:
+                self._held(str(ref), "ScaledToZero", str(asked.reason))
+            return True
+        if self._pause or now < model.quiet_until or knobs.min_replicas is not None:
+            return False
+        if hpa.controller is not None or (model.recommended == 0 and not model.applied):
+            # Not the loop's to write; or the 0 decided already and not written (observe
+            # mode, or a "no": as for any floor, the same one is not asked about again).
+            return False
+        record = self._written(ref, model, hpa.min_replicas, field=MIN_FIELD)
+        written = _written_value(record) if record is not None else None
+        uid = str(record.get("hpa_uid") or "") if record is not None else ""
+        if written != hpa.min_replicas or (uid and hpa.uid and uid != hpa.uid):
+            return False  # not a floor Autonomic wrote on this HPA: left alone
+        assert record is not None
+        # Someone (a person, a GitOps tool) changed the workload since that write: the 0
+        # may be theirs, autoscaling switched off on purpose; the HPA's own scale-downs
+        # are the cluster's, not someone's (``managed_by_human_at``).
+        changed, then = workload.managed_by_human_at, record.get(CHANGED_THEN)
+        if changed is not None:
+            if isinstance(then, int | float):
+                theirs = changed > then
+            elif CHANGED_THEN in record:  # no change by anyone then: this one is since
+                theirs = True
+            else:  # a record from before that was kept: this process's clock, to the second
+                at = record.get("at")
+                theirs = not isinstance(at, int | float) or changed >= math.floor(at)
+            if theirs:
+                return False
+        if self._configured_min(hpa, now) != 0:
+            return False
+        by = _text(record.get("decision_id"))
+        why = (
+            f"{ref} is at 0 replicas under {hpa.ref} minReplicas {written}, a floor "
+            f"Autonomic wrote{f' (decision {by})' if by else ''} over the HPA's own minimum "
+            "of 0: the HPA controller leaves a target at 0 alone while its minReplicas is "
+            "above 0 (ScalingActive=False, ScalingDisabled), so that floor woke nothing and "
+            f"switched the HPA off; the 0 is given back for {hpa.ref} to wake {ref} on its "
+            "own metric"
+        )
+        self._hold(ref, "ScaledToZero", why)
+        rec = ScalingRecommendation(now, 0, 0, 0, "reactive", "ScaledToZero", why)
+        # The owner's minimum back is no schedule's; the next floor is paced from the 0.
+        model.scheduled, model.previous = None, None
+        self.status.scheduled.pop(str(ref), None)
+        self._decide(
+            workload,
+            model,
+            True,
+            hpa.min_replicas,
+            0,
+            rec,
+            "none (the workload is at 0 replicas)",
+            hpa=hpa.ref,
+        )
+        return True
 
     def _unmatched_schedules(
         self,
@@ -2756,8 +2851,6 @@ class ScalingLoop:
             return  # autoscaling is off for it
         if workload.replicas == 0 and not forecast_only and not self._managed(ref, model, hpa):
             return  # at 0 by its HPA: a floor now would switch it off (``_at_zero``)
-        if model.pending is not None:
-            return  # a question open
         floor_min = max(knobs.min_replicas or 1, 1)
         lead = lead_time(startup, self.settings.period, self.settings.metric_lag)
         ceiling = _ceiling(knobs.max_replicas, hpa, floor_min)
@@ -2772,6 +2865,10 @@ class ScalingLoop:
             return
         wanted, name, sentence = due
         current = hpa.min_replicas if hpa is not None else workload.replicas
+        if model.pending is not None and not self._supersede_for_schedule(
+            ref, model, name, wanted, now
+        ):
+            return  # a question open (the schedule's own, or about a higher floor)
         if self._quiet(model, now, name):
             return  # a wait (an override, a refused write, a "no" to it) not over
         in_force = max(current, self._reference(model, current, now))
@@ -2819,6 +2916,42 @@ class ScalingLoop:
             hpa=hpa.ref if hpa is not None else None,
             published=published,
         )
+
+    def _supersede_for_schedule(
+        self, ref: ObjectRef, model: WorkloadModel, name: str, wanted: int, now: float
+    ) -> bool:
+        """A scheduled floor ``name`` is due (``wanted`` replicas) while a question about
+        a floor that is no schedule's (the forecast's) is open: it kept the schedule back
+        until it was answered or expired, and a known event would find its floor not
+        raised. When the schedule's floor is at least what the question asks for, the
+        question is closed as superseded (nobody's answer: neither a "no" nor a verdict)
+        and the schedule's floor is decided instead; one asking for more still stands (an
+        approval covers the schedule), as does a question about a schedule's floor, a
+        give-back, and one answered already. Not while a "no" to this schedule's own
+        floor is waited out: nothing would be asked in its place. True when no question
+        is open any more."""
+        if self._quiet(model, now, name):
+            return False
+        assert model.pending is not None
+        record = self.decisions.ledger.get_decision(model.pending)
+        if record is None or record.status != "asked":
+            return False
+        if record.reason_code in GIVE_BACK_REASONS or _text(record.evidence.get("scheduled_floor")):
+            return False
+        asked = record.proposal.get("to")
+        if not isinstance(asked, int) or isinstance(asked, bool) or asked > wanted:
+            return False
+        why = (
+            f"scheduled floor {name} is due and sets at least {wanted} replicas, no fewer "
+            f"than the {asked} this question asked for: the schedule's floor is decided "
+            "instead"
+        )
+        if not self.decisions.supersede(record.id, why, reason="ScheduledFloor"):
+            return False  # answered or expired first: that stands
+        log.info("scaling %s: question %s superseded: %s", ref, record.id, why)
+        # Decided afresh from the floor the cluster has, not the one only asked about.
+        model.pending, model.recommended = None, None
+        return True
 
     def _quiet(self, model: WorkloadModel, now: float, raised_by: str | None) -> bool:
         """Whether the workload waits now: an override or a refused write waited out,

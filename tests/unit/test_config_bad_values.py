@@ -935,6 +935,70 @@ def test_a_scheduled_floor_that_can_set_nothing_is_warned_of(
     ]
 
 
+def dated_floor(*ranges: tuple[str, str]) -> str:
+    """A config with one scheduled floor, ``black-friday``, open over ``ranges``."""
+    dates = ", ".join(f"{{start: '{start}', end: '{end}'}}" for start, end in ranges)
+    return (
+        "scaling:\n"
+        "  scheduledFloors:\n"
+        "    - name: black-friday\n"
+        "      workloads: [shop/checkout]\n"
+        "      minReplicas: 40\n"
+        "      timezone: Europe/Paris\n"
+        f"      dates: [{dates}]\n"
+    )
+
+
+def test_a_scheduled_floor_whose_dates_are_all_past_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Left over from an event long gone: its window never opens again. It was taken
+    without a word; it is a warning (the config is valid, the entry merely stale)."""
+    text = dated_floor(("2020-11-27T06:00", "2020-11-27T23:00"), ("2020-11-30", "2020-12-01"))
+    code, _, out, _ = check(tmp_path, text, capsys)
+    assert code == 0
+    warnings = [line.strip() for line in out.splitlines() if "scheduledFloors" in line]
+    assert warnings == [
+        "warning: scaling.scheduledFloors[0] (black-friday): its dates are all past (the "
+        "last ended 2020-11-30 23:00:00 UTC), so it never sets a floor again; remove it "
+        "once the event is over"
+    ]
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [
+        [("2099-11-27T06:00", "2099-11-27T23:00")],
+        [("2020-11-27T06:00", "2020-11-27T23:00"), ("2099-11-27", "2099-11-28")],
+    ],
+)
+def test_a_scheduled_floor_with_dates_still_ahead_is_not_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ranges: list[tuple[str, str]]
+) -> None:
+    code, _, out, _ = check(tmp_path, dated_floor(*ranges), capsys)
+    assert code == 0
+    assert "scheduledFloors" not in out, out
+
+
+def test_past_dates_are_judged_against_now_to_the_second() -> None:
+    """The last range ends at 2026-11-28 00:00 Paris time (23:00 UTC the day before):
+    not yet past a second before, past from that instant on."""
+    from datetime import UTC, datetime
+
+    from agent.settings import Settings, advisories
+
+    settings = Settings.model_validate(
+        yaml.safe_load(dated_floor(("2026-11-27T06:00", "2026-11-28")))
+    )
+    end = datetime(2026, 11, 27, 23, 0, tzinfo=UTC).timestamp()
+    assert not [n for n in advisories(settings, now=end - 1) if "black-friday" in n]
+    assert [n for n in advisories(settings, now=end) if "black-friday" in n] == [
+        "scaling.scheduledFloors[0] (black-friday): its dates are all past (the last ended "
+        "2026-11-27 23:00:00 UTC), so it never sets a floor again; remove it once the event "
+        "is over"
+    ]
+
+
 def test_an_anomaly_volume_gate_is_checked_at_its_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

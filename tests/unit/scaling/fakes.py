@@ -227,6 +227,7 @@ class AskEverything:
         self.proposals: list[Proposal] = []
         self.ledger = QuestionLedger()
         self.progressed: list[tuple[str, str, bool]] = []
+        self.superseded: list[tuple[str, str, str]] = []  # (decision, reason, why)
 
     def decide(self, p: Proposal) -> Routed:
         self.proposals.append(p)
@@ -238,12 +239,23 @@ class AskEverything:
             status=status,
             proposal=dict(p.proposal),
             reason_code=p.reason_code,
+            reason=p.reason,
             subject=p.subject,
             evidence=dict(p.evidence),
             created_at=self.clock.now() if self.clock is not None else 0.0,
             updated_at=0.0,
         )
         return Routed(decision_id, route, 0.5, Thresholds(auto=0.8, ask=0.5), "", "")  # type: ignore[arg-type]
+
+    def supersede(self, decision_id: str, why: str, *, reason: str = "Superseded") -> bool:
+        """As ``DecisionService.supersede``: an asked decision closed as ``superseded``."""
+        record = self.ledger.records.get(decision_id)
+        if record is None or record.status != "asked":
+            return False
+        record.status = "superseded"
+        self.ledger.transitions.append((decision_id, "superseded"))
+        self.superseded.append((decision_id, reason, why))
+        return True
 
     def record_outcome(
         self,

@@ -631,6 +631,79 @@ def test_a_no_to_a_forecast_floor_does_not_keep_the_schedule_back(
         ledger.close()
 
 
+def test_an_open_forecast_question_is_superseded_by_the_schedule_it_would_block(
+    tmp_path: Path,
+) -> None:
+    """``mode: propose``: at 00:00 the forecast asks for 3 pods, and nobody answers. The
+    open question kept the scheduled floor back until it was answered or expired: at
+    00:24 nothing was asked for the 00:30 window. The schedule's 20 covers the 3 asked
+    for, so the question is closed as superseded (no answer, no verdict) and the
+    schedule's floor is asked about in its place."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path, mode="propose")
+    try:
+        web = cluster.workloads[0]
+        cluster.workloads = [
+            dataclasses.replace(web, annotations={**web.annotations, CAPACITY: "30"})
+        ]
+        loop = new_process(decisions, clock, cluster)
+        assert run(loop, clock, "00:23") == []
+        (forecast,) = ledger.questions()
+        assert ledger.get_decision(forecast.decision_id).proposal["to"] == 3  # type: ignore[union-attr]
+        run(loop, clock, "00:24")
+        closed = ledger.get_decision(forecast.decision_id)
+        assert closed is not None and closed.status == "superseded"
+        asked = [ledger.get_decision(q.decision_id) for q in ledger.questions()]
+        open_ones = [d for d in asked if d is not None and d.status == "asked"]
+        assert [(d.reason_code, d.proposal["to"]) for d in open_ones] == [("ScheduledFloor", 20)]
+        story = render(ledger, forecast.decision_id)
+        assert (
+            "scheduled floor sunday-batch is due and sets at least 20 replicas, no fewer than "
+            "the 3 this question asked for: the schedule's floor is decided instead"
+        ) in story
+        # Nobody's answer: no verdict on the forecast, no "no" that keeps anything back.
+        assert decisions.track_record(FLOOR_DECISION) == []
+    finally:
+        ledger.close()
+
+
+def test_an_open_forecast_question_is_superseded_by_a_schedule_due_while_held() -> None:
+    """The same while the workload is held on its load (Prometheus stale from 00:05):
+    the schedule raised while held waited behind the forecast's open question too."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 20, "00:30", "00:45")],
+        capacity="30",
+        reader=StaleReader(utc("00:05")),
+    )
+    decisions = cast(Any, loop.decisions)
+    decisions.route = "ask"
+    assert run(loop, clock, "00:23") == []
+    (forecast,) = proposals(loop)
+    assert forecast.reason_code != "ScheduledFloor" and forecast.proposal["to"] == 3
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] != "Paused"
+    run(loop, clock, "00:24")
+    assert decisions.ledger.records["d-1"].status == "superseded"
+    assert [(d, r) for d, r, _ in decisions.superseded] == [("d-1", "ScheduledFloor")]
+    scheduled = proposals(loop)[-1]
+    assert scheduled.reason_code == "ScheduledFloor" and scheduled.proposal["to"] == 20
+
+
+def test_a_question_asking_more_than_the_schedule_is_not_superseded() -> None:
+    """The loop asked for 10 pods (the load then needed them) and the schedule wants 8:
+    an approval covers the schedule, so the question stands and nothing else is asked."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 8, "00:30", "00:45")],
+        capacity="5",
+        reader=StaleReader(utc("00:05")),
+    )
+    decisions = cast(Any, loop.decisions)
+    decisions.route = "ask"
+    assert run(loop, clock, "00:40") == []
+    (forecast,) = proposals(loop)
+    assert forecast.proposal["to"] == 10
+    assert decisions.ledger.records["d-1"].status == "asked"
+    assert decisions.superseded == []
+
+
 def test_of_two_equal_schedules_the_one_open_now_is_named() -> None:
     """Two back-to-back windows asking for the same 20 pods, the later one listed first:
     within the lead of the second, the status named it ("from 00:39 ... the window opens
@@ -674,6 +747,173 @@ def test_a_schedule_does_not_switch_off_an_hpa_that_scaled_its_workload_to_zero(
     ]
     assert run(loop, clock, "00:27") == [("00:27", 20)]
     assert "Deployment/shop/web" not in loop.report()["held"]
+
+
+def stuck_at_zero(
+    route: str = "auto", *, written: int | None = 20, **annotations: str
+) -> tuple[ScalingLoop, FakeClock]:
+    """``rig``'s web at 0 replicas under its HPA's minReplicas 20, over the HPA's own
+    minimum of 0 (kept in the ledger), as an earlier version left it: the HPA controller
+    leaves a target at 0 alone while its minReplicas is above 0 (ScalingActive=False,
+    ScalingDisabled). ``written``: the minReplicas the ledger says Autonomic wrote (None:
+    it wrote none)."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")], **annotations)
+    decisions = cast(Any, loop.decisions)
+    decisions.route = route
+    cluster = cast(Any, loop.cluster)
+    ref = cluster.workloads[0].ref
+    cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=20)
+    cluster.workloads = [
+        dataclasses.replace(w, replicas=0, ready_replicas=0) for w in cluster.workloads
+    ]
+    guards = decisions.ledger.guards
+    guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 0, "uid": "u1"}, 1)
+    if written is not None:
+        record = {"min_replicas": written, "at": START - 3600, "decision_id": "old"}
+        guards[f"scaling/written/{ref}"] = ({**record, "hpa_uid": "u1"}, 1)
+    return loop, clock
+
+
+def test_a_floor_of_its_own_left_above_a_workload_at_zero_gives_the_zero_back() -> None:
+    """An earlier version raised minReplicas 0 -> 20 while its HPA had web at 0 (or the
+    HPA scaled web to 0 between the loop's read and its write): the HPA is switched off
+    (ScalingDisabled) and web stays at 0. The loop held it as scaled to zero for good:
+    nothing gave the 0 back. Now the floor the ledger says Autonomic wrote is given back
+    to the owner's 0, as a give-back is (routed at 0.85, no schedule's), saying why; the
+    HPA wakes web on its own metric, and the schedule's floor follows."""
+    loop, clock = stuck_at_zero()
+    assert run(loop, clock, "00:25") == [("23:59", 0)]
+    (give_back,) = proposals(loop)
+    assert give_back.reason_code == "ScaledToZero"
+    assert give_back.proposal == {
+        "op": "set_hpa_min_replicas",
+        "from": 20,
+        "to": 0,
+        "mode": "reactive",
+    }
+    assert give_back.signal_confidence == 0.85
+    assert give_back.evidence["scheduled_floor"] is None
+    assert give_back.reason == (
+        "minReplicas 20 -> 0: Deployment/shop/web is at 0 replicas under "
+        "HorizontalPodAutoscaler/shop/web minReplicas 20, a floor Autonomic wrote (decision "
+        "old) over the HPA's own minimum of 0: the HPA controller leaves a target at 0 alone "
+        "while its minReplicas is above 0 (ScalingActive=False, ScalingDisabled), so that "
+        "floor woke nothing and switched the HPA off; the 0 is given back for "
+        "HorizontalPodAutoscaler/shop/web to wake Deployment/shop/web on its own metric"
+    )
+    # Given back, it waits for the HPA to wake web, as any workload at 0 by its HPA does.
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["reason"] == "ScaledToZero" and "no floor is raised until" in held["why"]
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(w, replicas=1, ready_replicas=1) for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:26") == [("00:26", 20)]
+
+
+def test_a_floor_raised_as_the_hpa_scaled_its_workload_to_zero_is_given_back() -> None:
+    """The race: web was awake (3 replicas) under an HPA that scales to zero when the
+    schedule's 20 was written, and the HPA had taken it to 0 in between. The next cycle
+    gives the 0 back (the loop's own write, remembered), and the decision names it."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")])
+    cluster = cast(Any, loop.cluster)
+    ref = cluster.workloads[0].ref
+    cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=0)
+    assert run(loop, clock, "00:24")[-1] == ("00:24", 20)
+    raised = proposals(loop)[-1]
+    cluster.workloads = [
+        dataclasses.replace(w, replicas=0, ready_replicas=0) for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:26") == [("00:25", 0)]
+    give_back = proposals(loop)[-1]
+    assert give_back.reason_code == "ScaledToZero"
+    decision_id = f"d-{len(proposals(loop)) - 1}"
+    assert (
+        cast(Any, loop.decisions).ledger.records[decision_id].proposal["to"]
+        == raised.proposal["to"]
+    )
+    assert f"a floor Autonomic wrote (decision {decision_id})" in give_back.reason
+
+
+@pytest.mark.parametrize("written", [None, 10])
+def test_a_min_replicas_autonomic_did_not_write_is_left_alone_at_zero(
+    written: int | None,
+) -> None:
+    """The same HPA at minReplicas 20 over a target at 0, but the 20 is not what the
+    ledger says Autonomic wrote (it wrote nothing, or 10: a person set 20 since): held as
+    scaled to zero, as before, and nothing is decided or written."""
+    loop, clock = stuck_at_zero(written=written)
+    assert run(loop, clock, "00:25") == []
+    assert proposals(loop) == []
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["reason"] == "ScaledToZero" and "does not scale to zero" in held["why"]
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_workload_someone_changed_since_the_write_is_left_at_zero(recorded: bool) -> None:
+    """web was changed by someone (``kubectl scale --replicas=0``, as managedFields date
+    it) after Autonomic wrote the 20: the 0 may be theirs, autoscaling switched off on
+    purpose, and a 0 given back would let the HPA wake it. Held, nothing decided. The
+    write's record holds the change time it saw (``recorded``), or, from before records
+    kept it, only when it was written."""
+    loop, clock = stuck_at_zero()
+    guards = cast(Any, loop.decisions).ledger.guards
+    key = "scaling/written/Deployment/shop/web"
+    if recorded:
+        guards[key] = ({**guards[key][0], "workload_changed_at": START - 7200}, 1)
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(w, managed_by_human_at=START - 60) for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:25") == []
+    assert proposals(loop) == []
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ScaledToZero"
+
+
+def test_a_change_by_someone_before_the_write_does_not_keep_the_zero_back() -> None:
+    """A change the write saw already (its record keeps the time) is no reason to hold:
+    the 0 is the HPA's, and it is given back."""
+    loop, clock = stuck_at_zero()
+    guards = cast(Any, loop.decisions).ledger.guards
+    key = "scaling/written/Deployment/shop/web"
+    guards[key] = ({**guards[key][0], "workload_changed_at": START - 7200}, 1)
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(w, managed_by_human_at=START - 7200) for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:00") == [("23:59", 0)]
+
+
+def test_an_owners_minimum_above_zero_is_not_given_back_at_zero() -> None:
+    """``autonomic.dev/min-replicas: 3`` is the owner's minimum: 3 would leave the HPA
+    switched off all the same, so nothing is decided."""
+    loop, clock = stuck_at_zero(**{MIN_REPLICAS: "3"})
+    assert run(loop, clock, "00:25") == []
+    assert proposals(loop) == []
+
+
+def test_the_zero_given_back_is_asked_in_propose_mode_and_carried_out_on_a_yes() -> None:
+    """Asked once, not every cycle; waited for while open; written on the approval."""
+    loop, clock = stuck_at_zero("ask")
+    assert run(loop, clock, "00:05") == []
+    (question,) = proposals(loop)
+    assert question.reason_code == "ScaledToZero"
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["why"].endswith("asked (decision d-1): waiting for the answer")
+    cast(Any, loop.decisions).ledger.records["d-1"].status = "approved"
+    assert run(loop, clock, "00:06") == [("00:06", 0)]
+    assert len(proposals(loop)) == 1
+
+
+def test_a_no_to_the_zero_given_back_is_not_asked_again() -> None:
+    """As for any floor, a "no" to the 0 is not asked again, nor after its hour: web
+    stays held as scaled to zero, as before."""
+    loop, clock = stuck_at_zero("ask")
+    assert run(loop, clock, "00:00") == []
+    cast(Any, loop.decisions).ledger.records["d-1"].status = "rejected"
+    assert run(loop, clock, "01:10") == []
+    assert len(proposals(loop)) == 1
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ScaledToZero"
 
 
 def test_a_schedule_for_a_workload_held_on_a_bad_annotation_says_it_sets_nothing(
