@@ -18,13 +18,19 @@ __all__ = ["confidence_reach", "runbook_fit"]
 def runbook_fit(settings: Settings, sources: list[tuple[str, Runbook]]) -> list[str]:
     """What in the runbooks this configuration can never let happen, one line each with
     the runbook's file and line: a target namespace the daemon does not watch
-    (``cluster.namespaces``, ``cluster.excludeNamespaces``), and an ``anomaly`` trigger
-    on a metric no ``anomalyQueries`` entry is named. Warnings, not errors: a runbook
-    folder may be shared by daemons that watch different namespaces and queries."""
+    (``cluster.namespaces``, ``cluster.excludeNamespaces``), an ``anomaly`` trigger
+    on a metric no ``anomalyQueries`` entry is named, and a ``forecastBreach`` trigger
+    on a metric that is neither ``requests_per_second`` nor a ``scaling.loadQueries``
+    name. Warnings, not errors: a runbook folder may be shared by daemons that watch
+    different namespaces and queries."""
     import difflib
+
+    from remediation.signals import DEFAULT_BREACH_METRIC
 
     cluster = settings.cluster
     queries = [query.name for query in settings.anomaly_queries]
+    # what a forecast breach can be named (``breach_metric``)
+    loads = [DEFAULT_BREACH_METRIC, *sorted(settings.scaling.load_queries)]
     texts: dict[str, str] = {}
     found: list[str] = []
     for file, runbook in sources:
@@ -52,6 +58,22 @@ def runbook_fit(settings: Settings, sources: list[tuple[str, Runbook]]) -> list[
                 "its namespaces is watched by this config"
             )
         for index, trigger in enumerate(runbook.spec.triggers):
+            if trigger.type == "forecastBreach" and trigger.metric not in loads:
+                at = _where(texts, file, runbook, ("spec", "triggers", index, "metric"))
+                near = difflib.get_close_matches(trigger.metric, loads, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                found.append(
+                    f"{at}: spec.triggers[{index}].metric: no forecast breach is named "
+                    f"{trigger.metric!r}, so this trigger never fires ({hint}a breach is "
+                    f"named {DEFAULT_BREACH_METRIC} on a workload read with "
+                    "scaling.loadQuery, or by the scaling.loadQueries entry its "
+                    "autonomic.dev/load-query annotation picks: "
+                    + (
+                        f"this config names {', '.join(loads[1:])})"
+                        if len(loads) > 1
+                        else "this config has none)"
+                    )
+                )
             if trigger.type != "anomaly" or trigger.metric in queries:
                 continue
             at = _where(texts, file, runbook, ("spec", "triggers", index, "metric"))

@@ -182,7 +182,9 @@ class ForecastBreachTrigger(_TriggerBase):
 
     type: Literal["forecastBreach"]
     metric: Annotated[str, Field(min_length=1, max_length=200)]
-    """The forecast metric, e.g. 'requests_per_second'."""
+    """The load that breached: 'requests_per_second' for a workload read with
+    scaling.loadQuery, else the name of the scaling.loadQueries entry it picks (e.g.
+    'queue_depth')."""
     min_excess_ratio: float = Field(default=0.0, ge=0.0, le=100.0)
     """Only breaches where observed/upper-bound - 1 is at least this (0.2 = 20% over)."""
 

@@ -24,11 +24,13 @@ from remediation.snapshot import ClusterSnapshot
 
 __all__ = [
     "BREACH_RATIO",
+    "DEFAULT_BREACH_METRIC",
     "Signal",
     "SignalKind",
     "anomaly_key",
     "anomaly_signal",
     "breach_confidence",
+    "breach_metric",
     "canary_signal",
     "detect_kubernetes_signals",
     "forecast_breach_signal",
@@ -162,6 +164,18 @@ def anomaly_signal(
 BREACH_RATIO = 0.2
 BREACH_CONFIDENCE_MAX = 0.95
 
+# The metric a forecast breach is named by (a ``forecastBreach`` trigger's ``metric``):
+# this one for a workload whose load is read with ``scaling.loadQuery``, and for one that
+# picks a named query (``autonomic.dev/load-query``) that query's name, so a runbook for
+# HTTP traffic is not started by a queue consumer's backlog.
+DEFAULT_BREACH_METRIC = "requests_per_second"
+
+
+def breach_metric(load_query: str | None) -> str:
+    """The metric of a forecast breach on a workload read with the load query named
+    ``load_query`` (None: ``scaling.loadQuery``)."""
+    return DEFAULT_BREACH_METRIC if load_query is None else load_query
+
 
 def breach_confidence(ratio: float) -> float:
     """The confidence of a forecast breach ``ratio`` above the forecast's upper bound
@@ -180,7 +194,9 @@ def forecast_breach_signal(
     labels: Mapping[str, str] | None = None,
     incident_start: float | None = None,
 ) -> Signal:
-    """Observed load above the forecast's upper bound: a surge the forecast missed."""
+    """Observed load above the forecast's upper bound: a surge the forecast missed.
+    ``metric`` names the load (``breach_metric``): ``requests_per_second``, or the name of
+    the workload's load query."""
     excess = observed / forecast_upper - 1.0 if forecast_upper > 0 else math.inf
     start = incident_start if incident_start is not None else at
     return Signal(

@@ -99,7 +99,9 @@ def register(actions: argparse._SubParsersAction[Any]) -> None:
         metavar="KIND:NAME:TARGET",
         help="a signal to test instead of those the objects raise: kubernetes:PodNotReady:"
         "Pod/shop/web-1, anomaly:http_error_ratio:Deployment/shop/web, forecastBreach:"
-        "requests_per_second:Deployment/shop/web:excess=0.3, canary:rollback:Deployment/"
+        "requests_per_second:Deployment/shop/web:excess=0.3 (a breach's NAME is "
+        "requests_per_second on scaling.loadQuery, else the workload's load query name: "
+        "forecastBreach:queue_depth:Deployment/shop/worker), canary:rollback:Deployment/"
         "shop/web:confidence=0.85, alert:KubePodCrashLooping:Pod/shop/web-1:severity=warning",
     )
     test.add_argument(

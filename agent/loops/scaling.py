@@ -58,7 +58,8 @@ annotated ``autonomic.dev/predictive: "true"``, every period:
    read (``UnreadObject``) is not out: it is held (``ReadFailed``, the adapter's
    reason), and its model and an approved question are kept for ``UNREAD_KEEP``.
 5. Load far above the forecast's upper bound is a forecast breach: a signal for the
-   runbooks (a surge nobody forecast).
+   runbooks (a surge nobody forecast), named ``requests_per_second`` for a workload read
+   with ``scaling.loadQuery`` and by its load query's name for one that picks another.
 
 Per-workload settings come from annotations: ``autonomic.dev/capacity-per-pod`` (load
 one ready pod carries at the utilisation you accept; without it, learned from the HPA's
@@ -146,7 +147,13 @@ from remediation.ports import (
     WorkloadState,
     operation_from_dict,
 )
-from remediation.signals import BREACH_RATIO, Signal, breach_confidence, forecast_breach_signal
+from remediation.signals import (
+    BREACH_RATIO,
+    Signal,
+    breach_confidence,
+    breach_metric,
+    forecast_breach_signal,
+)
 from remediation.windows import closes_at, describe, first_open, to_utc_text
 
 __all__ = ["ScalingLoop"]
@@ -497,6 +504,10 @@ class WorkloadModel:
     # fitted on and ``recent`` read with: another one (its annotation or its template
     # changed) is another metric, and the model is fitted again (``QueryChanged``).
     query: str | None = None
+    # The name of that query's ``scaling.loadQueries`` entry (None: ``scaling.loadQuery``):
+    # a forecast breach is named by it (``breach_metric``), so a runbook for HTTP traffic
+    # does not take a queue consumer's surge for one.
+    load_query: str | None = None
     # The last floor a decision was recorded for, and whether it was applied: a
     # recommendation that was asked, observed or only published is not recorded again
     # while it stands (one question per change, not one a minute).
@@ -2153,7 +2164,7 @@ class ScalingLoop:
         if model is None:
             model = self.models[ref] = self._new_model(ref)
         startup, startup_source = self._startup(workload, model, knobs, now)
-        query = self._query(ref, knobs.load_query)
+        query, load_query = self._query(ref, knobs.load_query), knobs.load_query
         cut = model.history_since != knobs.history_since
         # Another load query (its annotation now names another, or that name's template
         # was changed) reads another metric: the model fitted on the old one's history,
@@ -2167,7 +2178,7 @@ class ScalingLoop:
             if self._requeries_left > 0:
                 self._requeries_left -= 1
             elif model.query is not None:
-                requery, query = False, model.query
+                requery, query, load_query = False, model.query, model.load_query
                 self._requeries_waiting += 1
         if requery:
             model.capacity = CapacityEstimate()  # in the old metric's unit: learned again
@@ -2247,7 +2258,7 @@ class ScalingLoop:
             history = Series(week.timestamps(), learnt, STEP, query)
             del learnt
             model.recent = week.tail(RECENT)
-            model.query = query
+            model.query, model.load_query = query, load_query
             self._refit(
                 ref,
                 model,
@@ -3529,7 +3540,8 @@ class ScalingLoop:
         self.submit(
             [
                 forecast_breach_signal(
-                    metric="requests_per_second",
+                    # the load the model reads: a queue's backlog is not HTTP traffic
+                    metric=breach_metric(model.load_query),
                     target=ref,
                     observed=observed,
                     forecast_upper=forecast_upper,

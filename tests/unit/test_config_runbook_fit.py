@@ -195,6 +195,47 @@ def test_a_breach_trigger_within_the_range_gets_no_warning(
     assert warnings == []
 
 
+BREACH = "  triggers:\n    - type: forecastBreach\n      metric: METRIC\n"
+LOAD_QUERIES = (
+    "scaling:\n  loadQueries:\n"
+    "    queue_depth: 'sum(kafka_consumergroup_lag{deployment=\"$workload\"})'\n"
+)
+
+
+@pytest.mark.parametrize("metric", ["requests_per_second", "queue_depth"])
+def test_a_breach_trigger_on_a_load_this_config_reads_gets_no_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], metric: str
+) -> None:
+    warnings, _ = reach(tmp_path, capsys, BREACH.replace("METRIC", metric), LOAD_QUERIES)
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    ("metric", "config", "names"),
+    [
+        ("queue_dept", LOAD_QUERIES, "did you mean 'queue_depth'? "),
+        ("requests_per_sec", LOAD_QUERIES, "did you mean 'requests_per_second'? "),
+        ("queue_depth", "", ""),
+    ],
+    ids=["typo-of-a-named-query", "typo-of-the-default", "no-such-query-configured"],
+)
+def test_a_breach_trigger_on_a_load_no_workload_is_read_with_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], metric: str, config: str, names: str
+) -> None:
+    """A forecast breach is named requests_per_second (``scaling.loadQuery``) or by the
+    ``scaling.loadQueries`` entry its workload picks: a trigger on any other metric (a
+    typo, a query the config lacks) never fires, and nothing said so."""
+    warnings, runbook = reach(tmp_path, capsys, BREACH.replace("METRIC", metric), config)
+    configured = "this config names queue_depth" if config else "this config has none"
+    assert warnings == [
+        f"warning: {runbook}:10: spec.triggers[0].metric: no forecast breach is named "
+        f"{metric!r}, so this trigger never fires ({names}a breach is named "
+        "requests_per_second on a workload read with scaling.loadQuery, or by the "
+        "scaling.loadQueries entry its autonomic.dev/load-query annotation picks: "
+        f"{configured})"
+    ]
+
+
 def test_an_approval_line_above_every_anomaly_signal_means_it_never_acts_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -163,6 +163,29 @@ def test_given_forecast_breach_scales_out(capsys: pytest.CaptureFixture[str]) ->
     assert change["dry_run"].startswith("Deployment/shop/web: replicas 3 -> 5")
 
 
+def test_a_breach_on_a_named_load_query_is_not_taken_for_http_traffic(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A breach of a workload read with the load query ``queue_depth`` is named so: the
+    shipped traffic-surge-scale-out (requests_per_second) does not take it up, a copy
+    of it written for ``queue_depth`` does."""
+    shipped = RUNBOOKS / "traffic-surge-scale-out.yaml"
+    signal = ["--signal", "forecastBreach:queue_depth:Deployment/shop/web:excess=0.4"]
+    data = preview(capsys, str(shipped), "--objects", str(CLUSTER), *signal, code=3)
+    assert data["signals"] == []
+    [seen] = data["unmatched"]
+    assert (seen["kind"], seen["name"]) == ("forecastBreach", "queue_depth")
+    backlog = tmp_path / "backlog.yaml"
+    backlog.write_text(
+        shipped.read_text()
+        .replace("name: traffic-surge-scale-out", "name: backlog-scale-out")
+        .replace("metric: requests_per_second", "metric: queue_depth")
+    )
+    data = preview(capsys, str(backlog), "--objects", str(CLUSTER), *signal)
+    [change] = taken(data, "backlog-scale-out")[0]["changes"]
+    assert change["operation"]["op"] == "scale" and change["operation"]["replicas"] == 5
+
+
 def test_given_canary_verdict_below_the_runbook_bar_forces_a_question(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

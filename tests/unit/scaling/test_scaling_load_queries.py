@@ -315,7 +315,74 @@ def test_a_load_query_change_on_many_workloads_is_refitted_a_share_a_cycle(
                 old = model.query == resolved(DEFAULT, w.ref.name)
                 level = model.recent.values[-1]
                 assert level == pytest.approx(values[-1] * (1.0 if old else 100.0))
+                # and a breach on it is named by that query (None: requests_per_second)
+                assert model.load_query == (None if old else "queue")
     assert switched == [2, 4, 5]
     waiting = [r.getMessage() for r in caplog.records if "wait for their refit" in r.getMessage()]
     assert len(waiting) == 2 and waiting[0].startswith("scaling: 3 workloads' load query")
     assert all(m.query == resolved(QUEUE, ref.name) for ref, m in loop.models.items())
+
+
+QUEUE_RUNBOOK = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: backlog-scale-out
+  description: Scale a queue consumer out when its messages outrun the forecast.
+spec:
+  mode: enforce
+  triggers:
+    - type: forecastBreach
+      metric: queue
+      minExcessRatio: 0.2
+  target:
+    kind: Deployment
+  actions:
+    - type: scale
+      factor: 1.5
+      maxReplicas: 30
+  verification:
+    checks:
+      - type: kubernetes
+        condition: podsReady
+"""
+
+
+def test_a_breach_is_named_by_the_load_query_that_read_it() -> None:
+    """Both workloads' load jumps tenfold for minutes: each is a forecast breach. The
+    worker's load is messages read with the named query ``queue``; its breach used to be
+    named ``requests_per_second`` like any other, so the shipped runbook for HTTP
+    traffic (traffic-surge-scale-out) took it up, and no runbook could be written for a
+    queue's surge alone. Now it is named ``queue``: a runbook for that takes it, the
+    shipped one does not; web's, on ``scaling.loadQuery``, is ``requests_per_second``
+    as before."""
+    from pathlib import Path
+
+    from remediation.loading import load_paths, load_text
+    from remediation.matching import matching_trigger
+
+    t, values = steady(88)
+    clock = FakeClock(float(t[-80]))
+    values = values.copy()
+    values[int(np.searchsorted(t, clock.now())) + 2 :] = 500.0  # ten times the 50
+    reader = TwoMetrics(t, values)
+    web = workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "7"})
+    worker = workload("worker", **{CAPACITY: "100000", MIN_REPLICAS: "7", LOAD_QUERY: "queue"})
+    loop = loop_over(reader, clock, [web, worker], loadQueries=QUERIES)
+    signals: list[Any] = []
+    loop.submit = signals.extend
+    run(loop, clock, 8)
+    named = {(s.target, s.kind, s.name) for s in signals}
+    assert named == {
+        (web.ref, "forecastBreach", "requests_per_second"),
+        (worker.ref, "forecastBreach", "queue"),
+    }
+    surge = next(s for s in signals if s.target == worker.ref)
+    assert surge.describe().startswith(f"forecastBreach queue on {worker.ref}")
+    (shipped,) = load_paths([Path(__file__).parents[3] / "runbooks/traffic-surge-scale-out.yaml"])
+    (backlog,) = load_text(QUEUE_RUNBOOK)
+    http = next(s for s in signals if s.target == web.ref)
+    assert matching_trigger(shipped, surge) is None
+    assert matching_trigger(backlog, surge) == 0
+    assert matching_trigger(shipped, http) == 0
+    assert matching_trigger(backlog, http) is None
