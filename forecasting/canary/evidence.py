@@ -58,7 +58,8 @@ _FLOAT_MAX = sys.float_info.max
 
 
 class CanaryDataError(ValueError):
-    """Interval data that cannot be judged (negative latency, a counter that went back).
+    """Interval data that cannot be judged (negative latency, a +Inf p99, a counter that
+    went back).
 
     ``side`` is ``"baseline"`` or ``"canary"`` when the fault is on one side only, so that
     a caller reading the two sides from two files can name the file.

@@ -23,6 +23,15 @@ A continuous metric with ``spread`` on is also held to it (``spread``): a canary
 to vary more from interval to interval than the tolerance allows is a regression (the
 verdict's reason is that of any regression; the sentence says it is a spread), and the
 metric is within its tolerance only once its spread is shown within it too.
+
+A continuous metric's infinite value (``histogram_quantile``'s +Inf: the quantile fell
+beyond the histogram's largest finite bucket) is data that cannot be judged, and refuses
+the interval like a negative one; NaN (no requests in the window) stays missing. A counted
+metric whose canary value has been infinite on the worse side for ``min_intervals``
+intervals running, its baseline's finite, ends the analysis ``inconclusive`` (reason
+``OffScale``) with a sentence saying so, rather than waiting, silent, for the maximum
+duration: the canary is worse by more than the metric can measure, by an amount (and on a
+number of requests) the judge cannot tell, so a person decides.
 """
 
 from __future__ import annotations
