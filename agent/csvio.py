@@ -72,6 +72,7 @@ _MISSING = {"", "nan", "NaN", "NA", "null", "None"}
 # Words ``float`` reads that are not a plain number: NaN (any case, as exports write it)
 # is a missing value, infinity is refused as not finite.
 _SPELLED = frozenset({"nan", "inf", "infinity"})
+_INFINITY = frozenset({"inf", "infinity"})
 # Epoch seconds read as such: 0001-01-01T00:00:00Z up to (not including) 1e11 s, which is
 # 5138-11-16T09:46:40Z; from there on a number is taken for a finer unit (below).
 _EPOCH_MIN = datetime(1, 1, 1, tzinfo=UTC).timestamp()
@@ -195,8 +196,14 @@ def read_table(
     step: float | None = None,
     step_option: str = "--step SECONDS",
     columns: Sequence[str | None] | None = None,
+    infinite: bool = False,
 ) -> Table:
     """Read a CSV with a header row. Every error names the file, the line and the column.
+
+    ``infinite``: a value cell spelled as an infinity (``+Inf``, ``-inf``, ``Infinity``:
+    what Prometheus writes for a ``histogram_quantile`` beyond its largest bucket) is
+    read as one, for a caller that says what it means (``autonomic judge``); a number
+    beyond the float range (``1e400``) is refused all the same, as nobody wrote infinity.
 
     ``step_option`` is how the caller's user gives the seconds between rows (a flag, or a
     scenario's ``step:``), for the messages that advise it. ``columns``, when given, are
@@ -318,6 +325,9 @@ def read_table(
                         continue
                     where = f"{path}:{line}: column {header[i]!r}"
                     advice = default_advice if header[i] == first_name else ""
+                    if infinite and text.lower().lstrip("+-") in _INFINITY:
+                        values[header[i]].append(float(text))
+                        continue
                     values[header[i]].append(
                         _number(text, where, header[i], step, advice)
                         if time_index is None

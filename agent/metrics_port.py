@@ -40,7 +40,8 @@ class MetricsReader(Protocol):
         ...
 
     def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
-        """(labels, sample time, value) per series at ``at``; value may be NaN."""
+        """(labels, sample time, value) per series at ``at``; value may be NaN or
+        +-Inf."""
         ...
 
 
@@ -62,7 +63,8 @@ def one_fresh_value(
 ) -> float | None:
     """The value of an instant query that returned exactly one series whose sample is at
     most ``max_age`` old at ``at``; None otherwise (none, several, or old: no number to
-    act on). The value may still be NaN (no data), which callers treat as missing."""
+    act on). The value may still be NaN (no data), which callers treat as missing, or
+    +-Inf (the canary judge refuses it, saying so)."""
     if len(found) != 1:
         return None
     _, sampled_at, value = found[0]
@@ -73,8 +75,9 @@ def one_fresh_value_or_why(
     found: list[tuple[dict[str, str], float, float]], at: float, max_age: float = INSTANT_MAX_AGE
 ) -> float | NoValue:
     """``one_fresh_value``, with what the query answered instead of a number when it gave
-    none: no series, several, an old sample or NaN (a ``NoValue`` with code ``NoData``),
-    for a sentence that says which."""
+    none: no series, several, an old sample, NaN or an infinite value (a ``NoValue`` with
+    code ``NoData``), for a sentence that says which: ``-Inf < 0.05`` never passes a
+    check."""
     if not found:
         return NoValue(
             NO_DATA,
@@ -94,6 +97,8 @@ def one_fresh_value_or_why(
         )
     if math.isnan(value):
         return NoValue(NO_DATA, "its value is NaN")
+    if math.isinf(value):
+        return NoValue(NO_DATA, f"its value is {'+Inf' if value > 0 else '-Inf'}")
     return value
 
 

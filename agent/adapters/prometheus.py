@@ -2,9 +2,12 @@
 
 - Range queries longer than Prometheus's 11,000-points-per-series limit are split
   into chunks and stitched back together.
-- Missing steps become NaN (explicit gaps), ``NaN``/``+Inf``/``-Inf`` samples become NaN
-  and are counted, and a series whose newest sample is older than ``stale_after`` is
-  flagged stale. ``MetricSeries.usable`` is the one question loops ask before acting.
+- Missing steps become NaN (explicit gaps), ``NaN``/``+Inf``/``-Inf`` samples of a range
+  read become NaN and are counted, and a series whose newest sample is older than
+  ``stale_after`` is flagged stale. An instant read keeps +Inf and -Inf as they are (a
+  ``histogram_quantile`` beyond its largest bucket is not "no data"): a runbook's read
+  (``metrics_port``) takes them as no number, and the canary judge refuses them, saying
+  so. ``MetricSeries.usable`` is the one question loops ask before acting.
 - Failures are translated at this edge: connection refused, timeouts, HTTP 5xx/429 and
   malformed responses are ``TransientError`` (retry later); HTTP 4xx other than 429
   (a query Prometheus rejects) is ``PermanentError``. Nothing downstream ever sees a
@@ -197,7 +200,9 @@ class PrometheusReader:
 
     # ------------------------------------------------------------ queries
     def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
-        """An instant query: (labels, sample time, value) per series; value may be NaN."""
+        """An instant query: (labels, sample time, value) per series; value may be NaN or
+        +-Inf (kept, unlike a range read's, so the canary judge can say a latency is beyond
+        its histogram's largest bucket rather than missing)."""
         offset = self._offset
         params = {"time": f"{at + offset:.3f}"}
         result = self._call(lambda: self._client.custom_query(query, params=params), query)
@@ -205,7 +210,7 @@ class PrometheusReader:
         for item in self._items(result, query):
             try:
                 ts, raw = item["value"]
-                out.append((_labels(item), _timestamp(ts) - offset, _sample(raw)))
+                out.append((_labels(item), _timestamp(ts) - offset, float(raw)))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise TransientError(
                     f"Prometheus returned a malformed sample for {query!r}: {item!r}",
@@ -664,10 +669,10 @@ def _timed_out(exc: requests.ConnectionError) -> bool:
 
 
 def _sample(raw: Any) -> float:
-    """A sample value; NaN for "NaN", "+Inf", "-Inf" and overflowing numbers ("1e400"),
-    which Prometheus encodes as strings: an infinite latency or error rate (say a
-    ``histogram_quantile`` whose requests all landed in the top bucket) is not a number any
-    comparison can use, so it is missing data, never a pass or a promote."""
+    """A range read's sample value; NaN for "NaN", "+Inf", "-Inf" and overflowing numbers
+    ("1e400"), which Prometheus encodes as strings: an infinite latency or error rate (say
+    a ``histogram_quantile`` whose requests all landed in the top bucket) is not a number a
+    forecast or a score can use, so it is a gap. (An instant read keeps +-Inf.)"""
     value = float(raw)
     return value if math.isfinite(value) else math.nan
 

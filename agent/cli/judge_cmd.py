@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "windows are refused, naming the first line where they differ (leave a cell "
             "empty and pass --allow-missing for an interval one side lacks). The run is "
             "replayed in time order as the daemon would judge it: an interval whose data "
-            "the judge refuses (a negative value, more events than trials, a counter reset) "
+            "the judge refuses (a negative value, an infinite one such as a +Inf p99 beyond "
+            "its histogram's largest bucket, more events than trials, a counter reset) "
             "is skipped as the daemon skips it, and named on stderr with its file and line; "
             "if it refuses every interval, that is an error. Files that reach --max-duration "
             "on intervals it refused are decided at their end on the intervals judged, as "
@@ -275,9 +276,9 @@ def _check_tables(
 
     Only what no interval can be read from is refused here: rows that differ in number,
     step or timestamp, a column the spec names that a file lacks, a missing cell without
-    --allow-missing. Data the judge cannot use (a negative value, more events than trials,
-    a counter that went down) is the judge's to refuse, one interval at a time, as it
-    refuses it in the daemon: ``run_judge`` skips that interval and says so.
+    --allow-missing. Data the judge cannot use (a negative or infinite value, more events
+    than trials, a counter that went down) is the judge's to refuse, one interval at a
+    time, as it refuses it in the daemon: ``run_judge`` skips that interval and says so.
     """
     if len(baseline.timestamps) != len(canary.timestamps):
         raise InputError(
@@ -311,8 +312,6 @@ def _check_tables(
                             f"{_at(table, i)}: column {column!r}: missing or NaN value; fill it "
                             "in, or pass --allow-missing to treat it as a missing interval"
                         )
-                    if math.isinf(value):
-                        raise InputError(f"{_at(table, i)}: column {column!r}: infinite value")
     return b_step
 
 
@@ -356,8 +355,9 @@ def run_judge(
         raise InputError(f"--max-duration must be a positive number of seconds, not {max_duration}")
     if not (math.isfinite(min_promote) and min_promote >= 0):
         raise InputError(f"--min-promote must be zero or more seconds, not {min_promote}")
-    base_table = read_table(baseline)
-    canary_table = read_table(canary)
+    # +Inf cells are the judge's to refuse, interval by interval, as the daemon does
+    base_table = read_table(baseline, infinite=True)
+    canary_table = read_table(canary, infinite=True)
     if spec_path is not None:
         specs, spec_lines = load_spec(spec_path)
     else:

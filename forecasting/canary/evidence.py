@@ -33,7 +33,13 @@ from forecasting.canary.sequences import (
 from forecasting.canary.spec import MetricKind, MetricSpec
 from forecasting.canary.verdict import MetricFinding, MetricStatus
 
-__all__ = ["CanaryDataError", "ContinuousEvidence", "RatioEvidence"]
+__all__ = [
+    "CanaryDataError",
+    "ContinuousEvidence",
+    "RatioEvidence",
+    "infinite_advice",
+    "infinite_value",
+]
 
 # Rate ratios the count test mixes over (canary rate / baseline rate).
 _RATIO_GRID = tuple(
@@ -52,7 +58,8 @@ _FLOAT_MAX = sys.float_info.max
 
 
 class CanaryDataError(ValueError):
-    """Interval data that cannot be judged (negative latency, a counter that went back).
+    """Interval data that cannot be judged (negative latency, a +Inf p99, a counter that
+    went back).
 
     ``side`` is ``"baseline"`` or ``"canary"`` when the fault is on one side only, so that
     a caller reading the two sides from two files can name the file.
@@ -61,6 +68,47 @@ class CanaryDataError(ValueError):
     def __init__(self, message: str, *, side: str | None = None) -> None:
         super().__init__(message)
         self.side = side
+
+
+def _inf_side(baseline: float, canary: float) -> str | None:
+    """The one side whose value is infinite; None when both are."""
+    if math.isinf(baseline) and math.isinf(canary):
+        return None
+    return "baseline" if math.isinf(baseline) else "canary"
+
+
+def infinite_value(spec: MetricSpec, baseline: float, canary: float) -> str:
+    """Why an interval with an infinite value of ``spec`` is not judged, and what to do.
+
+    +Inf is what ``histogram_quantile`` returns when the quantile falls in the ``+Inf``
+    bucket: the requests above it were slower than the largest finite bucket's bound, so
+    the value is not known, only that it is beyond that bound."""
+    sides = [
+        (side, value)
+        for side, value in (("canary", canary), ("baseline", baseline))
+        if math.isinf(value)
+    ]
+    if len(sides) == 2 and canary == baseline:
+        which = f"both sides' values are {_inf_text(canary)}"
+    else:
+        which = " and ".join(f"the {side}'s value is {_inf_text(v)}" for side, v in sides)
+    why = infinite_advice(any(v > 0 for _, v in sides))
+    return f"metric {spec.name!r}: {which}, not a number the judge can compare; {why}"
+
+
+def infinite_advice(positive: bool) -> str:
+    """What an infinite value (``positive``: +Inf) most likely means, and what to do."""
+    if positive:
+        return (
+            "for a histogram_quantile that means the quantile fell in the +Inf bucket, "
+            "beyond the histogram's largest finite bucket: add buckets with a larger le so "
+            "that it has a number"
+        )
+    return "check the metric's query"
+
+
+def _inf_text(value: float) -> str:
+    return "+Inf" if value > 0 else "-Inf"
 
 
 def _fmt_change(value: float, relative: bool) -> str:
@@ -99,7 +147,15 @@ class ContinuousEvidence:
         self.canary.append(canary)
 
     def check(self, baseline: float, canary: float) -> None:
-        """Raise ``CanaryDataError`` if ``add`` would refuse these values; change nothing."""
+        """Raise ``CanaryDataError`` if ``add`` would refuse these values; change nothing.
+
+        NaN is missing (a window with no requests: ``histogram_quantile`` of nothing), and
+        ``add`` counts it so; an infinite value is refused, whatever the other side's, as
+        no statistic can use it (before, the bounds took inf - inf and crashed on NaN)."""
+        if math.isinf(baseline) or math.isinf(canary):
+            raise CanaryDataError(
+                infinite_value(self.spec, baseline, canary), side=_inf_side(baseline, canary)
+            )
         if math.isnan(baseline) or math.isnan(canary):
             return
         if not self.spec.allow_negative and (baseline < 0 or canary < 0):

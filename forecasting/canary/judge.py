@@ -23,6 +23,15 @@ A continuous metric with ``spread`` on is also held to it (``spread``): a canary
 to vary more from interval to interval than the tolerance allows is a regression (the
 verdict's reason is that of any regression; the sentence says it is a spread), and the
 metric is within its tolerance only once its spread is shown within it too.
+
+A continuous metric's infinite value (``histogram_quantile``'s +Inf: the quantile fell
+beyond the histogram's largest finite bucket) is data that cannot be judged, and refuses
+the interval like a negative one; NaN (no requests in the window) stays missing. A counted
+metric whose canary value has been infinite on the worse side for ``min_intervals``
+intervals running, its baseline's finite, ends the analysis ``inconclusive`` (reason
+``OffScale``) with a sentence saying so, rather than waiting, silent, for the maximum
+duration: the canary is worse by more than the metric can measure, by an amount (and on a
+number of requests) the judge cannot tell, so a person decides.
 """
 
 from __future__ import annotations
@@ -32,7 +41,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from forecasting.canary.calibration import calibrated_confidence
-from forecasting.canary.evidence import CanaryDataError, ContinuousEvidence, RatioEvidence
+from forecasting.canary.evidence import (
+    CanaryDataError,
+    ContinuousEvidence,
+    RatioEvidence,
+    infinite_advice,
+)
 from forecasting.canary.objective import (
     LevelObjective,
     RateObjective,
@@ -148,6 +162,11 @@ class CanaryJudge:
         # the latest reason. Such data refuses the whole interval only for a counted
         # metric: a dry-run one (a new query, perhaps wrong) must not stop the verdict.
         self._refused: dict[str, tuple[int, str]] = {}
+        # Per counted continuous metric: the intervals running in which its canary value
+        # was infinite on the worse side (+Inf for a latency) while its baseline's was
+        # finite. Each such interval is refused (no statistic takes an infinite value),
+        # and after ``min_intervals`` of them a person is asked (``_off_scale_verdict``).
+        self._off_scale: dict[str, int] = {}
 
     @property
     def verdict(self) -> Verdict | None:
@@ -183,6 +202,11 @@ class CanaryJudge:
         if self._final is not None:
             self._latest = self._final
             return self._final
+        off_scale = self._count_off_scale(interval)
+        if off_scale:
+            verdict = self._off_scale_verdict(elapsed, off_scale)
+            self._final = self._latest = verdict
+            return verdict
         counts, unusable, counters = self._counts(interval)
         # Every metric's values are checked before any is added: a counted metric's that
         # cannot be judged refuses the interval with no evidence changed (before, the
@@ -208,6 +232,71 @@ class CanaryJudge:
             self._final = verdict
         self._latest = verdict
         return verdict
+
+    def _count_off_scale(self, interval: Interval) -> list[MetricSpec]:
+        """Count, per counted continuous metric, the intervals running in which its canary
+        value was infinite on the worse side while its baseline's was finite; return the
+        metrics that have had ``min_intervals`` of them (a person should be told now)."""
+        stuck: list[MetricSpec] = []
+        for spec in self.specs:
+            if spec.dry_run or spec.kind is MetricKind.RATIO:
+                continue
+            baseline = _value(interval.baseline, spec.name)
+            canary = _value(interval.canary, spec.name)
+            if math.isfinite(baseline) and spec.direction.sign * canary == math.inf:
+                self._off_scale[spec.name] = self._off_scale.get(spec.name, 0) + 1
+            else:
+                self._off_scale.pop(spec.name, None)
+            if self._off_scale.get(spec.name, 0) >= self.settings.min_intervals:
+                stuck.append(spec)
+        return stuck
+
+    def _off_scale_verdict(self, elapsed: float, stuck: Sequence[MetricSpec]) -> Verdict:
+        """A final ``inconclusive`` verdict for a canary whose value of a counted metric
+        has been infinite on the worse side for ``min_intervals`` intervals running while
+        its baseline's was finite: every such interval was refused, so without this the
+        judge would wait, silent, for the maximum duration. It is not a rollback: the
+        judge cannot tell by how much the canary is worse (nor, without a count, on how
+        many requests), only that its value is beyond what the metric can measure."""
+        findings = list(
+            self._finding(spec, e) for spec, e in zip(self.specs, self._evidence, strict=True)
+        )
+        said: list[str] = []
+        for spec in stuck:
+            times = self._off_scale[spec.name]
+            worse = "+Inf" if spec.direction.sign > 0 else "-Inf"
+            why = infinite_advice(spec.direction.sign > 0)
+            text = (
+                f"{spec.name}: the canary's value has been {worse} for {times} intervals "
+                "running while the baseline's was finite, none of them judged: worse than "
+                f"the baseline by more than the metric can measure; {why}"
+            )
+            said.append(text)
+            i = self.specs.index(spec)
+            findings[i] = replace(
+                findings[i],
+                status=MetricStatus.UNDECIDED,
+                strength=0.0,
+                sentence=f"{text}; judged before then: {_after_name(findings[i])}.",
+            )
+        others = [f for f in findings if not f.dry_run and f.name not in {s.name for s in stuck}]
+        sentence = "A person should decide: " + "; ".join(said) + "."
+        if others:
+            sentence += " The other metrics: " + _joined(others)
+        muted = [f for f in findings if f.dry_run]
+        if muted:
+            sentence += " Dry run, not counted: " + _joined(
+                replace(f, sentence=f.sentence.removesuffix(_DRY_RUN_NOTE)) for f in muted
+            )
+        return self._verdict(
+            Decision.INCONCLUSIVE,
+            0.0,
+            "OffScale",
+            sentence,
+            elapsed,
+            tuple(findings),
+            final=True,
+        )
 
     def _check(
         self,
@@ -529,6 +618,12 @@ def _with_count(finding: MetricFinding, spec: MetricSpec, served: float) -> Metr
 def _joined(findings: Iterable[MetricFinding]) -> str:
     """The findings' sentences as one: "a; b." (each ends with a full stop of its own)."""
     return "; ".join(f.sentence.rstrip(".") for f in findings) + "."
+
+
+def _after_name(finding: MetricFinding) -> str:
+    text = finding.sentence.rstrip(".")
+    prefix = f"{finding.name}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _value(row: Mapping[str, float], column: str) -> float:

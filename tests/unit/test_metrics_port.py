@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from agent.metrics_port import INSTANT_MAX_AGE, one_fresh_value, one_fresh_value_or_why
 from remediation.readings import NoValue
 
@@ -43,4 +45,13 @@ def test_what_the_query_answered_instead_of_a_number_is_said() -> None:
     )
     assert one_fresh_value_or_why([({}, NOW, math.nan)], NOW) == NoValue(
         "NoData", "its value is NaN"
+    )
+
+
+@pytest.mark.parametrize(("value", "said"), [(math.inf, "+Inf"), (-math.inf, "-Inf")])
+def test_an_infinite_value_is_no_number_to_act_on(value: float, said: str) -> None:
+    """The Prometheus reader's instant reads keep +-Inf now (for the canary judge): a
+    runbook's check must still not pass on ``-Inf < 0.05``, and says what it read."""
+    assert one_fresh_value_or_why([({}, NOW, value)], NOW) == NoValue(
+        "NoData", f"its value is {said}"
     )

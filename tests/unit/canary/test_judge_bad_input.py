@@ -551,6 +551,47 @@ def test_a_negative_value_is_skipped_and_a_cell_that_is_no_number_still_refused(
     assert "'fast' is not a number" in err and "latency" in err
 
 
+def test_an_infinite_p99_is_skipped_as_the_daemon_skips_it_and_8_running_ask_a_person(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV exported from Prometheus writes a histogram_quantile beyond its largest bucket
+    as +Inf. Before, the file was refused whole (exit 2, "not a finite number ... leave
+    the cell empty"), where the daemon would skip that interval; now the judge refuses the
+    interval, naming its file and line, and a canary +Inf for 8 intervals running (its
+    baseline finite) is an inconclusive verdict that says so, as in the daemon."""
+    good, once = rows(20), rows(20)
+    once[2][1] = "+Inf"  # data row 3: line 4
+    base = write_csv(tmp_path / "b.csv", good)
+    canary = write_csv(tmp_path / "c.csv", once)
+    code, out, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--min-promote", "3600"
+    )
+    assert code == EXIT_CODES["promote"], err
+    assert (
+        _skip_note(canary, 4) + "metric 'latency': the canary's value is +Inf, not a number "
+        "the judge can compare; for a histogram_quantile that means the quantile fell in the "
+        "+Inf bucket, beyond the histogram's largest finite bucket: add buckets with a "
+        "larger le so that it has a number"
+    ) in err
+    stuck = rows(20)
+    for r in stuck[5:]:
+        r[1] = "+Inf"
+    canary = write_csv(tmp_path / "c2.csv", stuck)
+    code, out, err = judge(capsys, "--baseline", str(base), "--canary", str(canary), "--json")
+    assert code == EXIT_CODES["inconclusive"], err
+    verdict = last_json(out)
+    assert verdict["reason"] == "OffScale"
+    assert (
+        "latency: the canary's value has been +Inf for 8 intervals running" in (verdict["sentence"])
+    )
+    assert err.count("autonomic: note:") == 7  # the 8th is the verdict, not skipped
+    text = [list(r) for r in good]
+    text[2][1] = "1e400"  # beyond the float range: nobody wrote infinity
+    canary = write_csv(tmp_path / "c3.csv", text)
+    code, _, err = judge(capsys, "--baseline", str(base), "--canary", str(canary))
+    assert code == 2 and "'1e400' is not a finite number" in err
+
+
 def test_every_interval_refused_is_an_error_naming_the_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,0 +1,224 @@
+"""Infinite values in a continuous metric: refused with words, never a crash or a NaN.
+
+``histogram_quantile`` returns +Inf when the quantile falls in the ``+Inf`` bucket (every
+slow request beyond the largest finite bucket) and NaN for a window with no requests.
+NaN is missing data, as before; an infinite value is refused (``CanaryDataError``), and a
+canary infinite on the worse side for ``min_intervals`` intervals running, while its
+baseline is finite, is a final ``inconclusive`` verdict a person sees at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forecasting.canary import (
+    CanaryDataError,
+    CanaryJudge,
+    Decision,
+    Direction,
+    Interval,
+    JudgeSettings,
+    MetricKind,
+    MetricSpec,
+    MetricStatus,
+    Tolerance,
+    Verdict,
+)
+
+INF = math.inf
+ERRORS = MetricSpec(
+    "errors",
+    kind=MetricKind.RATIO,
+    tolerance=Tolerance(0.005, relative=False),
+    numerator="err",
+    denominator="req",
+)
+
+
+def _spec(relative: bool, spread: bool, kind: MetricKind = MetricKind.CONTINUOUS) -> MetricSpec:
+    return MetricSpec(
+        "p99",
+        kind=kind,
+        tolerance=Tolerance(0.1, relative=True) if relative else Tolerance(0.05, relative=False),
+        spread=1.5 if spread else None,
+    )
+
+
+def _row(t: int, p99: float) -> dict[str, float]:
+    return {"p99": p99, "err": 1.0, "req": 900.0}
+
+
+def _feed(judge: CanaryJudge, t: int, baseline: float, canary: float) -> Verdict:
+    return judge.update(Interval(60.0 * t, _row(t, baseline), _row(t, canary)))
+
+
+def _checked(verdict: Verdict) -> None:
+    assert math.isfinite(verdict.confidence) and 0.0 <= verdict.confidence <= 1.0
+    for finding in verdict.metrics:
+        for value in (finding.estimate, finding.lower, finding.upper):
+            assert value is None or math.isfinite(value)
+        assert math.isfinite(finding.strength)
+
+
+@pytest.mark.parametrize("relative", [True, False])
+@pytest.mark.parametrize("spread", [False, True])
+@pytest.mark.parametrize("kind", [MetricKind.CONTINUOUS, MetricKind.RESOURCE])
+@pytest.mark.parametrize(
+    ("side", "value"),
+    [("canary", INF), ("baseline", INF), (None, INF), ("canary", -INF), (None, -INF)],
+)
+def test_an_infinite_value_is_refused_saying_what_it_is_and_judges_nothing(
+    relative: bool, spread: bool, kind: MetricKind, side: str | None, value: float
+) -> None:
+    """Before: an absolute tolerance with both sides infinite crashed the bound with
+    ``ValueError: variance_sum must be ... got nan``; one side +Inf was judged on a value
+    clamped to the float maximum (a rollback, or with the baseline infinite a promotion,
+    on a number nobody measured); -Inf with a relative tolerance read as "negative"."""
+    spec = _spec(relative, spread, kind)
+    judge = CanaryJudge([spec, ERRORS], JudgeSettings(min_intervals=3))
+    for t in range(3):
+        _checked(_feed(judge, t, 100.0 + t % 2, 101.0 + t % 3))
+    before = [e for e in judge._evidence]
+    baseline = value if side in ("baseline", None) else 100.0
+    canary = value if side in ("canary", None) else 101.0
+    with pytest.raises(CanaryDataError) as info:
+        _feed(judge, 3, baseline, canary)
+    sign = "+Inf" if value > 0 else "-Inf"
+    said = str(info.value)
+    assert info.value.side == side
+    if side is None:
+        assert f"both sides' values are {sign}, not a number the judge can compare" in said
+    else:
+        assert f"the {side}'s value is {sign}, not a number the judge can compare" in said
+    if value > 0:
+        assert "the +Inf bucket" in said and "add buckets with a larger le" in said
+    assert judge._evidence == before  # nothing kept: as if never read
+    verdict = _feed(judge, 4, 100.0, 101.0)
+    _checked(verdict)
+    assert next(f for f in verdict.metrics if f.name == "p99").intervals == 4
+
+
+def test_an_objective_is_never_fed_an_infinite_canary() -> None:
+    """Before: the objective's mean level took the +Inf and its bound crashed on NaN."""
+    spec = MetricSpec("p99", tolerance=Tolerance(0.05, relative=False), objective=2.0)
+    judge = CanaryJudge([spec])
+    for t in range(3):
+        _feed(judge, t, 0.3, 0.31 + 0.01 * (t % 2))
+    with pytest.raises(CanaryDataError, match="canary's value is \\+Inf"):
+        _feed(judge, 3, 0.3, INF)
+    _checked(_feed(judge, 4, 0.3, 0.31))
+
+
+def test_nan_stays_missing_not_refused() -> None:
+    """A window with no requests (NaN) is a missing interval, as before: not an error."""
+    judge = CanaryJudge([_spec(True, True), ERRORS])
+    verdict = _feed(judge, 0, 100.0, math.nan)
+    p99 = verdict.metrics[0]
+    assert p99.status is MetricStatus.NO_DATA and "the canary had no value in 1" in p99.sentence
+
+
+@pytest.mark.parametrize("direction", [Direction.INCREASE, Direction.DECREASE])
+def test_a_canary_off_the_scale_for_min_intervals_running_asks_a_person(
+    direction: Direction,
+) -> None:
+    """Before the change the daemon's judge rolled back on a clamped number, or crashed;
+    refusing alone would wait, silent, for the maximum duration. Now the intervals are
+    refused, and the ``min_intervals``-th running is a final inconclusive verdict that says
+    what happened and what to do; the intervals before it are each refused."""
+    spec = MetricSpec("p99", direction=direction, objective=200.0 if direction.sign > 0 else 1.0)
+    judge = CanaryJudge([spec, ERRORS, MetricSpec("p50", dry_run=True)])
+    worse = direction.sign * INF
+    for t in range(3):
+        _feed(judge, t, 100.0 + t % 2, 101.0)
+    for t in range(3, 3 + 7):
+        with pytest.raises(CanaryDataError):
+            _feed(judge, t, 100.0, worse)
+    verdict = _feed(judge, 10, 100.0, worse)
+    _checked(verdict)
+    assert verdict.final and verdict.decision is Decision.INCONCLUSIVE
+    assert verdict.reason == "OffScale"
+    sign = "+Inf" if direction.sign > 0 else "-Inf"
+    assert verdict.sentence.startswith(
+        f"A person should decide: p99: the canary's value has been {sign} for 8 intervals "
+        "running while the baseline's was finite, none of them judged: worse than the "
+        "baseline by more than the metric can measure; "
+    )
+    assert "The other metrics: errors: " in verdict.sentence
+    assert "Dry run, not counted: p50" in verdict.sentence
+    p99 = verdict.metrics[0]
+    assert p99.status is MetricStatus.UNDECIDED and "judged before then: " in p99.sentence
+    assert judge.update(Interval(660.0, _row(11, 1.0), _row(11, 1.0))) is verdict  # final
+
+
+def test_a_finite_or_missing_canary_breaks_the_run_and_a_better_one_never_escalates() -> None:
+    judge = CanaryJudge([_spec(True, False), ERRORS])
+    t = 0
+    for _ in range(3):  # 7 off the scale, then a finite interval: counted afresh
+        for _ in range(7):
+            with pytest.raises(CanaryDataError):
+                _feed(judge, t, 100.0, INF)
+            t += 1
+        breaker = math.nan if t % 2 else 101.0
+        _checked(_feed(judge, t, 100.0, breaker))
+        t += 1
+    for baseline, canary in ((INF, 100.0), (INF, INF), (math.nan, INF), (100.0, -INF)):
+        for _ in range(10):  # the baseline off the scale, both, or the canary better
+            with pytest.raises(CanaryDataError):
+                _feed(judge, t, baseline, canary)
+            t += 1
+    assert judge.verdict is not None and not judge.verdict.final
+
+
+_values = st.one_of(
+    st.floats(min_value=0.0, max_value=1e6),
+    # finite values near the float maximum are another test's (test_judge_bad_input)
+    st.sampled_from([INF, -INF, math.nan, 0.0, 5e-324]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.tuples(_values, _values, _values, _values), min_size=1, max_size=30),
+    relative=st.booleans(),
+    spread=st.booleans(),
+    objective=st.booleans(),
+    direction=st.sampled_from(list(Direction)),
+)
+def test_any_mix_of_finite_infinite_and_nan_values_raises_nothing_but_data_errors(
+    rows: list[tuple[float, float, float, float]],
+    relative: bool,
+    spread: bool,
+    objective: bool,
+    direction: Direction,
+) -> None:
+    specs = [
+        MetricSpec(
+            "p99",
+            direction=direction,
+            tolerance=Tolerance(0.1, relative=True) if relative else Tolerance(5.0, False),
+            allow_negative=not relative,
+            objective=50.0 if objective else None,
+            spread=1.5 if spread else None,
+        ),
+        MetricSpec("cpu", kind=MetricKind.RESOURCE, count="req", dry_run=True),
+        ERRORS,
+    ]
+    judge = CanaryJudge(specs, JudgeSettings(min_intervals=3, max_duration_seconds=1e9))
+    for t, (b, c, b2, c2) in enumerate(rows):
+        interval = Interval(
+            60.0 * t,
+            {"p99": b, "cpu": b2, "err": 1.0, "req": 900.0},
+            {"p99": c, "cpu": c2, "err": 1.0, "req": c2 if math.isfinite(c2) else 900.0},
+        )
+        try:
+            verdict = judge.update(interval)
+        except CanaryDataError as exc:
+            assert str(exc)
+            continue
+        _checked(verdict)
+        if verdict.final:
+            break

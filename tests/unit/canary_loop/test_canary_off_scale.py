@@ -1,0 +1,58 @@
+"""The canary loop on a p99 beyond its histogram's largest bucket (+Inf from Prometheus)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import pytest
+
+from agent.ledger import Ledger
+from agent.server import Request
+from tests.unit.canary_loop.test_canary_loop import CANARY, ledger, rig
+
+__all__ = ["ledger"]  # the fixture, shared
+
+
+def test_a_canary_p99_at_inf_is_said_once_then_a_person_is_asked(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: the judge took the +Inf, clamped to the float maximum, as a measured
+    latency and rolled the canary back on a number nobody measured (with an absolute
+    tolerance it crashed on NaN, every cycle). Now each such interval is not judged, said
+    once in the log and in the endpoints' note, and the 8th running (the judge's
+    ``min_intervals``) is a final inconclusive verdict, escalated, saying what to do."""
+    loop, signals, clock, _cluster = rig(ledger, canary_slowdown=math.inf)
+    query = {"namespace": ["shop"], "canary": ["search-canary"]}
+    with caplog.at_level(logging.INFO, logger="autonomic.canary"):
+        for _ in range(7):
+            clock.advance(60)
+            loop.cycle()
+            assert not ledger.decisions(kind="canary")
+            body = json.loads(loop.argo(Request("GET", "/canary/verdict", query, {}, b"")).body)
+            assert body["verdict"] == "continue"
+            assert "the canary's value is +Inf" in body["note"]
+        clock.advance(60)
+        loop.cycle()
+    said = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "autonomic.canary" and "+Inf" in r.getMessage()
+    ]
+    assert len(said) == 1, said
+    assert said[0] == (
+        f"canary {CANARY}: no interval this time: metric 'latency_p99': the canary's value "
+        "is +Inf, not a number the judge can compare; for a histogram_quantile that means "
+        "the quantile fell in the +Inf bucket, beyond the histogram's largest finite "
+        "bucket: add buckets with a larger le so that it has a number"
+    )
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "inconclusive"
+    assert (decision.route, decision.status) == ("escalate", "escalated")
+    assert signals == []
+    body = json.loads(loop.argo(Request("GET", "/canary/verdict", query, {}, b"")).body)
+    assert body["verdict"] == "inconclusive"
+    assert body["reason"] == "OffScale"
+    sentence = body["sentence"]
+    assert "latency_p99: the canary's value has been +Inf for 8 intervals running" in sentence
