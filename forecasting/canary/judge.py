@@ -233,7 +233,10 @@ class CanaryJudge:
         if isinstance(objective, LevelObjective):
             objective.add(canary)
         if spec.name in self._spreads:
-            self._spreads[spec.name].add(baseline, canary)
+            requests = None
+            if spec.count:  # each side's requests behind its value, allowed for by spread
+                requests = (_value(interval.baseline, spec.count), served)
+            self._spreads[spec.name].add(baseline, canary, requests)
         if spec.count and not (math.isnan(baseline) or math.isnan(canary)):
             self._served[spec.name] += served
 
