@@ -22,7 +22,9 @@ refuses changes no metric's evidence: the judge goes on as if it had never been 
 A continuous metric with ``spread`` on is also held to it (``spread``): a canary proven
 to vary more from interval to interval than the tolerance allows is a regression (the
 verdict's reason is that of any regression; the sentence says it is a spread), and the
-metric is within its tolerance only once its spread is shown within it too.
+metric is within its tolerance only once its spread is shown within it too. Its ``count``
+column, read on both sides, lets the spread test allow for a canary serving fewer (or
+more) requests per interval than its baseline.
 """
 
 from __future__ import annotations
