@@ -168,7 +168,9 @@ class SpreadEvidence:
         if n < min_intervals:
             return _make(spec, SpreadStatus.UNCLEAR, *shown, n, 0.0, r)
         if sd_b == 0.0 and sd_c == 0.0:  # two constant sides: no spread on either
-            return _make(spec, SpreadStatus.WITHIN, *shown, n, 0.0, r)
+            # within for certain, so it takes no strength from the level's (before, its
+            # 0 made a promotion's stated confidence that of a barely shown finding)
+            return _make(spec, SpreadStatus.WITHIN, *shown, n, math.inf, r)
         # the least favourable share of sampling for each verdict (module docstring)
         wider = _covariance_bound(b, c, k * k * max(1.0, r or 1.0), sd_b, sd_c, self)
         within = _covariance_bound(b, c, k * k * min(1.0, r or 1.0), sd_b, sd_c, self)

@@ -394,3 +394,19 @@ def test_a_spread_regression_without_a_count_says_the_traffic_is_not_known() -> 
     assert finding.spread_status == "wider"
     assert "no count column: each side's requests per interval are not known" in (finding.sentence)
     assert verdict.to_dict()["metrics"][0]["spread"]["requests_ratio"] is None
+
+
+def test_two_constant_sides_do_not_weaken_a_promotions_confidence() -> None:
+    # two constant sides have no spread to compare: they are within it for certain, so
+    # the promotion is stated as confidently as with the spread test off
+    def promote(spread: float | None) -> Verdict:
+        spec = MetricSpec("gauge", tolerance=Tolerance(1.0, relative=False), spread=spread)
+        judge = CanaryJudge([spec], JudgeSettings(min_promote_seconds=0.0))
+        for t in range(40):
+            verdict = judge.update(Interval(60.0 * t, {"gauge": 5.0}, {"gauge": 5.0}))
+            if verdict.final:
+                break
+        assert verdict.decision is Decision.PROMOTE
+        return verdict
+
+    assert promote(2.0).confidence == promote(None).confidence
