@@ -1394,6 +1394,7 @@ def advisories(settings: Settings, now: float | None = None) -> list[str]:
     if settings.canary.enabled:
         notes.extend(_canary_window_notes(settings.canary))
         notes.extend(_canary_count_notes(settings.canary))
+        notes.extend(_canary_spread_notes(settings.canary))
         notes.extend(_canary_critical_notes(settings.canary))
     notes.extend(_scheduled_floor_notes(settings.scaling, time.time() if now is None else now))
     return notes
@@ -1452,6 +1453,27 @@ def _canary_count_notes(canary: CanarySettings) -> list[str]:
         f"metric or names a count column{aside}), so a canary that served only a handful of "
         "requests can be promoted; add an error ratio (numerator/denominator) or give a "
         "latency metric `count: requests` and a query for it (docs/configuration.md)"
+    ]
+
+
+def _canary_spread_notes(canary: CanarySettings) -> list[str]:
+    """A metric with ``spread`` on and no ``count`` column: its judge cannot allow for a
+    canary's fewer requests per interval, which alone make its values more spread than
+    its busy baseline's, so a small healthy canary can be rolled back on its spread (in
+    the canary benchmark, 88 of 600 A/A canaries at 1-5 % of the traffic). A ``dry_run``
+    metric is named too: it is there to be trusted later."""
+    from forecasting.canary import parse_spec
+
+    return [
+        f"canary.spec: metric {spec.name} has spread on but no count column, so the judge "
+        "cannot allow for a canary that serves fewer requests per interval than its "
+        "baseline: its values, each over fewer requests, are more spread for that alone, "
+        "and a healthy canary at a small share of the traffic can be rolled back as a "
+        "spread regression (in the canary benchmark, 15 % of those at 1-5 % share); give "
+        f"{spec.name} `count: requests` and a query for it, which each side reads "
+        "(docs/configuration.md)"
+        for spec in parse_spec(canary.spec)
+        if spec.spread is not None and spec.count is None
     ]
 
 

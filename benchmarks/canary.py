@@ -429,8 +429,12 @@ def observe_latency(rng: np.random.Generator, lvl: np.ndarray, n: np.ndarray) ->
     return np.where(n > 0, obs, np.nan)
 
 
-def run_autonomic(replay: Replay, spread: bool = False) -> tuple[str, float | None, float, float]:
-    """``spread``: the latency metric's spread test on, at its default tolerance."""
+def run_autonomic(
+    replay: Replay, spread: bool = False, counted: bool = False
+) -> tuple[str, float | None, float, float]:
+    """``spread``: the latency metric's spread test on, at its default tolerance;
+    ``counted``: the latency metric also given each side's requests as its ``count``
+    column (``min_count`` 0, so that only the spread test's use of it differs)."""
     from forecasting.canary import (
         CanaryJudge,
         Interval,
@@ -446,6 +450,8 @@ def run_autonomic(replay: Replay, spread: bool = False) -> tuple[str, float | No
             "latency",
             tolerance=Tolerance(LAT_TOL, relative=True),
             spread=DEFAULT_SPREAD if spread else None,
+            count="requests" if counted else None,
+            min_count=0.0 if counted else None,
         ),
         MetricSpec(
             "error_rate",
@@ -544,6 +550,9 @@ def run_static(replay: Replay, q0: float) -> tuple[str, float | None, float, flo
 _CORPUS: Corpus | None = None
 # The autonomic judge again with the latency metric's spread test on (``--spread``).
 SPREAD_JUDGE = "autonomic+spread"
+# The same with the latency metric's count column, so the spread test allows for each
+# side's requests per interval (``--spread``).
+COUNTED_SPREAD_JUDGE = "autonomic+spread+count"
 
 
 def _init(data: str) -> None:
@@ -561,6 +570,7 @@ def _evaluate(batch: tuple[list[Run], bool, bool]) -> list[Outcome]:
         judged = {"autonomic": run_autonomic(replay)}
         if spread:
             judged[SPREAD_JUDGE] = run_autonomic(replay, spread=True)
+            judged[COUNTED_SPREAD_JUDGE] = run_autonomic(replay, spread=True, counted=True)
         if peers:
             judged["kayenta"] = run_kayenta(replay, run.seed)
             judged["static"] = run_static(replay, run.q0)
@@ -705,7 +715,7 @@ def report(
     rows = [o for o in outcomes if o.split == split]
     judges: tuple[str, ...] = ("autonomic", "kayenta", "static")
     if any(o.judge == SPREAD_JUDGE for o in rows):
-        judges = ("autonomic", SPREAD_JUDGE, "kayenta", "static")
+        judges = ("autonomic", SPREAD_JUDGE, COUNTED_SPREAD_JUDGE, "kayenta", "static")
     by_judge = {j: [r for r in rows if r.judge == j] for j in judges}
     lines = [
         "# Canary judge benchmark",
@@ -727,6 +737,9 @@ def report(
             f"**{SPREAD_JUDGE}** (the same with `spread: true` on latency: its standard "
             "deviation over intervals at most 1.5 times the baseline's, the test taking a "
             "share of both error budgets); "
+            f"**{COUNTED_SPREAD_JUDGE}** (the same, latency given each side's requests per "
+            "interval as its `count` column with `min_count: 0`, so the spread test allows "
+            "for a small canary's noisier intervals); "
             if SPREAD_JUDGE in judges
             else ""
         )
@@ -851,7 +864,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--spread",
         action="store_true",
         help="also judge every run with the latency metric's spread test on (spread: true), "
-        f"reported as {SPREAD_JUDGE!r}",
+        f"reported as {SPREAD_JUDGE!r}, and again with each side's requests as the latency's "
+        f"count column, reported as {COUNTED_SPREAD_JUDGE!r}",
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("canary_RESULTS.md"))
     parser.add_argument("--outcomes", type=Path, help="also write every judged run to this CSV")

@@ -73,7 +73,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "ratio metric naming its count columns as numerator and denominator, and a "
         "metric with dry_run: true judged and listed but never moving the verdict, and "
         "spread: true (or a ratio such as 2) also holding a continuous metric's "
-        "interval-to-interval spread to the baseline's; "
+        "interval-to-interval spread to the baseline's (give it count: COLUMN, each "
+        "side's requests per interval, so a small canary's noisier intervals are allowed "
+        "for); "
         "without it every column is continuous and an increase is a regression",
     )
     parser.add_argument(

@@ -22,7 +22,9 @@ refuses changes no metric's evidence: the judge goes on as if it had never been 
 A continuous metric with ``spread`` on is also held to it (``spread``): a canary proven
 to vary more from interval to interval than the tolerance allows is a regression (the
 verdict's reason is that of any regression; the sentence says it is a spread), and the
-metric is within its tolerance only once its spread is shown within it too.
+metric is within its tolerance only once its spread is shown within it too. Its ``count``
+column, read on both sides, lets the spread test allow for a canary serving fewer (or
+more) requests per interval than its baseline.
 
 A continuous metric's infinite value (``histogram_quantile``'s +Inf: the quantile fell
 beyond the histogram's largest finite bucket) is data that cannot be judged, and refuses
@@ -337,7 +339,10 @@ class CanaryJudge:
         if isinstance(objective, LevelObjective):
             objective.add(canary)
         if spec.name in self._spreads:
-            self._spreads[spec.name].add(baseline, canary)
+            requests = None
+            if spec.count:  # each side's requests behind its value, allowed for by spread
+                requests = (_value(interval.baseline, spec.count), served)
+            self._spreads[spec.name].add(baseline, canary, requests)
         if spec.count and not (math.isnan(baseline) or math.isnan(canary)):
             self._served[spec.name] += served
 

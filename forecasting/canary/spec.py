@@ -114,7 +114,9 @@ class MetricSpec:
     interval-to-interval standard deviation may be, as a multiple of the baseline's (1.5:
     half as wide again); the metric is then a regression when the canary is proven more
     spread than that, and within its tolerance only once it is proven less (``spread``
-    module). ``spread: true`` in a spec file is ``DEFAULT_SPREAD``.
+    module). ``spread: true`` in a spec file is ``DEFAULT_SPREAD``. With ``count`` set,
+    each side's count lets the test allow for unequal traffic (without it, a canary with
+    a small share of the requests is more spread for that alone).
     """
 
     name: str

@@ -20,11 +20,27 @@ level for "within". Whatever moves both sides together (traffic, the time of day
 the same to both variances and cancels from the covariance but for the k**2 - 1 share
 of it, which counts towards "within": the ratio is of the spreads the metric shows.
 
-The caveats are the comparison's, and one more: the bound plugs in an estimated variance
-of z (a product of two series, heavier-tailed than either) and an estimated persistence;
-and an interval's value summarising fewer requests is noisier, so a canary serving a
+An interval's value summarising fewer requests is noisier: its sampling variance is about
+kappa / requests, kappa being the spread of one request's value. So a canary serving a
 small share of the traffic has a wider spread than its busy baseline for that reason
-alone (measured in ``benchmarks/canary_RESULTS.md``, 2026-11-25).
+alone (measured in ``benchmarks/canary_RESULTS.md``, 2026-11-25: 88 of 600 A/A canaries
+at 1-5 % share were rolled back). With a ``count`` column the judge knows each side's
+requests per interval, and judges the canary's spread as it would be at the baseline's
+traffic. The part of the canary's variance that is sampling cannot be told from the rest
+without knowing kappa, so each verdict takes the case least favourable to it: with
+r = mean(1 / canary requests) / mean(1 / baseline requests) (19 for a 5 % canary), all of
+a smaller canary's variance might be sampling, and then its variance at the baseline's
+traffic is Var(c) / r; it is a regression only when that is proven above k**2 Var(b),
+that is Var(c) - r k**2 Var(b) > 0. For "within", none of it might be, so Var(c) - k**2
+Var(b) < 0 must be shown as before. A canary with more requests than its baseline (r < 1)
+is the mirror: a regression on Var(c) - k**2 Var(b) > 0, within only on
+Var(c) - r k**2 Var(b) < 0, since its many requests hide spread its pods may have. The
+price is power: a 5 % canary is rolled back only when its spread is beyond k sqrt(19),
+about 6.5 times the baseline's at k = 1.5. Without a ``count`` column the judge cannot
+tell, and a spread regression's sentence says so.
+
+The other caveats are the comparison's: the bound plugs in an estimated variance of z (a
+product of two series, heavier-tailed than either) and an estimated persistence.
 """
 
 from __future__ import annotations
@@ -58,7 +74,10 @@ class SpreadFinding:
 
     ``canary``/``baseline`` are the two sides' standard deviations over the paired
     intervals (of the log values when ``relative``, 0.05 = about 5 %; else in the
-    metric's units), ``observed`` their ratio (None while the baseline shows none)."""
+    metric's units), ``observed`` their ratio (None while the baseline shows none);
+    ``requests`` is r, how many times fewer requests the canary's values summarise than
+    the baseline's (the mean of 1 / count, canary over baseline; below 1 when it has
+    more), None without a count of both sides."""
 
     status: SpreadStatus
     ratio: float
@@ -69,6 +88,7 @@ class SpreadFinding:
     intervals: int
     strength: float
     clause: str
+    requests: float | None = None
 
 
 @dataclass
@@ -80,14 +100,33 @@ class SpreadEvidence:
     inflation: Callable[[Sequence[float], float], float]
     baseline: list[float] = field(default_factory=list)
     canary: list[float] = field(default_factory=list)
+    # 1 / each side's requests in the intervals kept whose counts both sides have
+    inverse_counts: list[tuple[float, float]] = field(default_factory=list)
 
-    def add(self, baseline: float, canary: float) -> None:
+    def add(
+        self, baseline: float, canary: float, requests: tuple[float, float] | None = None
+    ) -> None:
         """One interval's values, already checked by the comparison's evidence; an
-        interval missing either side is left out, as the comparison leaves it out."""
+        interval missing either side is left out, as the comparison leaves it out.
+        ``requests``: each side's count of requests behind its value (baseline, canary),
+        when the metric has a ``count`` column; a count missing, 0 or not finite is no
+        count (the interval's values are kept, its counts are not)."""
         if math.isnan(baseline) or math.isnan(canary):
             return
         self.baseline.append(baseline)
         self.canary.append(canary)
+        if requests is not None and all(math.isfinite(v) and v > 0 for v in requests):
+            self.inverse_counts.append((1.0 / requests[0], 1.0 / requests[1]))
+
+    def requests_ratio(self) -> float | None:
+        """r: mean(1 / canary's requests) over mean(1 / baseline's), the factor by which
+        sampling alone makes the canary's variance larger than the baseline's (19 for a
+        5 % canary); None when no interval kept has both sides' counts."""
+        if not self.inverse_counts:
+            return None
+        baseline = math.fsum(b for b, _ in self.inverse_counts)
+        canary = math.fsum(c for _, c in self.inverse_counts)
+        return canary / baseline
 
     def _scaled(self) -> tuple[list[float], list[float]]:
         """Each side's values on the scale the spread is judged on."""
@@ -125,34 +164,62 @@ class SpreadEvidence:
             _shown(sd_b, relative, self),
             sd_c / sd_b if sd_b > 0 else None,
         )
+        r = self.requests_ratio()
         if n < min_intervals:
-            return _make(spec, SpreadStatus.UNCLEAR, *shown, n, 0.0)
+            return _make(spec, SpreadStatus.UNCLEAR, *shown, n, 0.0, r)
         if sd_b == 0.0 and sd_c == 0.0:  # two constant sides: no spread on either
-            return _make(spec, SpreadStatus.WITHIN, *shown, n, 0.0)
-        s = [ci - k * bi for bi, ci in zip(b, c, strict=True)]
-        a = [ci + k * bi for bi, ci in zip(b, c, strict=True)]
-        mean_s = math.fsum(s) / n
-        mean_a = math.fsum(a) / n
-        # n / (n - 1): the unbiased covariance, so that z's mean is Var(c) - k**2 Var(b)
-        z = [(si - mean_s) * (ai - mean_a) * n / (n - 1) for si, ai in zip(s, a, strict=True)]
-        mean_z = math.fsum(z) / n
-        var = math.fsum((v - mean_z) ** 2 for v in z) / (n - 1)
-        # never below a hundredth of the tolerance's own scale, (k**2 - 1) Var(b), squared,
-        # as the comparison floors its variance at a hundredth of its tolerance
-        floor = 0.01 * (k * k - 1.0) * max(sd_b * sd_b, sd_c * sd_c / (k * k))
-        var = max(var, floor * floor, _TINY) * (1.0 + 4.0 / n) * self.inflation(z, mean_z)
-        rho = var * self.prior_intervals
-        half_r = normal_mixture_radius(n * var, rho, alpha) / n
-        half_p = normal_mixture_radius(n * var, rho, alpha_promote) / n
-        if mean_z - half_r > 0:
-            strength = normal_mixture_log_evalue(n * mean_z, n * var, rho) - math.log(1 / alpha)
-            return _make(spec, SpreadStatus.WIDER, *shown, n, strength)
-        if mean_z + half_p < 0:
-            strength = normal_mixture_log_evalue(n * mean_z, n * var, rho) - math.log(
-                1 / alpha_promote
+            # within for certain, so it takes no strength from the level's (before, its
+            # 0 made a promotion's stated confidence that of a barely shown finding)
+            return _make(spec, SpreadStatus.WITHIN, *shown, n, math.inf, r)
+        # the least favourable share of sampling for each verdict (module docstring)
+        wider = _covariance_bound(b, c, k * k * max(1.0, r or 1.0), sd_b, sd_c, self)
+        within = _covariance_bound(b, c, k * k * min(1.0, r or 1.0), sd_b, sd_c, self)
+        half_r = normal_mixture_radius(n * wider[1], wider[1] * self.prior_intervals, alpha) / n
+        half_p = (
+            normal_mixture_radius(n * within[1], within[1] * self.prior_intervals, alpha_promote)
+            / n
+        )
+        if wider[0] - half_r > 0:
+            log_e = normal_mixture_log_evalue(
+                n * wider[0], n * wider[1], wider[1] * self.prior_intervals
             )
-            return _make(spec, SpreadStatus.WITHIN, *shown, n, strength)
-        return _make(spec, SpreadStatus.UNCLEAR, *shown, n, 0.0)
+            strength = log_e - math.log(1 / alpha)
+            return _make(spec, SpreadStatus.WIDER, *shown, n, strength, r)
+        if within[0] + half_p < 0:
+            log_e = normal_mixture_log_evalue(
+                n * within[0], n * within[1], within[1] * self.prior_intervals
+            )
+            strength = log_e - math.log(1 / alpha_promote)
+            return _make(spec, SpreadStatus.WITHIN, *shown, n, strength, r)
+        return _make(spec, SpreadStatus.UNCLEAR, *shown, n, 0.0, r)
+
+
+def _covariance_bound(
+    b: Sequence[float],
+    c: Sequence[float],
+    k2: float,
+    sd_b: float,
+    sd_c: float,
+    evidence: SpreadEvidence,
+) -> tuple[float, float]:
+    """The mean of z_t, the per-interval products whose mean is Var(c) - k2 Var(b), and
+    the variance the confidence sequence gives each step (floored, inflated for
+    persistence)."""
+    n = len(b)
+    k = math.sqrt(k2)
+    s = [ci - k * bi for bi, ci in zip(b, c, strict=True)]
+    a = [ci + k * bi for bi, ci in zip(b, c, strict=True)]
+    mean_s = math.fsum(s) / n
+    mean_a = math.fsum(a) / n
+    # n / (n - 1): the unbiased covariance, so that z's mean is Var(c) - k2 Var(b)
+    z = [(si - mean_s) * (ai - mean_a) * n / (n - 1) for si, ai in zip(s, a, strict=True)]
+    mean_z = math.fsum(z) / n
+    var = math.fsum((v - mean_z) ** 2 for v in z) / (n - 1)
+    # never below a hundredth of the tolerance's own scale, |k2 - 1| Var(b), squared, as
+    # the comparison floors its variance at a hundredth of its tolerance
+    floor = 0.01 * abs(k2 - 1.0) * max(sd_b * sd_b, sd_c * sd_c / k2)
+    var = max(var, floor * floor, _TINY) * (1.0 + 4.0 / n) * evidence.inflation(z, mean_z)
+    return mean_z, var
 
 
 def _shown(sd: float, relative: bool, evidence: SpreadEvidence) -> float:
@@ -185,8 +252,10 @@ def _make(
     observed: float | None,
     n: int,
     strength: float,
+    requests: float | None = None,
 ) -> SpreadFinding:
-    """``observed``: the ratio of the standard deviations on the scale judged."""
+    """``observed``: the ratio of the standard deviations on the scale judged;
+    ``requests``: r, as in ``SpreadEvidence.requests_ratio``."""
     assert spec.spread is not None
     k = spec.spread
     relative = spec.tolerance.relative
@@ -205,9 +274,39 @@ def _make(
             SpreadStatus.UNCLEAR: f"not yet clear whether its {spreads}, is within {tolerance}",
             SpreadStatus.NO_DATA: f"its {spreads}: no verdict yet against {tolerance}",
         }[status]
+        clause += _traffic_text(status, k, requests)
     return SpreadFinding(
-        status, k, canary, baseline, observed, relative, n, max(strength, 0.0), clause
+        status, k, canary, baseline, observed, relative, n, max(strength, 0.0), clause, requests
     )
+
+
+# Below this factor either way, the sides' traffic is said to be alike (it still counts).
+_ALIKE = 1.1
+
+
+def _traffic_text(status: SpreadStatus, k: float, requests: float | None) -> str:
+    """What the sides' requests per interval allow for, when they differ (or that they
+    are not known, for a regression)."""
+    if requests is None:
+        if status is not SpreadStatus.WIDER:
+            return ""
+        return (
+            " (no count column: each side's requests per interval are not known, and a "
+            "canary serving fewer requests than its baseline is more spread for that alone)"
+        )
+    if requests >= _ALIKE:
+        return (
+            f" (with {requests:.1f} times fewer requests per interval than its baseline, up "
+            f"to x{k * math.sqrt(requests):.2f} may be sampling noise alone, and is no "
+            "regression)"
+        )
+    if requests <= 1.0 / _ALIKE:
+        return (
+            f" (with {1.0 / requests:.1f} times more requests per interval than its "
+            f"baseline, whose sampling noise may hide spread, it is within only below "
+            f"x{k * math.sqrt(requests):.2f})"
+        )
+    return ""
 
 
 def with_spread(finding: MetricFinding, spread: SpreadFinding) -> MetricFinding:
@@ -243,6 +342,7 @@ def with_spread(finding: MetricFinding, spread: SpreadFinding) -> MetricFinding:
         spread_status=spread.status.value,
         spread_canary=spread.canary,
         spread_baseline=spread.baseline,
+        spread_requests=spread.requests,
     )
 
 

@@ -50,7 +50,9 @@ class MetricFinding:
     verdict (``MetricSpec.dry_run``).
     A metric with ``spread`` on carries its tolerance (a ratio of standard deviations),
     how the canary's interval-to-interval spread stands against it (``wider``, ``within``,
-    ``unclear`` or ``no_data``) and both sides' spreads (relative when ``relative``);
+    ``unclear`` or ``no_data``) and both sides' spreads (relative when ``relative``),
+    and, when the metric has a ``count`` column, how many times fewer requests the
+    canary's values summarise than the baseline's (``spread_requests``, allowed for);
     its ``status`` already takes them into account.
     """
 
@@ -76,6 +78,7 @@ class MetricFinding:
     spread_status: str | None = None
     spread_canary: float | None = None
     spread_baseline: float | None = None
+    spread_requests: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -109,6 +112,7 @@ class MetricFinding:
                 "canary": canary,
                 "baseline": baseline,
                 "ratio": _clean(canary / baseline) if canary is not None and baseline else None,
+                "requests_ratio": _clean(self.spread_requests),
             }
         return out
 

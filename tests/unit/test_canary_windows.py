@@ -76,3 +76,33 @@ def test_a_spec_that_counts_no_requests_is_warned_of() -> None:
         }
     )
     assert counting(counted) == []
+
+
+def test_a_spread_metric_without_a_count_column_is_warned_of() -> None:
+    """Its judge cannot allow for a small canary's fewer requests per interval, which
+    alone make its spread wider than its baseline's; with a count column it can."""
+
+    def spread(settings: Settings) -> list[str]:
+        return [n for n in advisories(settings) if "spread on" in n]
+
+    assert spread(Settings()) == []
+    latency = {"tolerance": "10%", "spread": True}
+    uncounted = Settings.model_validate({"canary": {"spec": {"metrics": {"latency_p99": latency}}}})
+    (note,) = spread(uncounted)
+    assert note.startswith("canary.spec: metric latency_p99 has spread on but no count column")
+    assert "`count: requests`" in note
+    queries = {**CanarySettings().queries, "served": "sum(increase(req{d='$workload'}[1m]))"}
+    rollout = {
+        **CanarySettings().rollout_queries,
+        "served": "sum(increase(req{p=~'$replicaset-.*'}[1m]))",
+    }
+    counted = Settings.model_validate(
+        {
+            "canary": {
+                "spec": {"metrics": {"latency_p99": {**latency, "count": "served"}}},
+                "queries": queries,
+                "rolloutQueries": rollout,
+            }
+        }
+    )
+    assert spread(counted) == []

@@ -304,3 +304,109 @@ def test_a_rollback_for_the_objective_and_the_spread_is_not_named_for_the_object
     assert finding.objective_status == "breached" and finding.spread_status == "wider"
     assert verdict.reason == "CriticalRegression"
     assert "a spread regression" in verdict.sentence
+
+
+def _counted_intervals(
+    seed: int,
+    n: int,
+    *,
+    canary_requests: float,
+    baseline_requests: float,
+    pod_canary: float = 0.01,
+    pod_baseline: float = 0.01,
+) -> list[Interval]:
+    """Latencies that are each a mean over the interval's requests (log-scale sampling
+    noise 0.66 / sqrt(requests), as the canary benchmark's), around a level both sides
+    share, plus each pod's own noise ``pod_*``; a ``requests`` column on each side."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(n):
+        level = 0.02 * rng.standard_normal()
+        values = []
+        for pod, requests in ((pod_baseline, baseline_requests), (pod_canary, canary_requests)):
+            noise = pod * rng.standard_normal() + 0.66 / math.sqrt(requests) * rng.standard_normal()
+            values.append({"latency": 100.0 * math.exp(level + noise), "requests": requests})
+        out.append(Interval(60.0 * t, values[0], values[1]))
+    return out
+
+
+def _counted(spread: float = DEFAULT_SPREAD) -> MetricSpec:
+    return MetricSpec(
+        "latency",
+        tolerance=Tolerance(0.10, relative=True),
+        count="requests",
+        min_count=0.0,
+        spread=spread,
+    )
+
+
+def test_a_small_aa_canary_is_not_rolled_back_for_the_noise_of_its_fewer_requests() -> None:
+    # a 5 % canary (150 requests a minute against its baseline's 2,850): each of its
+    # intervals is a mean over fewer requests, so its spread is about 2.3 times the
+    # baseline's for that alone; with both sides' counts known, that is no regression
+    decisions = Counter(
+        _judge(
+            _counted(),
+            _counted_intervals(seed, 60, canary_requests=150.0, baseline_requests=2850.0),
+        ).decision
+        for seed in range(40)
+    )
+    assert decisions[Decision.ROLLBACK] <= 1, decisions
+
+
+def test_a_small_canary_far_noisier_than_its_requests_explain_is_rolled_back() -> None:
+    # the same 5 % canary whose pods add a spread of 0.5 on the log scale: wider than any
+    # share of requests explains, rolled back, and the sentence says what it allowed for
+    verdict = _judge(
+        _counted(),
+        _counted_intervals(0, 60, canary_requests=150.0, baseline_requests=2850.0, pod_canary=0.5),
+    )
+    assert verdict.decision is Decision.ROLLBACK
+    finding = verdict.metrics[0]
+    assert finding.spread_status == "wider"
+    assert "19.0 times fewer requests per interval" in finding.sentence
+    assert verdict.to_dict()["metrics"][0]["spread"]["requests_ratio"] == pytest.approx(19.0)
+
+
+def test_a_large_canary_is_not_shown_within_on_the_quiet_of_its_many_requests() -> None:
+    # a canary with 19 times its baseline's requests: its sampling noise is small, which
+    # hides pods of its own as spread as 0.07 on the log scale; at the baseline's traffic
+    # its spread would be 1.6 times the baseline's, beyond x1.5, so it is never within
+    for seed in range(5):
+        verdict = _judge(
+            _counted(),
+            _counted_intervals(
+                seed,
+                240,
+                canary_requests=2850.0,
+                baseline_requests=150.0,
+                pod_canary=0.07,
+                pod_baseline=0.0,
+            ),
+        )
+        assert verdict.metrics[0].spread_status != "within", verdict.sentence
+
+
+def test_a_spread_regression_without_a_count_says_the_traffic_is_not_known() -> None:
+    # no count column: the judge cannot allow for a canary's fewer requests, and says so
+    verdict = _judge(_latency(1.25), _intervals(0, 180, sd_canary=0.10))
+    finding = verdict.metrics[0]
+    assert finding.spread_status == "wider"
+    assert "no count column: each side's requests per interval are not known" in (finding.sentence)
+    assert verdict.to_dict()["metrics"][0]["spread"]["requests_ratio"] is None
+
+
+def test_two_constant_sides_do_not_weaken_a_promotions_confidence() -> None:
+    # two constant sides have no spread to compare: they are within it for certain, so
+    # the promotion is stated as confidently as with the spread test off
+    def promote(spread: float | None) -> Verdict:
+        spec = MetricSpec("gauge", tolerance=Tolerance(1.0, relative=False), spread=spread)
+        judge = CanaryJudge([spec], JudgeSettings(min_promote_seconds=0.0))
+        for t in range(40):
+            verdict = judge.update(Interval(60.0 * t, {"gauge": 5.0}, {"gauge": 5.0}))
+            if verdict.final:
+                break
+        assert verdict.decision is Decision.PROMOTE
+        return verdict
+
+    assert promote(2.0).confidence == promote(None).confidence
