@@ -162,7 +162,7 @@ class ContinuousEvidence:
             side = "baseline" if baseline < 0 else "canary"
             raise CanaryDataError(
                 f"metric {self.spec.name!r}: the {side} value {min(baseline, canary)!r} is "
-                "negative; set allow_negative: true in the spec if the metric can be",
+                "negative; set allow_negative: true in the spec if the metric can be negative",
                 side=side,
             )
         if self.spec.tolerance.relative and (baseline < 0 or canary < 0):

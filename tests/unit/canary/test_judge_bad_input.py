@@ -538,7 +538,7 @@ def test_a_negative_value_is_skipped_and_a_cell_that_is_no_number_still_refused(
     assert code == EXIT_CODES["promote"], err  # at the end of the files: read them all
     assert (
         _skip_note(canary, 4) + "metric 'latency': the canary value -3.5 is negative; set "
-        "allow_negative: true in the spec if the metric can be"
+        "allow_negative: true in the spec if the metric can be negative"
     ) in err
     assert "after 9 intervals" in out  # the latency's finding, as the two others'
 
@@ -631,7 +631,7 @@ def test_many_skipped_intervals_are_named_ten_then_counted(
     assert notes[-1] == (
         f"autonomic: note: 10 more intervals not judged, 20 in all (the last: {canary}:40: "
         "metric 'latency': the canary value -1.0 is negative; set allow_negative: true in "
-        "the spec if the metric can be)"
+        "the spec if the metric can be negative)"
     )
 
 
