@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from agent.adapters.kube_cache import WatchCache
+from agent.adapters.kube_cache import NamespacedCaches, WatchCache
 from agent.adapters.kubernetes import REQUIRED_RBAC, KubernetesCluster, refusal_labels
 from agent.daemon import build_daemon
 from agent.errors import PermanentError
@@ -152,6 +152,39 @@ def test_a_refused_list_of_a_cached_kind_is_counted_and_said_once(
     assert refused(metrics, "list", "horizontalpodautoscalers.autoscaling") == len(lists) >= 4
     assert len(refusal_lines(caplog, logging.WARNING)) == 1
     assert statuses(fake, "watch", "horizontalpodautoscalers") == []
+
+
+def test_a_refusal_in_two_namespaces_is_said_once_in_each(
+    fake: FakeApiServer,
+    watched: KubernetesCluster,
+    metrics: Metrics,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With ``cluster.namespaces`` each namespace has its own cache (``NamespacedCaches``),
+    and each remembers its own refusal: a Role missing in two namespaces is said once per
+    namespace, not at every retry as the refusals take turns between them."""
+    seed_hpa(fake.store, "web", target="web", namespace="shop")
+    seed_hpa(fake.store, "web", target="web", namespace="cart")
+    fake.forbid("list", "horizontalpodautoscalers", "autoscaling")
+    caplog.set_level(logging.DEBUG, logger="autonomic.kubernetes.cache")
+    caches = NamespacedCaches(
+        WatchCache(
+            watched.api, "HorizontalPodAutoscaler", ns, backoff_initial=0.01, backoff_max=0.02
+        )
+        for ns in ("shop", "cart")
+    )
+    caches.start()
+    try:
+        eventually(lambda: all(c.stats.failures_in_a_row >= 4 for c in caches.caches.values()))
+    finally:
+        caches.stop()
+    warnings = refusal_lines(caplog, logging.WARNING)
+    assert len(warnings) == 2, warnings
+    said = sorted(ns for w in warnings for ns in ("shop", "cart") if f"namespace '{ns}'" in w)
+    assert said == ["cart", "shop"], warnings
+    assert len(refusal_lines(caplog, logging.DEBUG)) >= 6
+    lists = statuses(fake, "list", "horizontalpodautoscalers")
+    assert refused(metrics, "list", "horizontalpodautoscalers.autoscaling") == len(lists)
 
 
 def test_an_optional_kind_refused_is_counted_apart_from_the_alert(
