@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from agent.adapters.kube_cache import NamespacedCaches, WatchCache
+from agent.adapters.kube_errors import PermissionDeniedError, RefusedByAdmissionError
 from agent.adapters.kubernetes import REQUIRED_RBAC, KubernetesCluster, refusal_labels
 from agent.daemon import build_daemon
 from agent.errors import PermanentError
@@ -27,7 +28,14 @@ from agent.observability import Metrics
 from agent.settings import load_settings
 from remediation.ports import ObjectRef
 from tests.fakekube import FakeApiServer
-from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node, seed_rollout
+from tests.fakekube.seed import (
+    seed_claim,
+    seed_deployment,
+    seed_hpa,
+    seed_node,
+    seed_rollout,
+    seed_storage_class,
+)
 from tests.harness.servers import free_port
 from tests.integration.daemon.served import daemon_config
 from tests.integration.kube.conftest import FAST, eventually
@@ -215,6 +223,31 @@ def test_an_event_refused_is_counted(
     watched.post_event(ObjectRef("Deployment", "web", "shop"), "Scaled", "to 4")
     assert watched.events_failed == 2
     assert counted(metrics) == {("create", "events", False): 2}
+
+
+def test_an_admission_refusal_is_no_missing_permission(
+    fake: FakeApiServer, watched: KubernetesCluster, metrics: Metrics
+) -> None:
+    """A 403 from an admission plugin (here the PersistentVolumeClaimResize plugin's, for
+    a claim whose StorageClass cannot grow; a ResourceQuota exceeded or a namespace being
+    deleted answer alike) is not the authorizer's: no grant helps. Before, it was counted
+    as a refused permission and fired AutonomicPermissionDenied, its error saying "Grant
+    verb 'patch'"; RBAC's own 403 on the same request still counts."""
+    seed_storage_class(fake.store, "legacy", allow_expansion=None)
+    seed_claim(fake.store, "logs", namespace="shop", size="5Gi", storage_class="legacy")
+    grow = {"spec": {"resources": {"requests": {"storage": "10Gi"}}}}
+    with pytest.raises(RefusedByAdmissionError) as refused_by:
+        watched.api.patch("PersistentVolumeClaim", "shop", "logs", grow)
+    assert statuses(fake, "patch", "persistentvolumeclaims") == [403]
+    assert refused_by.value.reason == "Forbidden"  # a 403 still, for the errors' counts
+    assert "must support resize" in str(refused_by.value)
+    assert "not RBAC" in str(refused_by.value) and "Grant" not in str(refused_by.value)
+    assert counted(metrics) == {}
+    fake.forbid("patch", "persistentvolumeclaims")
+    with pytest.raises(PermissionDeniedError, match="Grant verb 'patch'") as denied:
+        watched.api.patch("PersistentVolumeClaim", "shop", "logs", grow)
+    assert not isinstance(denied.value, RefusedByAdmissionError)
+    assert counted(metrics) == {("patch", "persistentvolumeclaims", False): 1}
 
 
 def test_a_refused_lease_is_counted(fake: FakeApiServer, api_client: Any, metrics: Metrics) -> None:
