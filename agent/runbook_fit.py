@@ -19,10 +19,13 @@ def runbook_fit(settings: Settings, sources: list[tuple[str, Runbook]]) -> list[
     """What in the runbooks this configuration can never let happen, one line each with
     the runbook's file and line: a target namespace the daemon does not watch
     (``cluster.namespaces``, ``cluster.excludeNamespaces``), an ``anomaly`` trigger
-    on a metric no ``anomalyQueries`` entry is named, and a ``forecastBreach`` trigger
-    on a metric that is neither ``requests_per_second`` nor a ``scaling.loadQueries``
-    name. Warnings, not errors: a runbook folder may be shared by daemons that watch
-    different namespaces and queries."""
+    on a metric no ``anomalyQueries`` entry is named, a ``forecastBreach`` trigger
+    under ``scaling.enabled: false`` (nothing signals a breach) or on a metric that is
+    neither ``requests_per_second`` nor a ``scaling.loadQueries`` name, and one on
+    ``requests_per_second`` while a ``scaling.loadQueries`` entry is named so too (its
+    workloads' breaches cannot be told from the default's). Warnings, not errors: a
+    runbook folder may be shared by daemons that watch different namespaces and
+    queries."""
     import difflib
 
     from remediation.signals import DEFAULT_BREACH_METRIC
@@ -58,7 +61,29 @@ def runbook_fit(settings: Settings, sources: list[tuple[str, Runbook]]) -> list[
                 "its namespaces is watched by this config"
             )
         for index, trigger in enumerate(runbook.spec.triggers):
-            if trigger.type == "forecastBreach" and trigger.metric not in loads:
+            if trigger.type == "forecastBreach" and not settings.scaling.enabled:
+                at = _where(texts, file, runbook, ("spec", "triggers", index, "type"))
+                found.append(
+                    f"{at}: spec.triggers[{index}]: scaling.enabled is false, so no "
+                    "forecast is made, no forecast breach is ever signalled and this "
+                    f"trigger never starts runbook {name} (forecast breaches come from the "
+                    "scaling loop only)"
+                )
+            elif (
+                trigger.type == "forecastBreach"
+                and trigger.metric == DEFAULT_BREACH_METRIC
+                and DEFAULT_BREACH_METRIC in settings.scaling.load_queries
+            ):
+                at = _where(texts, file, runbook, ("spec", "triggers", index, "metric"))
+                found.append(
+                    f"{at}: spec.triggers[{index}].metric: scaling.loadQueries has an "
+                    f"entry named {DEFAULT_BREACH_METRIC} too, so this trigger fires on "
+                    "the breaches of the workloads that pick it as on those read with "
+                    "scaling.loadQuery (a breach is named by its load query, and the two "
+                    "names are the same); rename that entry (and the "
+                    "autonomic.dev/load-query annotations naming it) to tell them apart"
+                )
+            elif trigger.type == "forecastBreach" and trigger.metric not in loads:
                 at = _where(texts, file, runbook, ("spec", "triggers", index, "metric"))
                 near = difflib.get_close_matches(trigger.metric, loads, n=1)
                 hint = f"did you mean {near[0]!r}? " if near else ""

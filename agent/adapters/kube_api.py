@@ -30,7 +30,10 @@ Every request the API server refuses with 403 is told to ``on_refused`` (the dae
 names it (``ApiCall.rbac_resource``) and whether the daemon works without it: a list or
 watch of an optional kind (``KindInfo.optional``: Argo Rollouts, volume expansion, drain
 planning), which its callers take as "none there" (``kube_cache.OptionalKind``). A
-refusal is told once per request: a 403 is not retried.
+refusal is told once per request: a 403 is not retried. A 403 whose words are not the
+authorizer's (an admission plugin's: a ResourceQuota exceeded, a namespace being deleted,
+a claim whose class cannot resize: ``RefusedByAdmissionError``) is not told: no
+permission is missing.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from agent.adapters.kube_errors import (
     ApiCall,
     NotLeaderError,
     PermissionDeniedError,
+    RefusedByAdmissionError,
     RetryPolicy,
     call_with_retries,
     is_budget_refusal,
@@ -252,8 +256,10 @@ class KubeApi:
         ``optional``: a read the daemon works without (see the module's docstring)."""
         try:
             result: T = call_with_retries(fn, call, self.policy, sleep=self._sleep, **kwargs)
-        except PermissionDeniedError:
-            if self.on_refused is not None:
+        except PermissionDeniedError as exc:
+            # an admission plugin's 403 (a quota, a namespace being deleted) is no
+            # missing permission: not told, so it does not fire AutonomicPermissionDenied
+            if self.on_refused is not None and not isinstance(exc, RefusedByAdmissionError):
                 self.on_refused(call.verb, call.rbac_resource, optional)
             raise
         return result

@@ -5,7 +5,10 @@
     429 from a PDB          -> ``BlockedByBudgetError`` (transient: the budget may free up later)
     500 "more than one PDB" -> ``PermanentError`` (``MultipleDisruptionBudgets``: never retried)
     the lease lost          -> ``NotLeaderError`` (transient; a write not sent, see ``KubeApi``)
-    403 Forbidden           -> ``PermissionDeniedError`` naming verb, resource and namespace
+    403 Forbidden           -> ``PermissionDeniedError`` naming verb, resource and namespace;
+                               ``RefusedByAdmissionError`` (a subclass) when the server's
+                               words are not the authorizer's (a quota, a namespace being
+                               deleted, a volume that cannot grow, a validating webhook)
     404 Not Found           -> ``ObjectGoneError`` (record and stop)
     400 / 422               -> ``InvalidRequestError``
     an object not readable  -> ``BadObjectError`` (``kube_state``: a field of the wrong shape)
@@ -17,6 +20,7 @@ importing this module (``err.reason == "DisruptionBudget"``).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ __all__ = [
     "NotLeaderError",
     "ObjectGoneError",
     "PermissionDeniedError",
+    "RefusedByAdmissionError",
     "RetryPolicy",
     "UndoRefusedError",
     "call_with_retries",
@@ -66,6 +71,31 @@ class PermissionDeniedError(PermanentError):
     def __init__(self, message: str, *, verb: str, group: str, resource: str, namespace: str):
         super().__init__(message, reason="Forbidden")
         self.verb, self.group, self.resource, self.namespace = verb, group, resource, namespace
+
+
+class RefusedByAdmissionError(PermissionDeniedError):
+    """A 403 Forbidden that is not the authorizer's: an admission plugin refused the
+    request (a ResourceQuota it would exceed, a namespace being deleted, a claim whose
+    StorageClass cannot resize, a validating webhook that answers 403). Granting a
+    permission does not help, so it is not counted as a missing one
+    (``KubeApi.on_refused``); it keeps the ``Forbidden`` reason of every 403."""
+
+
+# The authorizer's words in every 403 it gives (k8s.io/apiserver, responsewriters'
+# ``forbiddenMessage``): 'User "system:serviceaccount:autonomic:autonomic" cannot patch
+# resource "deployments/scale" in API group "apps" in the namespace "shop"' (or 'cannot
+# get path "/..."' for a request that is not on a resource).
+_AUTHORIZER_WORDS = re.compile(r'\bcannot \S+ (resource|path) "')
+
+
+def is_authorization_refusal(status_body: dict[str, Any]) -> bool:
+    """Whether a 403's Status is the authorizer's (RBAC: a permission is missing), rather
+    than an admission plugin's. A 403 without a Status message (a proxy's page) is taken
+    as the authorizer's: a missing permission is the one to look for."""
+    message = status_body.get("message")
+    if not isinstance(message, str) or not message:
+        return True
+    return _AUTHORIZER_WORDS.search(message) is not None
 
 
 class InvalidRequestError(PermanentError):
@@ -248,6 +278,15 @@ def translate(exc: Exception, call: ApiCall) -> Exception:
         return ConflictError(f"{call.describe()}: {message}")
     if status == 404:
         return ObjectGoneError(f"cannot {call.describe()}: it no longer exists ({message})")
+    if status == 403 and not is_authorization_refusal(body):
+        return RefusedByAdmissionError(
+            f"the API server refused to {call.describe()}: {message} (an admission check "
+            "refused it, not RBAC: no permission is missing)",
+            verb=call.verb,
+            group=call.group,
+            resource=call.resource,
+            namespace=call.namespace or "",
+        )
     if status == 403:
         return PermissionDeniedError(
             f"Autonomic is not allowed to {call.describe()}. Grant verb {call.verb!r} on "

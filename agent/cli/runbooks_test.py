@@ -272,7 +272,13 @@ def _given_signal(
     canary verdict made as their sources make them."""
     from forecasting.anomaly.calibration import NAB as INCIDENT_CALIBRATION
     from remediation.alerts import AlertmanagerPayload, parse_payload, to_signals
-    from remediation.signals import anomaly_signal, canary_signal, forecast_breach_signal
+    from remediation.signals import (
+        BREACH_RATIO,
+        anomaly_signal,
+        breach_confidence,
+        canary_signal,
+        forecast_breach_signal,
+    )
 
     where = f"--signal {text}"
     parts = text.split(":", 3)
@@ -300,8 +306,23 @@ def _given_signal(
             raise BadInputError([f"{where}: the objects show no {name} on {target}; {seen}"])
         return found
     # an alert's default is the webhook's; an anomaly's the most the daemon's anomaly
-    # signals carry (an incident opening at score 1: the calibrated share that was real)
-    default = {"alert": 0.9, "anomaly": INCIDENT_CALIBRATION.probability(1.0)}.get(kind, 1.0)
+    # signals carry (an incident opening at score 1: the calibrated share that was real);
+    # a forecast breach's what the scaling loop states for its excess (0.8 at 20 % above
+    # the forecast's bound, up to 0.95 from 50 %), which it signals only from 20 %
+    excess = _number(options, "excess", 0.5, where) if kind == "forecastBreach" else 0.0
+    if kind == "forecastBreach" and excess < BREACH_RATIO:
+        raise BadInputError(
+            [
+                f"{where}: excess={excess:g}: the scaling loop signals a forecast breach "
+                f"only from excess={BREACH_RATIO:g} ({BREACH_RATIO:.0%} above the "
+                "forecast's upper bound)"
+            ]
+        )
+    default = {
+        "alert": 0.9,
+        "anomaly": INCIDENT_CALIBRATION.probability(1.0),
+        "forecastBreach": breach_confidence(excess),
+    }.get(kind, 1.0)
     confidence = _number(options, "confidence", default, where)
     if not 0.0 <= confidence <= 1.0:
         raise BadInputError([f"{where}: confidence={confidence:g} is not between 0 and 1"])
@@ -336,7 +357,6 @@ def _given_signal(
             at=now,
         )
     elif kind == "forecastBreach":
-        excess = _number(options, "excess", 0.5, where)
         signal = forecast_breach_signal(
             metric=name,
             target=target,

@@ -2183,6 +2183,11 @@ class ScalingLoop:
         if requery:
             model.capacity = CapacityEstimate()  # in the old metric's unit: learned again
             model.breach_streak, model.breach_since = 0, None
+        elif model.query == query:
+            # The same query under another name (two loadQueries entries, or one and
+            # scaling.loadQuery, written alike): the same metric, nothing to fit again,
+            # but a breach is named by the name picked now.
+            model.load_query = load_query
         refit = model.fitted is None or cut or requery
         why = "FirstFit" if model.fitted is None else "HistoryCut" if cut else "QueryChanged"
         drifted = model.drift is not None and model.drift.refit

@@ -1,7 +1,8 @@
 """`autonomic config check` warns, at the runbook's file and line, of what the config can
 never let a runbook do: act in a namespace the daemon does not watch, fire on an anomaly
-of a query the config does not have, or take a route its signals' confidence never
-reaches (``confidence_reach``)."""
+of a query the config does not have or on a forecast breach nothing signals (or that two
+load queries share), or take a route its signals' confidence never reaches
+(``confidence_reach``)."""
 
 from __future__ import annotations
 
@@ -234,6 +235,48 @@ def test_a_breach_trigger_on_a_load_no_workload_is_read_with_is_warned_of(
         "scaling.loadQueries entry its autonomic.dev/load-query annotation picks: "
         f"{configured})"
     ]
+
+
+@pytest.mark.parametrize("metric", ["requests_per_second", "queue_depth"])
+def test_a_breach_trigger_is_warned_of_when_scaling_is_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], metric: str
+) -> None:
+    """Forecast breaches come from the scaling loop only: with ``scaling.enabled: false``
+    no breach is ever signalled, so even a trigger on a load the config reads never
+    fires. Before, a trigger on ``requests_per_second`` passed without a word."""
+    config = LOAD_QUERIES.replace("scaling:\n", "scaling:\n  enabled: false\n")
+    warnings, runbook = reach(tmp_path, capsys, BREACH.replace("METRIC", metric), config)
+    assert warnings == [
+        f"warning: {runbook}:9: spec.triggers[0]: scaling.enabled is false, so no forecast "
+        "is made, no forecast breach is ever signalled and this trigger never starts "
+        "runbook rb (forecast breaches come from the scaling loop only)"
+    ]
+
+
+def test_a_breach_trigger_on_the_default_name_shared_by_a_load_query_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``scaling.loadQueries`` entry named ``requests_per_second`` breaches under the
+    default's name: a trigger on it takes both kinds of load. Said, not refused (a
+    config that names one so keeps starting)."""
+    config = (
+        LOAD_QUERIES
+        + "    requests_per_second: 'sum(rate(grpc_calls{pod=~\"$workload-.*\"}[2m]))'\n"
+    )
+    spec = BREACH.replace("METRIC", "requests_per_second")
+    warnings, runbook = reach(tmp_path, capsys, spec, config)
+    assert warnings == [
+        f"warning: {runbook}:10: spec.triggers[0].metric: scaling.loadQueries has an entry "
+        "named requests_per_second too, so this trigger fires on the breaches of the "
+        "workloads that pick it as on those read with scaling.loadQuery (a breach is named "
+        "by its load query, and the two names are the same); rename that entry (and the "
+        "autonomic.dev/load-query annotations naming it) to tell them apart"
+    ]
+    # a trigger on the other entry is not concerned
+    (tmp_path / "rb" / "rb.yaml").unlink()
+    (tmp_path / "rb").rmdir()
+    warnings, _ = reach(tmp_path, capsys, BREACH.replace("METRIC", "queue_depth"), config)
+    assert warnings == []
 
 
 def test_an_approval_line_above_every_anomaly_signal_means_it_never_acts_alone(

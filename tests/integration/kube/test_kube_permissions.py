@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from agent.adapters.kube_cache import WatchCache
+from agent.adapters.kube_cache import NamespacedCaches, WatchCache
+from agent.adapters.kube_errors import PermissionDeniedError, RefusedByAdmissionError
 from agent.adapters.kubernetes import REQUIRED_RBAC, KubernetesCluster, refusal_labels
 from agent.daemon import build_daemon
 from agent.errors import PermanentError
@@ -27,7 +28,14 @@ from agent.observability import Metrics
 from agent.settings import load_settings
 from remediation.ports import ObjectRef
 from tests.fakekube import FakeApiServer
-from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node, seed_rollout
+from tests.fakekube.seed import (
+    seed_claim,
+    seed_deployment,
+    seed_hpa,
+    seed_node,
+    seed_rollout,
+    seed_storage_class,
+)
 from tests.harness.servers import free_port
 from tests.integration.daemon.served import daemon_config
 from tests.integration.kube.conftest import FAST, eventually
@@ -154,6 +162,39 @@ def test_a_refused_list_of_a_cached_kind_is_counted_and_said_once(
     assert statuses(fake, "watch", "horizontalpodautoscalers") == []
 
 
+def test_a_refusal_in_two_namespaces_is_said_once_in_each(
+    fake: FakeApiServer,
+    watched: KubernetesCluster,
+    metrics: Metrics,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With ``cluster.namespaces`` each namespace has its own cache (``NamespacedCaches``),
+    and each remembers its own refusal: a Role missing in two namespaces is said once per
+    namespace, not at every retry as the refusals take turns between them."""
+    seed_hpa(fake.store, "web", target="web", namespace="shop")
+    seed_hpa(fake.store, "web", target="web", namespace="cart")
+    fake.forbid("list", "horizontalpodautoscalers", "autoscaling")
+    caplog.set_level(logging.DEBUG, logger="autonomic.kubernetes.cache")
+    caches = NamespacedCaches(
+        WatchCache(
+            watched.api, "HorizontalPodAutoscaler", ns, backoff_initial=0.01, backoff_max=0.02
+        )
+        for ns in ("shop", "cart")
+    )
+    caches.start()
+    try:
+        eventually(lambda: all(c.stats.failures_in_a_row >= 4 for c in caches.caches.values()))
+    finally:
+        caches.stop()
+    warnings = refusal_lines(caplog, logging.WARNING)
+    assert len(warnings) == 2, warnings
+    said = sorted(ns for w in warnings for ns in ("shop", "cart") if f"namespace '{ns}'" in w)
+    assert said == ["cart", "shop"], warnings
+    assert len(refusal_lines(caplog, logging.DEBUG)) >= 6
+    lists = statuses(fake, "list", "horizontalpodautoscalers")
+    assert refused(metrics, "list", "horizontalpodautoscalers.autoscaling") == len(lists)
+
+
 def test_an_optional_kind_refused_is_counted_apart_from_the_alert(
     fake: FakeApiServer, watched: KubernetesCluster, metrics: Metrics
 ) -> None:
@@ -182,6 +223,31 @@ def test_an_event_refused_is_counted(
     watched.post_event(ObjectRef("Deployment", "web", "shop"), "Scaled", "to 4")
     assert watched.events_failed == 2
     assert counted(metrics) == {("create", "events", False): 2}
+
+
+def test_an_admission_refusal_is_no_missing_permission(
+    fake: FakeApiServer, watched: KubernetesCluster, metrics: Metrics
+) -> None:
+    """A 403 from an admission plugin (here the PersistentVolumeClaimResize plugin's, for
+    a claim whose StorageClass cannot grow; a ResourceQuota exceeded or a namespace being
+    deleted answer alike) is not the authorizer's: no grant helps. Before, it was counted
+    as a refused permission and fired AutonomicPermissionDenied, its error saying "Grant
+    verb 'patch'"; RBAC's own 403 on the same request still counts."""
+    seed_storage_class(fake.store, "legacy", allow_expansion=None)
+    seed_claim(fake.store, "logs", namespace="shop", size="5Gi", storage_class="legacy")
+    grow = {"spec": {"resources": {"requests": {"storage": "10Gi"}}}}
+    with pytest.raises(RefusedByAdmissionError) as refused_by:
+        watched.api.patch("PersistentVolumeClaim", "shop", "logs", grow)
+    assert statuses(fake, "patch", "persistentvolumeclaims") == [403]
+    assert refused_by.value.reason == "Forbidden"  # a 403 still, for the errors' counts
+    assert "must support resize" in str(refused_by.value)
+    assert "not RBAC" in str(refused_by.value) and "Grant" not in str(refused_by.value)
+    assert counted(metrics) == {}
+    fake.forbid("patch", "persistentvolumeclaims")
+    with pytest.raises(PermissionDeniedError, match="Grant verb 'patch'") as denied:
+        watched.api.patch("PersistentVolumeClaim", "shop", "logs", grow)
+    assert not isinstance(denied.value, RefusedByAdmissionError)
+    assert counted(metrics) == {("patch", "persistentvolumeclaims", False): 1}
 
 
 def test_a_refused_lease_is_counted(fake: FakeApiServer, api_client: Any, metrics: Metrics) -> None:

@@ -186,6 +186,38 @@ def test_a_breach_on_a_named_load_query_is_not_taken_for_http_traffic(
     assert change["operation"]["op"] == "scale" and change["operation"]["replicas"] == 5
 
 
+def test_a_breach_is_as_sure_as_the_scaling_loop_would_state_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A forecast breach defaulted to confidence 1, which the scaling loop's never carry
+    (``breach_confidence``: 0.8 at 20 % above the bound, 0.95 from 50 %): a runbook
+    asking for approval below 0.9 was previewed acting alone on a 30 % breach the
+    daemon would state at 0.85, and so send to a person."""
+    config = tmp_path / "config.yaml"
+    config.write_text("mode: act\nrouting:\n  auto: 0.5\n  ask: 0.3\n")
+    text = (RUNBOOKS / "traffic-surge-scale-out.yaml").read_text()
+    barred = tmp_path / "surge.yaml"
+    barred.write_text(text.replace("    replicasAffectedOver: 15\n", "    confidenceBelow: 0.9\n"))
+    objects = ["--objects", str(CLUSTER), "--config", str(config)]
+    breach = "forecastBreach:requests_per_second:Deployment/shop/web:excess=0.3"
+    data = preview(capsys, str(barred), *objects, "--signal", breach)
+    [signal] = data["signals"]
+    assert signal["signal"]["confidence"] == pytest.approx(0.85)
+    [web] = signal["runbooks"]
+    assert web["routing"]["approval_required"] == ["signal confidence 0.85 is below 0.90"]
+    # the default excess, 0.5, is stated at the most a breach carries; and a confidence
+    # given is taken as given
+    [default] = preview(capsys, str(barred), *objects, "--signal", breach[:-11])["signals"]
+    assert default["signal"]["confidence"] == pytest.approx(0.95)
+    [given] = preview(capsys, str(barred), *objects, "--signal", breach + ",confidence=1")[
+        "signals"
+    ]
+    assert given["signal"]["confidence"] == 1.0
+    # the text output says the confidence it assumed
+    assert main(["runbooks", "test", str(barred), *objects, "--signal", breach, "--at", AT]) == 0
+    assert "(signal confidence 85.0%)" in capsys.readouterr().out
+
+
 def test_given_canary_verdict_below_the_runbook_bar_forces_a_question(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -300,6 +332,10 @@ def test_given_kubernetes_signal_must_be_in_the_objects(capsys: pytest.CaptureFi
         (
             ["--signal", "forecastBreach:rps:Deployment/shop/web:excess=０.４"],
             "excess='０.４' is not a number",
+        ),
+        (
+            ["--signal", "forecastBreach:rps:Deployment/shop/web:excess=0.1"],
+            "excess=0.1: the scaling loop signals a forecast breach only from excess=0.2",
         ),
         (
             ["--signal", "canary:rollback:Deployment/shop/web:revision=2.5"],

@@ -386,3 +386,30 @@ def test_a_breach_is_named_by_the_load_query_that_read_it() -> None:
     assert matching_trigger(backlog, surge) == 0
     assert matching_trigger(shipped, http) == 0
     assert matching_trigger(backlog, http) is None
+
+
+def test_a_breach_follows_the_name_picked_when_its_query_reads_the_same() -> None:
+    """A workload moved to a named query whose template is the one it was read with
+    already (``http``, written as ``scaling.loadQuery`` is) needs no refit: the same
+    metric. Its breaches are named by the name it picks now, ``http``, at once; before,
+    they kept the old name (``requests_per_second``) until the next refit, up to
+    ``refitEvery`` (6 h) later, so a runbook written for ``http`` missed them."""
+    t, values = steady(89)
+    clock = FakeClock(float(t[-80]))
+    values = values.copy()
+    values[int(np.searchsorted(t, clock.now())) + 4 :] = 500.0  # ten times the 50
+    web = workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "7"})
+    loop = loop_over(TwoMetrics(t, values), clock, [web], loadQueries={**QUERIES, "http": DEFAULT})
+    signals: list[Any] = []
+    loop.submit = signals.extend
+    run(loop, clock, 2)
+    versions = cast(Any, loop.decisions).ledger.model_versions
+    fits = len(versions)
+    cast(Any, loop.cluster).workloads = [picks(web, "http")]
+    run(loop, clock, 8)
+    assert len(versions) == fits  # the same query: not fitted again
+    assert {(s.kind, s.name) for s in signals} == {("forecastBreach", "http")}
+    # and back on scaling.loadQuery, its breaches are requests_per_second again
+    cast(Any, loop.cluster).workloads = [web]
+    run(loop, clock, 1)
+    assert loop.models[web.ref].load_query is None
