@@ -2641,6 +2641,10 @@ class ScalingLoop:
             asked = self.decisions.ledger.get_decision(model.pending)
             if asked is None or asked.reason_code != "ScaledToZero":
                 return False  # another question: waited out, as before
+            if self._pause:
+                # As on the normal path: an approval is carried out after the pause.
+                self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
+                return True
             self._settle(workload, model, True, now, target=hpa.ref)
             if model.pending is not None:
                 why = f"{asked.reason}; asked (decision {asked.id}): waiting for the answer"

@@ -939,3 +939,20 @@ def test_a_schedule_for_a_workload_held_on_a_bad_annotation_says_it_sets_nothing
     ]
     assert run(loop, clock, "00:41") == [("00:41", 20)]
     assert loop.report()["scheduleUnmatched"] == {}
+
+
+def test_an_approved_zero_given_back_is_not_written_while_paused() -> None:
+    """The 0 given back is asked (propose mode), and approved while Autonomic is paused
+    (``autonomic pause``, ``safety.paused``): nothing is written until the pause ends,
+    as for any approved floor. Before, the question was followed up ahead of the pause
+    check, and the approval was written to the HPA during the pause."""
+    loop, clock = stuck_at_zero("ask")
+    assert run(loop, clock, "00:00") == []
+    cast(Any, loop.decisions).ledger.records["d-1"].status = "approved"
+    loop.paused = lambda: "safety.paused"
+    assert run(loop, clock, "00:10") == []
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["reason"] == "Paused"
+    loop.paused = lambda: None
+    assert run(loop, clock, "00:11") == [("00:11", 0)]
+    assert len(proposals(loop)) == 1
