@@ -633,6 +633,8 @@ class Verification:
     # The scheduled floor (``scaling.scheduledFloors``) that set it: a person's
     # instruction, not a forecast, so no verdict either.
     scheduled: str | None = None
+    # The HPA's own minimum of 0 given back (``_zero_back``): no forecast's step either.
+    given_back: bool = False
     peak_need: int = 0
     short_cycles: int = 0
     cycles: int = 0
@@ -1864,6 +1866,7 @@ class ScalingLoop:
                     reactive=applied.proposal.get("mode") == "reactive",
                     scheduled=_text(applied.evidence.get("scheduled_floor")),
                     query=_text(applied.evidence.get("query")),
+                    given_back=applied.reason_code == "ScaledToZero",
                 )
             )
         return model
@@ -1990,6 +1993,16 @@ class ScalingLoop:
             )
             if check.cycles:
                 why += f" (the load peaked at {check.peak_need} pods' worth)"
+        elif check.given_back:
+            # Not the forecast's step: the owner's 0 back under an HPA the floor had
+            # switched off (``_zero_back``). Judged as a step down, it read as a fallback
+            # that left the workload short of pods, which were at 0 by the HPA's design.
+            verdict, outcome = None, "reactive"
+            why = (
+                f"the HPA's own minimum of 0 given back (ScaledToZero): minReplicas "
+                f"{check.before}, a floor Autonomic wrote, had switched the HPA off with the "
+                "workload at 0; not a step the forecast chose: no verdict on the forecast"
+            )
         elif check.requeried is not None:
             # Its load was read with another query during the window (the workload's
             # load-query changed): another metric, in another unit, against a capacity
@@ -3287,6 +3300,7 @@ class ScalingLoop:
                     reactive=reactive,
                     scheduled=scheduled,
                     query=query,
+                    given_back=reason == "ScaledToZero",
                 )
             )
             self.decisions.progress(

@@ -990,9 +990,12 @@ def test_a_zero_given_back_cut_off_before_its_write_is_written_once_by_the_next_
             first.cycle()
         (decision,) = ledger.decisions(kind="scaling")
         assert (decision.reason_code, decision.status) == ("ScaledToZero", "approved")
-        assert run(new_process(decisions, clock, cluster), clock, "00:05") == [("23:59", 0)]
+        assert run(new_process(decisions, clock, cluster), clock, "23:59") == [("23:59", 0)]
+        # Judged by a third process, from the ledger: as the owner's 0 given back.
+        assert run(new_process(decisions, clock, cluster), clock, "00:10") == []
         assert [d.id for d in ledger.decisions(kind="scaling")] == [decision.id]
         story = render(ledger, decision.id)
+        assert "    why: the HPA's own minimum of 0 given back (ScaledToZero)" in story
         assert "why      ScaledToZero: minReplicas 20 -> 0: Deployment/shop/web is at 0" in story
         assert "(ScalingActive=False, ScalingDisabled)" in story
     finally:
@@ -1047,3 +1050,20 @@ def test_an_hpa_whose_own_minimum_is_above_zero_is_never_touched_at_zero() -> No
     assert run(loop, clock, "01:10") == []
     assert proposals(loop) == []
     assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ScaledToZero"
+
+
+def test_the_zero_given_back_is_judged_as_the_owners_minimum_not_a_forecast_step() -> None:
+    """The 0 given back gets no verdict, and its verification says what it was: the
+    owner's minimum back, not a step down the forecast did not choose. Before, explain
+    read "a step down 20 -> 0 while the forecast was not used (short of ready pods in 5
+    of 5 cycles)", as if a fallback had left the workload short."""
+    loop, clock = stuck_at_zero()
+    assert run(loop, clock, "00:10") == [("23:59", 0)]
+    ((outcome, why),) = judged(loop).values()
+    assert outcome == "reactive"
+    assert "step down" not in why and "short of ready pods" not in why
+    assert why == (
+        "the HPA's own minimum of 0 given back (ScaledToZero): minReplicas 20, a floor "
+        "Autonomic wrote, had switched the HPA off with the workload at 0; not a step the "
+        "forecast chose: no verdict on the forecast"
+    )
