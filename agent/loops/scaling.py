@@ -2648,7 +2648,8 @@ class ScalingLoop:
         False to hold it as scaled to zero: a minReplicas Autonomic did not write (a
         person's, another leader's since), a workload someone changed since that write
         (the 0 may be theirs), an owner's minimum above 0 (the HPA's own, or
-        ``autonomic.dev/min-replicas``), another question open, a pause or a wait."""
+        ``autonomic.dev/min-replicas``), another question open, a pause or a wait; True,
+        held, while a remediation decision writing the same minReplicas is open."""
         ref = workload.ref
         if model.pending is not None:
             asked = self.decisions.ledger.get_decision(model.pending)
@@ -2693,6 +2694,10 @@ class ScalingLoop:
                 return False
         if self._configured_min(hpa, now) != 0:
             return False
+        if self._remedy_hold(ref, model, hpa.ref, hpa.min_replicas, 0):
+            # A runbook's write of the same minReplicas is open, compare-and-set against
+            # this value: held (RemediationPending) as the normal path's lowering is.
+            return True
         by = _text(record.get("decision_id"))
         why = (
             f"{ref} is at 0 replicas under {hpa.ref} minReplicas {written}, a floor "

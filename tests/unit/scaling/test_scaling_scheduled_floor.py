@@ -1067,3 +1067,21 @@ def test_the_zero_given_back_is_judged_as_the_owners_minimum_not_a_forecast_step
         "Autonomic wrote, had switched the HPA off with the workload at 0; not a step the "
         "forecast chose: no verdict on the forecast"
     )
+
+
+@pytest.mark.parametrize("status", ["asked", "approved", "executing", "verifying"])
+def test_the_zero_waits_for_a_runbook_that_writes_the_same_floor(status: str) -> None:
+    """A remediation runbook's decision to set the same minReplicas (20 -> 30, planned
+    from the 20) is open: its write is compare-and-set against the 20, so the 0 given
+    back under it would get it refused, as the normal path's lowering would. Held
+    (RemediationPending) and nothing decided while it is open; given back after."""
+    from tests.unit.scaling.test_scaling_remediation_hold import hpa_floor, runbook_decision
+
+    loop, clock = stuck_at_zero()
+    surge = runbook_decision(loop, status, hpa_floor(30, 20, HPA))
+    assert run(loop, clock, "00:05") == []
+    assert proposals(loop) == []
+    report = loop.report()["held"]["Deployment/shop/web"]
+    assert report["reason"] == "RemediationPending" and surge.id in report["why"]
+    surge.status = "done"
+    assert run(loop, clock, "00:06") == [("00:06", 0)]
