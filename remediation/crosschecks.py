@@ -398,6 +398,7 @@ def notes(runbook: Runbook) -> list[tuple[Loc, str]]:
         found
         + _anomaly_confidence_notes(runbook)
         + _canary_confidence_notes(runbook)
+        + _canary_verdict_notes(runbook)
         + _zero_fallback_notes(runbook)
         + _undo_notes(runbook)
     )
@@ -484,6 +485,32 @@ def _anomaly_confidence_notes(runbook: Runbook) -> list[tuple[Loc, str]]:
         for index, wanted in asked
         if wanted > top
     ]
+
+
+def _canary_verdict_notes(runbook: Runbook) -> list[tuple[Loc, str]]:
+    """A canary trigger on a verdict the canary loop never sends to the runbooks: only a
+    rollback or a promotion is sent; ``continue`` is no verdict yet, and ``inconclusive``
+    (the maximum duration reached, a canary off its metric's scale) is escalated to a
+    person. Said, not refused: the runbook's other verdicts still start it."""
+    found: list[tuple[Loc, str]] = []
+    for index, trigger in enumerate(runbook.spec.triggers):
+        if trigger.type != "canary":
+            continue
+        never = [v for v in trigger.verdicts if v in ("continue", "inconclusive")]
+        if not never:
+            continue
+        said = " or ".join(f"a {v}" if v == "continue" else f"an {v}" for v in never)
+        found.append(
+            (
+                ("spec", "triggers", index, "verdicts"),
+                f"Autonomic never sends {said} verdict to the runbooks (a continue is no "
+                "verdict yet; an inconclusive one, the maximum duration reached or a canary "
+                "off its metric's scale, OffScale, is escalated to a person with its "
+                f"findings), so this trigger never fires on {' or '.join(never)}; only "
+                "rollback and promote verdicts start a runbook",
+            )
+        )
+    return found
 
 
 def _canary_confidence_notes(runbook: Runbook) -> list[tuple[Loc, str]]:

@@ -3,7 +3,8 @@
 - Range queries longer than Prometheus's 11,000-points-per-series limit are split
   into chunks and stitched back together.
 - Missing steps become NaN (explicit gaps), ``NaN``/``+Inf``/``-Inf`` samples of a range
-  read become NaN and are counted, and a series whose newest sample is older than
+  read become NaN and are counted (each +-Inf's place kept in ``MetricSeries.infinite``,
+  for the canary loop's read-back), and a series whose newest sample is older than
   ``stale_after`` is flagged stale. An instant read keeps +Inf and -Inf as they are (a
   ``histogram_quantile`` beyond its largest bucket is not "no data"): a runbook's read
   (``metrics_port``) takes them as no number, and the canary judge refuses them, saying
@@ -133,6 +134,11 @@ class MetricSeries:
     last_sample_at: float | None  # epoch seconds of the newest finite sample
     stale: bool  # newest finite sample older than stale_after at query time
     gap_fraction: float
+    # The grid positions whose sample was +Inf or -Inf (NaN in ``series``), each with
+    # that value: a gap to a forecast, but the canary judge's read-back after a restart
+    # refuses (and counts) an infinite value as the live run, whose instant read keeps it,
+    # did (a p99 beyond its histogram's largest bucket is not "no requests").
+    infinite: tuple[tuple[int, float], ...] = ()
 
     @property
     def usable(self) -> bool:
@@ -250,7 +256,7 @@ class PrometheusReader:
                     labels_of[key] = labels
                     points = merged.setdefault(key, {})
                     for ts, raw in item["values"]:
-                        points[_timestamp(ts) - offset] = _sample(raw)
+                        points[_timestamp(ts) - offset] = _sample(raw, keep_infinite=True)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     raise TransientError(
                         f"Prometheus returned malformed values for {query!r}",
@@ -265,6 +271,7 @@ class PrometheusReader:
                 if 0 <= slot < n:
                     values[slot] = value
                     non_finite += int(not math.isfinite(value))
+            infinite = tuple((int(i), float(values[i])) for i in np.flatnonzero(np.isinf(values)))
             values[~np.isfinite(values)] = np.nan
             finite = np.flatnonzero(~np.isnan(values))
             last_at = float(grid[finite[-1]]) if finite.size else None
@@ -279,6 +286,7 @@ class PrometheusReader:
                     last_sample_at=last_at,
                     stale=stale,
                     gap_fraction=float(np.isnan(values).mean()),
+                    infinite=infinite,
                 )
             )
         return out
@@ -668,12 +676,15 @@ def _timed_out(exc: requests.ConnectionError) -> bool:
     )
 
 
-def _sample(raw: Any) -> float:
+def _sample(raw: Any, *, keep_infinite: bool = False) -> float:
     """A range read's sample value; NaN for "NaN", "+Inf", "-Inf" and overflowing numbers
     ("1e400"), which Prometheus encodes as strings: an infinite latency or error rate (say
     a ``histogram_quantile`` whose requests all landed in the top bucket) is not a number a
-    forecast or a score can use, so it is a gap. (An instant read keeps +-Inf.)"""
+    forecast or a score can use, so it is a gap. (An instant read keeps +-Inf; with
+    ``keep_infinite``, so does this, for ``range`` to note where they were.)"""
     value = float(raw)
+    if keep_infinite and math.isinf(value):
+        return value
     return value if math.isfinite(value) else math.nan
 
 

@@ -904,14 +904,18 @@ class CanaryLoop:
     ) -> list[dict[str, float]]:
         """``count`` rows of one value per column for ``side``, at ``start`` + i x period
         (as ``_read`` at each of those times: a query that returns several series is
-        missing throughout)."""
+        missing throughout). A sample a range read made a gap because it was +-Inf is
+        read back as that value, as the live run's instant read had it: refused and
+        counted toward ``OffScale`` again, never taken for a missing interval, on which
+        the other metrics' evidence would grow where the live run had refused it."""
         rows: list[dict[str, float]] = [{} for _ in range(count)]
         for column, template in self._templates(side).items():
             query = _filled(template, side)
             found = self.reader.range(query, start, end, self.settings.period, now)
             values = found[0].series.values if len(found) == 1 else ()
+            infinite = dict(found[0].infinite) if len(found) == 1 else {}
             for i, row in enumerate(rows):
-                row[column] = float(values[i]) if i < len(values) else math.nan
+                row[column] = infinite.get(i, float(values[i])) if i < len(values) else math.nan
         return rows
 
     def _judge(self, started: float | None) -> CanaryJudge:

@@ -633,6 +633,8 @@ class Verification:
     # The scheduled floor (``scaling.scheduledFloors``) that set it: a person's
     # instruction, not a forecast, so no verdict either.
     scheduled: str | None = None
+    # The HPA's own minimum of 0 given back (``_zero_back``): no forecast's step either.
+    given_back: bool = False
     peak_need: int = 0
     short_cycles: int = 0
     cycles: int = 0
@@ -1864,6 +1866,7 @@ class ScalingLoop:
                     reactive=applied.proposal.get("mode") == "reactive",
                     scheduled=_text(applied.evidence.get("scheduled_floor")),
                     query=_text(applied.evidence.get("query")),
+                    given_back=applied.reason_code == "ScaledToZero",
                 )
             )
         return model
@@ -1990,6 +1993,16 @@ class ScalingLoop:
             )
             if check.cycles:
                 why += f" (the load peaked at {check.peak_need} pods' worth)"
+        elif check.given_back:
+            # Not the forecast's step: the owner's 0 back under an HPA the floor had
+            # switched off (``_zero_back``). Judged as a step down, it read as a fallback
+            # that left the workload short of pods, which were at 0 by the HPA's design.
+            verdict, outcome = None, "reactive"
+            why = (
+                f"the HPA's own minimum of 0 given back (ScaledToZero): minReplicas "
+                f"{check.before}, a floor Autonomic wrote, had switched the HPA off with the "
+                "workload at 0; not a step the forecast chose: no verdict on the forecast"
+            )
         elif check.requeried is not None:
             # Its load was read with another query during the window (the workload's
             # load-query changed): another metric, in another unit, against a capacity
@@ -2640,12 +2653,17 @@ class ScalingLoop:
         False to hold it as scaled to zero: a minReplicas Autonomic did not write (a
         person's, another leader's since), a workload someone changed since that write
         (the 0 may be theirs), an owner's minimum above 0 (the HPA's own, or
-        ``autonomic.dev/min-replicas``), another question open, a pause or a wait."""
+        ``autonomic.dev/min-replicas``), another question open, a pause or a wait; True,
+        held, while a remediation decision writing the same minReplicas is open."""
         ref = workload.ref
         if model.pending is not None:
             asked = self.decisions.ledger.get_decision(model.pending)
             if asked is None or asked.reason_code != "ScaledToZero":
                 return False  # another question: waited out, as before
+            if self._pause:
+                # As on the normal path: an approval is carried out after the pause.
+                self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
+                return True
             self._settle(workload, model, True, now, target=hpa.ref)
             if model.pending is not None:
                 why = f"{asked.reason}; asked (decision {asked.id}): waiting for the answer"
@@ -2681,6 +2699,10 @@ class ScalingLoop:
                 return False
         if self._configured_min(hpa, now) != 0:
             return False
+        if self._remedy_hold(ref, model, hpa.ref, hpa.min_replicas, 0):
+            # A runbook's write of the same minReplicas is open, compare-and-set against
+            # this value: held (RemediationPending) as the normal path's lowering is.
+            return True
         by = _text(record.get("decision_id"))
         why = (
             f"{ref} is at 0 replicas under {hpa.ref} minReplicas {written}, a floor "
@@ -3288,6 +3310,7 @@ class ScalingLoop:
                     reactive=reactive,
                     scheduled=scheduled,
                     query=query,
+                    given_back=reason == "ScaledToZero",
                 )
             )
             self.decisions.progress(

@@ -314,6 +314,20 @@ def test_an_infinite_instant_value_is_kept(raw: str, expected: float) -> None:
     assert labels == {} and at == 600 and value == expected
 
 
+def test_a_range_read_makes_infinite_samples_gaps_and_says_where_they_were() -> None:
+    """A forecast or a score cannot use +-Inf, so a range read makes it NaN, as before;
+    but the canary loop reading an analysis back after a restart must refuse it as the
+    live run (an instant read, which keeps it) did, not take it for a missing interval:
+    ``infinite`` keeps each one's place and sign. NaN and overflowing numbers ("1e400",
+    infinite once read) alike."""
+    values = [[0, "1"], [60, "+Inf"], [120, "NaN"], [180, "-Inf"], [240, "1e400"]]
+    with answering([{"metric": {}, "values": values}], "matrix") as reader:
+        [found] = reader.range("up", 0, 240, 60, 240)
+    assert found.series.values[0] == 1.0 and np.isnan(found.series.values[1:]).all()
+    assert found.non_finite_samples == 4
+    assert found.infinite == ((1, math.inf), (3, -math.inf), (4, math.inf))
+
+
 def test_an_instant_nan_is_nan() -> None:
     with answering([{"metric": {}, "value": [600, "NaN"]}], "vector") as reader:
         [(_, _, value)] = reader.instant("up", 600)

@@ -4,14 +4,17 @@ had: the intervals since it began, read back from Prometheus, judged as they wer
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agent.ledger import Ledger, open_ledger
 from agent.loops.canary import CanaryLoop
+from agent.metrics_port import MetricSeries
 from agent.sim.metrics import SimMetrics
 from tests.unit.canary_loop.test_canary_loop import rig
 
@@ -109,3 +112,64 @@ def test_a_rebuild_on_the_live_grid_reads_back_the_interval_at_the_start(
     assert [f.intervals for f in analysis.latest.metrics] == [11, 11]
     assert again.history == analysis.history
     assert again.latest == analysis.latest
+
+
+class _PrometheusLike:
+    """``SimMetrics`` read as ``PrometheusReader`` reads Prometheus: an instant read keeps
+    +-Inf, a range read makes it NaN and says where it was (``MetricSeries.infinite``)."""
+
+    def __init__(self, metrics: SimMetrics) -> None:
+        self.metrics = metrics
+
+    def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
+        return self.metrics.instant(query, at)
+
+    def range(
+        self, query: str, start: float, end: float, step: float, now: float
+    ) -> list[MetricSeries]:
+        out = []
+        for found in self.metrics.range(query, start, end, step, now):
+            values = found.series.values
+            infinite = tuple((int(i), float(values[i])) for i in np.flatnonzero(np.isinf(values)))
+            series = replace(found.series, values=np.where(np.isinf(values), np.nan, values))
+            out.append(
+                replace(found, series=series, non_finite_samples=len(infinite), infinite=infinite)
+            )
+        return out
+
+
+def test_a_canary_off_the_scale_is_counted_across_a_restart(ledger: Ledger) -> None:
+    """The canary's p99 is +Inf from the start. Live, each interval is refused and the 8th
+    running asks a person (OffScale). A restart after the 5th read the intervals back
+    with range reads, which make +Inf a gap: read back as missing, they let the other
+    metrics' evidence grow on intervals the live run had refused (a canary off the scale
+    could be promoted on them), and the count started again, 8 more intervals of
+    "continue". Now the range read says where its +Inf were: read back as +Inf, refused
+    and counted as live, and the 8th interval is OffScale as without the restart."""
+    live, _signals, clock, cluster = rig(ledger, canary_slowdown=math.inf)
+    metrics = live.reader
+    assert isinstance(metrics, SimMetrics)
+    for _ in range(5):
+        clock.advance(60)
+        live.cycle()
+    restarted = CanaryLoop(
+        live.settings,
+        reader=_PrometheusLike(metrics),
+        cluster=cluster,
+        decisions=live.decisions,
+        clock=clock,
+        submit=[].extend,
+        events=live.events,
+    )
+    clock.advance(30)  # a new process on its own grid: 4 intervals read back, its own 5th
+    restarted.cycle()
+    assert ledger.decisions(kind="canary") == []  # 5 intervals off the scale: not yet
+    for _ in range(3):  # as many as the live run had to go
+        clock.advance(60)
+        restarted.cycle()
+    (again,) = restarted.analyses.values()
+    assert again.latest is not None and again.latest.final
+    assert (again.latest.decision.value, again.latest.reason) == ("inconclusive", "OffScale")
+    assert "has been +Inf for 8 intervals running" in again.latest.sentence
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "inconclusive"

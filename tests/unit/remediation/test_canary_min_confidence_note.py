@@ -72,3 +72,22 @@ def test_the_shipped_runbooks_ask_nothing_the_judge_cannot_state() -> None:
     report = check_paths([RUNBOOKS])
     assert report.issues == ()
     assert [str(n) for n in report.notes if "canary judge" in str(n)] == []
+
+
+def test_a_canary_trigger_on_a_verdict_never_sent_to_the_runbooks_is_noted(
+    tmp_path: Path,
+) -> None:
+    """The canary loop sends the runbooks a rollback or a promotion only: ``continue`` is
+    no verdict yet, and ``inconclusive`` (the maximum duration reached, or a canary off
+    its metric's scale, ``OffScale``) is escalated to a person. A trigger on them loaded
+    without a word and never fired."""
+    path = tmp_path / "runbook.yaml"
+    path.write_text(RUNBOOK.format(verdicts="rollback, inconclusive", confidence=0))
+    report = check_paths([path])
+    assert report.issues == ()
+    (note,) = [str(n) for n in report.notes if "verdicts" in n.path]
+    assert note.startswith(f"{tmp_path / 'runbook.yaml'}:10")  # the verdicts line
+    assert "spec.triggers[0].verdicts" in note
+    assert "never sends an inconclusive verdict to the runbooks" in note
+    path.write_text(RUNBOOK.format(verdicts="rollback, promote", confidence=0))
+    assert [n for n in check_paths([path]).notes if "verdicts" in n.path] == []

@@ -939,3 +939,149 @@ def test_a_schedule_for_a_workload_held_on_a_bad_annotation_says_it_sets_nothing
     ]
     assert run(loop, clock, "00:41") == [("00:41", 20)]
     assert loop.report()["scheduleUnmatched"] == {}
+
+
+def test_an_approved_zero_given_back_is_not_written_while_paused() -> None:
+    """The 0 given back is asked (propose mode), and approved while Autonomic is paused
+    (``autonomic pause``, ``safety.paused``): nothing is written until the pause ends,
+    as for any approved floor. Before, the question was followed up ahead of the pause
+    check, and the approval was written to the HPA during the pause."""
+    loop, clock = stuck_at_zero("ask")
+    assert run(loop, clock, "00:00") == []
+    cast(Any, loop.decisions).ledger.records["d-1"].status = "approved"
+    loop.paused = lambda: "safety.paused"
+    assert run(loop, clock, "00:10") == []
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["reason"] == "Paused"
+    loop.paused = lambda: None
+    assert run(loop, clock, "00:11") == [("00:11", 0)]
+    assert len(proposals(loop)) == 1
+
+
+class _Crash(BaseException):
+    """The process killed between a decision and its write."""
+
+
+def test_a_zero_given_back_cut_off_before_its_write_is_written_once_by_the_next_process(
+    tmp_path: Path,
+) -> None:
+    """The 0 is decided (routed auto, approved) and the process dies before its write:
+    the next process follows that decision up and writes the 0 once, deciding nothing
+    new; ``autonomic explain`` says why the floor was given back."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path)
+    try:
+        ref = cluster.workloads[0].ref
+        cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=20)
+        cluster.workloads = [
+            dataclasses.replace(w, replicas=0, ready_replicas=0) for w in cluster.workloads
+        ]
+        for key, record in (
+            (f"scaling/configured-min/{HPA}", {"min_replicas": 0, "uid": "u1"}),
+            (f"scaling/written/{ref}", {"min_replicas": 20, "at": START - 3600, "hpa_uid": "u1"}),
+        ):
+            assert ledger.put_guard(key, record, ledger.guard(key)[1], START - 3600)
+        first = new_process(decisions, clock, cluster)
+
+        def crash(*args: Any, **kwargs: Any) -> Any:
+            raise _Crash
+
+        cast(Any, first.executor).apply = crash
+        with pytest.raises(_Crash):
+            first.cycle()
+        (decision,) = ledger.decisions(kind="scaling")
+        assert (decision.reason_code, decision.status) == ("ScaledToZero", "approved")
+        assert run(new_process(decisions, clock, cluster), clock, "23:59") == [("23:59", 0)]
+        # Judged by a third process, from the ledger: as the owner's 0 given back.
+        assert run(new_process(decisions, clock, cluster), clock, "00:10") == []
+        assert [d.id for d in ledger.decisions(kind="scaling")] == [decision.id]
+        story = render(ledger, decision.id)
+        assert "    why: the HPA's own minimum of 0 given back (ScaledToZero)" in story
+        assert "why      ScaledToZero: minReplicas 20 -> 0: Deployment/shop/web is at 0" in story
+        assert "(ScalingActive=False, ScalingDisabled)" in story
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("first", ["person", "schedule"])
+def test_a_question_answered_as_the_schedule_supersedes_it_is_settled_once(
+    tmp_path: Path, first: str
+) -> None:
+    """``mode: propose``: the forecast's question for 3 pods is open when the schedule's
+    20 falls due, and a person answers it at that moment. Whichever the ledger records
+    first stands, once: an approval recorded first (its decision not yet moved) is not
+    superseded, and is carried out; a question superseded first refuses the click."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path, mode="propose")
+    cast(Any, decisions.approvals).ttl = 3600  # still open when the window falls due
+    try:
+        web = cluster.workloads[0]
+        cluster.workloads = [
+            dataclasses.replace(web, annotations={**web.annotations, CAPACITY: "30"})
+        ]
+        loop = new_process(decisions, clock, cluster)
+        assert run(loop, clock, "00:23") == []
+        (forecast,) = ledger.questions()
+        if first == "person":
+            # The click's compare-and-set lands; its decision is moved a moment later.
+            assert ledger.answer(forecast.id, "approved", "alice", clock.now())
+            assert run(loop, clock, "00:24") == []
+            assert ledger.get_decision(forecast.decision_id).status == "asked"  # type: ignore[union-attr]
+            decisions.handle_answer(forecast.id, "approved", "alice")
+            assert run(loop, clock, "00:25") == [("00:25", 3)]
+            assert ledger.get_decision(forecast.decision_id).status == "verifying"  # type: ignore[union-attr]
+        else:
+            run(loop, clock, "00:24")
+            assert not decisions.answer(forecast.id, "approved", "alice")
+            assert ledger.get_decision(forecast.decision_id).status == "superseded"  # type: ignore[union-attr]
+        answered = ledger.question(forecast.id)
+        assert answered is not None
+        assert answered.status == ("approved" if first == "person" else "superseded")
+    finally:
+        ledger.close()
+
+
+def test_an_hpa_whose_own_minimum_is_above_zero_is_never_touched_at_zero() -> None:
+    """An HPA that does not scale to zero (its own minReplicas 1, kept in the ledger),
+    under the floor Autonomic wrote, with its workload at 0 (a person scaled it there, a
+    change managedFields do not date): the HPA is switched off on purpose, so nothing is
+    decided or written, whatever the ledger says Autonomic wrote."""
+    loop, clock = stuck_at_zero()
+    guards = cast(Any, loop.decisions).ledger.guards
+    guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 1, "uid": "u1"}, 1)
+    assert run(loop, clock, "01:10") == []
+    assert proposals(loop) == []
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ScaledToZero"
+
+
+def test_the_zero_given_back_is_judged_as_the_owners_minimum_not_a_forecast_step() -> None:
+    """The 0 given back gets no verdict, and its verification says what it was: the
+    owner's minimum back, not a step down the forecast did not choose. Before, explain
+    read "a step down 20 -> 0 while the forecast was not used (short of ready pods in 5
+    of 5 cycles)", as if a fallback had left the workload short."""
+    loop, clock = stuck_at_zero()
+    assert run(loop, clock, "00:10") == [("23:59", 0)]
+    ((outcome, why),) = judged(loop).values()
+    assert outcome == "reactive"
+    assert "step down" not in why and "short of ready pods" not in why
+    assert why == (
+        "the HPA's own minimum of 0 given back (ScaledToZero): minReplicas 20, a floor "
+        "Autonomic wrote, had switched the HPA off with the workload at 0; not a step the "
+        "forecast chose: no verdict on the forecast"
+    )
+
+
+@pytest.mark.parametrize("status", ["asked", "approved", "executing", "verifying"])
+def test_the_zero_waits_for_a_runbook_that_writes_the_same_floor(status: str) -> None:
+    """A remediation runbook's decision to set the same minReplicas (20 -> 30, planned
+    from the 20) is open: its write is compare-and-set against the 20, so the 0 given
+    back under it would get it refused, as the normal path's lowering would. Held
+    (RemediationPending) and nothing decided while it is open; given back after."""
+    from tests.unit.scaling.test_scaling_remediation_hold import hpa_floor, runbook_decision
+
+    loop, clock = stuck_at_zero()
+    surge = runbook_decision(loop, status, hpa_floor(30, 20, HPA))
+    assert run(loop, clock, "00:05") == []
+    assert proposals(loop) == []
+    report = loop.report()["held"]["Deployment/shop/web"]
+    assert report["reason"] == "RemediationPending" and surge.id in report["why"]
+    surge.status = "done"
+    assert run(loop, clock, "00:06") == [("00:06", 0)]
