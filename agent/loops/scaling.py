@@ -1091,7 +1091,12 @@ class ScalingLoop:
         may show a write a cycle late, and a record of the other field is no statement
         (an HPA created since moves the replicas; after an HPA is deleted, the replicas
         are what it left, not the minReplicas written), and an object deleted and created
-        again (another uid) starts with its owner's values, not someone's override."""
+        again (another uid) starts with its owner's values, not someone's override.
+
+        Nor is the loop's own write whose record was cut off (a process killed after the
+        write, before ``_remember_written``): the record is then the write before it, and
+        the value shown is the one the followed-up decision's intent wrote
+        (``_own_write_shown``)."""
         ref = workload.ref
         if hpa is not None and hpa.controller is not None:
             return
@@ -1119,6 +1124,8 @@ class ScalingLoop:
             if now < flagged:
                 model.quiet_until, model.theirs = float(flagged), True
             return
+        if self._own_write_shown(ref, model, hpa, found, now_uid):
+            return  # the write of the decision followed up, not yet recorded: ours
         model.overrides += 1
         quiet = min(QUIET_AFTER_OVERRIDE * 2 ** (model.overrides - 1), MAX_QUIET_AFTER_OVERRIDE)
         until = now + quiet
@@ -1154,6 +1161,53 @@ class ScalingLoop:
             detail = {"field": field, "written": written, "found": found, "why": why}
             ledger.add_feedback(decision_id, "execution", "overridden", "cluster", now, detail)
             self.decisions.progress(decision_id, f"overridden: {why}")
+
+    def _own_write_shown(
+        self,
+        ref: ObjectRef,
+        model: WorkloadModel,
+        hpa: HpaState | None,
+        found: int,
+        now_uid: str,
+    ) -> bool:
+        """Whether ``found`` (the minReplicas, or without an HPA the replicas, the
+        cluster shows) is the write of the decision this loop follows up
+        (``model.pending``): its write-ahead intent, pending (the process was cut off
+        after the write, before its result was recorded, or the write's outcome was not
+        known) or applied (cut off before ``_remember_written``), writes that value to
+        this object (the one read before the write, by uid: ``now_uid``). The
+        written-floor record is then still the loop's write before this one, so the
+        value differs from the record and yet is Autonomic's own, not someone else's.
+        ``_settle``, later in the cycle, settles the intent from the cluster
+        (``_settled``: applied, as the remediation engine reconciles a pending intent)
+        and records the write, without writing it again. A value other than the
+        intent's is someone's change, judged as before."""
+        decision_id = model.pending
+        if decision_id is None:
+            return False
+        for intent in self.decisions.ledger.intents(execution_key=f"scaling/{ref}/{decision_id}"):
+            if intent.status not in ("pending", "applied"):
+                continue
+            try:
+                operation = operation_from_dict(intent.operation)
+            except ValueError:
+                continue
+            if hpa is not None:
+                ours = (
+                    isinstance(operation, SetHpaMinReplicas)
+                    and operation.target == hpa.ref
+                    and operation.min_replicas == found
+                )
+            else:
+                ours = (
+                    isinstance(operation, Scale)
+                    and operation.target == ref
+                    and operation.replicas == found
+                )
+            uid = intent.snapshot.get("uid") if isinstance(intent.snapshot, dict) else None
+            if ours and not (uid and now_uid and str(uid) != now_uid):
+                return True
+        return False
 
     def _taken_over(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
         """The HPA this loop last saw scaling the workload is gone, and someone (a person,

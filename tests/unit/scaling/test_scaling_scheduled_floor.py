@@ -18,6 +18,7 @@ from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
 from agent.errors import TransientError
+from agent.executor import Executor
 from agent.ledger import open_ledger
 from agent.loops.scaling import (
     CAPACITY,
@@ -32,7 +33,7 @@ from agent.loops.scaling import (
 )
 from agent.observability import Metrics
 from agent.settings import RoutingSettings, ScalingSettings
-from remediation.ports import HpaState, ObjectRef, SetHpaMinReplicas
+from remediation.ports import HpaState, ObjectRef, OperationResult, SetHpaMinReplicas
 from tests.unit.scaling.fakes import (
     END,
     FakeCluster,
@@ -998,6 +999,174 @@ def test_a_zero_given_back_cut_off_before_its_write_is_written_once_by_the_next_
         assert "    why: the HPA's own minimum of 0 given back (ScaledToZero)" in story
         assert "why      ScaledToZero: minReplicas 20 -> 0: Deployment/shop/web is at 0" in story
         assert "(ScalingActive=False, ScalingDisabled)" in story
+    finally:
+        ledger.close()
+
+
+class _CutAfterWrite:
+    """The real executor's writer over the fake cluster's HPA: each write lands (the
+    floor on the HPA, the replicas up to it, as the controller does) and, with ``cut``,
+    the process dies right after it, before the executor records the write's result
+    or the loop its written-floor record (a SIGKILL between the two)."""
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.ref = cluster.workloads[0].ref
+        self.writes: list[int] = []
+        self.cut = False
+
+    def snapshot(self, operation: Any) -> dict[str, Any]:
+        hpa = self.cluster.hpas[self.ref]
+        return {"minReplicas": hpa.min_replicas, "maxReplicas": hpa.max_replicas, "uid": hpa.uid}
+
+    def apply(self, operation: Any, *, dry_run: bool = False, uid: str = "") -> OperationResult:
+        assert isinstance(operation, SetHpaMinReplicas) and not dry_run
+        before = self.snapshot(operation)
+        floor = operation.min_replicas
+        self.cluster.hpas[self.ref] = dataclasses.replace(
+            self.cluster.hpas[self.ref], min_replicas=floor
+        )
+        self.cluster.workloads = [
+            dataclasses.replace(w, replicas=max(w.replicas, floor)) for w in self.cluster.workloads
+        ]
+        self.writes.append(floor)
+        if self.cut:
+            raise _Crash
+        after = self.snapshot(operation)
+        return OperationResult(operation, False, True, before, after, f"minReplicas -> {floor}")
+
+    def post_event(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def annotate(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def writing_process(
+    decisions: DecisionService,
+    clock: FakeClock,
+    cluster: Any,
+    writer: _CutAfterWrite,
+    floors: list[dict[str, Any]],
+) -> ScalingLoop:
+    """A process of the loop with the real executor (intents in the ledger) over ``writer``."""
+    return ScalingLoop(
+        ScalingSettings(scheduledFloors=floors),
+        reader=surge(),
+        cluster=cast(Any, cluster),
+        decisions=decisions,
+        executor=Executor(decisions.ledger, cast(Any, writer), clock, owner="test"),
+        clock=clock,
+        submit=lambda signals: None,
+    )
+
+
+def cycle_until(loop: ScalingLoop, clock: FakeClock, until: str) -> None:
+    while clock.now() <= utc(until):
+        loop.cycle()
+        clock.advance(STEP)
+
+
+def not_overridden(ledger: Any, loop: ScalingLoop) -> None:
+    """No decision told it was overridden, nothing held as ``Overridden``."""
+    ref = str(loop.cluster.workloads[0].ref)  # type: ignore[attr-defined]
+    held = loop.report()["held"].get(ref) or {}
+    assert held.get("reason") != "Overridden", held
+    assert all(m.overrides == 0 and not m.theirs for m in loop.models.values())
+    for decision in ledger.decisions(kind="scaling"):
+        outcomes = [r["outcome"] for r in ledger.feedback_for(decision.id)]
+        assert "overridden" not in outcomes, (decision.id, outcomes)
+    assert {i.status for i in ledger.intents()} == {"applied"}
+
+
+def test_a_zero_given_back_cut_off_after_its_write_is_not_taken_for_someone_else_s(
+    tmp_path: Path,
+) -> None:
+    """The 0 is decided (routed auto, approved) and written, and the process dies before
+    the write's result and the loop's record of it are kept: the ledger still says the
+    loop last wrote 20. The next process used to take the cluster's 0 for someone else's
+    change (held ``Overridden`` for an hour) before following the decision up; the
+    intent recorded before the write says the 0 is its own: settled as applied, never
+    written again, nothing held as overridden."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path)
+    try:
+        ref = cluster.workloads[0].ref
+        cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=20)
+        cluster.workloads = [
+            dataclasses.replace(w, replicas=0, ready_replicas=0) for w in cluster.workloads
+        ]
+        for key, record in (
+            (f"scaling/configured-min/{HPA}", {"min_replicas": 0, "uid": "u1"}),
+            (f"scaling/written/{ref}", {"min_replicas": 20, "at": START - 3600, "hpa_uid": "u1"}),
+        ):
+            assert ledger.put_guard(key, record, ledger.guard(key)[1], START - 3600)
+        writer = _CutAfterWrite(cluster)
+        floors = [sunday("sunday-batch", 20, "00:30", "00:45")]
+        writer.cut = True
+        with pytest.raises(_Crash):
+            writing_process(decisions, clock, cluster, writer, floors).cycle()
+        clock.advance(STEP)
+        writer.cut = False
+        (decision,) = ledger.decisions(kind="scaling")
+        assert (decision.reason_code, decision.status, writer.writes) == (
+            "ScaledToZero",
+            "approved",
+            [0],
+        )
+        assert [i.status for i in ledger.intents()] == ["pending"]
+        second = writing_process(decisions, clock, cluster, writer, floors)
+        cycle_until(second, clock, "00:10")
+        assert writer.writes == [0]
+        assert [(d.id, d.status) for d in ledger.decisions(kind="scaling")] == [
+            (decision.id, "verifying")
+        ]
+        not_overridden(ledger, second)
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("person", [None, 27])
+def test_a_floor_raised_cut_off_after_its_write_is_not_taken_for_someone_else_s(
+    tmp_path: Path, person: int | None
+) -> None:
+    """Two scheduled floors: 20 written at 00:24 (and recorded), then 25 at 00:34, and the
+    process dies right after that write. The next process used to read the ledger's 20
+    against the cluster's 25 and hold the workload ``Overridden`` for an hour, with an
+    ``overridden`` note on the 20's decision. The 25 is its own (its intent's): followed
+    up, settled as applied, written once. A value the intent did not write (a person's
+    27, set after the crash) is still someone else's."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path)
+    try:
+        writer = _CutAfterWrite(cluster)
+        floors = [
+            sunday("sunday-batch", 20, "00:30", "00:45"),
+            sunday("sunday-peak", 25, "00:40", "00:50"),
+        ]
+        first = writing_process(decisions, clock, cluster, writer, floors)
+        cycle_until(first, clock, "00:33")
+        assert writer.writes == [20]
+        writer.cut = True
+        with pytest.raises(_Crash):
+            first.cycle()  # 00:34
+        clock.advance(STEP)
+        writer.cut = False
+        assert writer.writes == [20, 25]
+        earlier, cut = sorted(ledger.decisions(kind="scaling"), key=lambda d: d.created_at)
+        assert (earlier.status, cut.status) == ("verifying", "approved")
+        ref = cluster.workloads[0].ref
+        if person is not None:
+            cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=person)
+        second = writing_process(decisions, clock, cluster, writer, floors)
+        cycle_until(second, clock, "00:44")
+        assert writer.writes == [20, 25]  # followed up, never written again
+        assert ledger.get_decision(cut.id).status == "verifying"  # type: ignore[union-attr]
+        if person is None:
+            not_overridden(ledger, second)
+        else:
+            held = second.report()["held"][str(ref)]
+            assert held["reason"] == "Overridden"
+            outcomes = [r["outcome"] for r in ledger.feedback_for(earlier.id)]
+            assert "overridden" in outcomes
     finally:
         ledger.close()
 
