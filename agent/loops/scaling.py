@@ -1096,7 +1096,11 @@ class ScalingLoop:
         Nor is the loop's own write whose record was cut off (a process killed after the
         write, before ``_remember_written``): the record is then the write before it, and
         the value shown is the one the followed-up decision's intent wrote
-        (``_own_write_shown``)."""
+        (``_cut_write``). A value other than that one is someone's change to the cut-off
+        write, the last one Autonomic made: the override names it (its value and
+        decision), and the hold is stored on its record, which ``_apply``, following the
+        decision up later in the cycle, keeps rather than writing it afresh without the
+        hold (a restart within the hour would not have held the workload)."""
         ref = workload.ref
         if hpa is not None and hpa.controller is not None:
             return
@@ -1124,8 +1128,14 @@ class ScalingLoop:
             if now < flagged:
                 model.quiet_until, model.theirs = float(flagged), True
             return
-        if self._own_write_shown(ref, model, hpa, found, now_uid):
-            return  # the write of the decision followed up, not yet recorded: ours
+        cut = self._cut_write(ref, model, hpa, now_uid)
+        if cut is not None:
+            value, cut_id, at = cut
+            if value == found or now - at < 2 * self.settings.period:
+                return  # the write of the decision followed up, not yet recorded: ours
+            # Changed since the cut-off write: theirs is a change to that one.
+            record = self._write_record(workload, hpa, cut_id, value, at)
+            written = value
         model.overrides += 1
         quiet = min(QUIET_AFTER_OVERRIDE * 2 ** (model.overrides - 1), MAX_QUIET_AFTER_OVERRIDE)
         until = now + quiet
@@ -1162,29 +1172,28 @@ class ScalingLoop:
             ledger.add_feedback(decision_id, "execution", "overridden", "cluster", now, detail)
             self.decisions.progress(decision_id, f"overridden: {why}")
 
-    def _own_write_shown(
+    def _cut_write(
         self,
         ref: ObjectRef,
         model: WorkloadModel,
         hpa: HpaState | None,
-        found: int,
         now_uid: str,
-    ) -> bool:
-        """Whether ``found`` (the minReplicas, or without an HPA the replicas, the
-        cluster shows) is the write of the decision this loop follows up
-        (``model.pending``): its write-ahead intent, pending (the process was cut off
-        after the write, before its result was recorded, or the write's outcome was not
-        known) or applied (cut off before ``_remember_written``), writes that value to
-        this object (the one read before the write, by uid: ``now_uid``). The
-        written-floor record is then still the loop's write before this one, so the
-        value differs from the record and yet is Autonomic's own, not someone else's.
-        ``_settle``, later in the cycle, settles the intent from the cluster
+    ) -> tuple[int, str, float] | None:
+        """The write of the decision this loop follows up (``model.pending``) whose
+        record may have been cut off, as (the value written, the decision, when its
+        intent was recorded), or None: its write-ahead intent, pending (the process was
+        cut off after the write, before its result was recorded, or the write's outcome
+        was not known) or applied (cut off before ``_remember_written``), writes the
+        minReplicas (or without an HPA the replicas) of this object (the one read
+        before the write, by uid: ``now_uid``). The written-floor record is then still
+        the loop's write before this one. The cluster showing that value, it is
+        Autonomic's own, not someone else's; showing another, it is someone's change to
+        that write. ``_settle``, later in the cycle, settles the intent from the cluster
         (``_settled``: applied, as the remediation engine reconciles a pending intent)
-        and records the write, without writing it again. A value other than the
-        intent's is someone's change, judged as before."""
+        and records the write, without writing it again."""
         decision_id = model.pending
         if decision_id is None:
-            return False
+            return None
         for intent in self.decisions.ledger.intents(execution_key=f"scaling/{ref}/{decision_id}"):
             if intent.status not in ("pending", "applied"):
                 continue
@@ -1192,22 +1201,44 @@ class ScalingLoop:
                 operation = operation_from_dict(intent.operation)
             except ValueError:
                 continue
+            value: int | None = None
             if hpa is not None:
-                ours = (
-                    isinstance(operation, SetHpaMinReplicas)
-                    and operation.target == hpa.ref
-                    and operation.min_replicas == found
-                )
-            else:
-                ours = (
-                    isinstance(operation, Scale)
-                    and operation.target == ref
-                    and operation.replicas == found
-                )
+                if isinstance(operation, SetHpaMinReplicas) and operation.target == hpa.ref:
+                    value = operation.min_replicas
+            elif isinstance(operation, Scale) and operation.target == ref:
+                value = operation.replicas
             uid = intent.snapshot.get("uid") if isinstance(intent.snapshot, dict) else None
-            if ours and not (uid and now_uid and str(uid) != now_uid):
-                return True
-        return False
+            if value is not None and not (uid and now_uid and str(uid) != now_uid):
+                return value, decision_id, intent.created_at
+        return None
+
+    @staticmethod
+    def _write_record(
+        workload: WorkloadState,
+        hpa: HpaState | None,
+        decision_id: str,
+        wanted: int,
+        at: float,
+    ) -> dict[str, Any]:
+        """The written-floor record of ``decision_id``'s write of ``wanted`` (the HPA's
+        minReplicas, or without an HPA the replicas) at ``at``."""
+        if hpa is not None:
+            return {
+                "min_replicas": wanted,
+                "at": at,
+                "decision_id": decision_id,
+                "hpa_uid": hpa.uid,
+                "hpa": str(hpa.ref),
+                "workload_uid": workload.uid,
+                CHANGED_THEN: workload.managed_by_human_at,
+            }
+        return {
+            "field": REPLICAS_FIELD,
+            "replicas": wanted,
+            "at": at,
+            "decision_id": decision_id,
+            "workload_uid": workload.uid,
+        }
 
     def _taken_over(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
         """The HPA this loop last saw scaling the workload is gone, and someone (a person,
@@ -3330,27 +3361,18 @@ class ScalingLoop:
                 self._refused(ref, model, decision_id, change, outcome, now)
                 return False
             model.failures = 0
-            record: dict[str, Any] = (
-                {
-                    "min_replicas": wanted,
-                    "at": now,
-                    "decision_id": decision_id,
-                    "hpa_uid": hpa.uid,
-                    "hpa": str(hpa.ref),
-                    "workload_uid": workload.uid,
-                    CHANGED_THEN: workload.managed_by_human_at,
-                }
-                if hpa is not None
-                else {
-                    "field": REPLICAS_FIELD,
-                    "replicas": wanted,
-                    "at": now,
-                    "decision_id": decision_id,
-                    "workload_uid": workload.uid,
-                }
-            )
-            model.written = record
-            self._remember_written(ref, record, now)
+            held = model.written
+            if not (
+                held
+                and held.get("decision_id") == decision_id
+                and _written_value(held) == wanted
+                and isinstance(held.get("quiet_until"), int | float)
+            ):
+                # Not when ``_overridden`` has stored this write, cut off before its
+                # record, with someone's change to it: that record keeps their hold.
+                record = self._write_record(workload, hpa, decision_id, wanted, now)
+                model.written = record
+                self._remember_written(ref, record, now)
             # Applied: judged after the lead time the floor was raised for, and a while more.
             self.decisions.ledger.transition(decision_id, ["approved"], "verifying", now)
             lead = model.sizing.get("lead_seconds")

@@ -1165,8 +1165,58 @@ def test_a_floor_raised_cut_off_after_its_write_is_not_taken_for_someone_else_s(
         else:
             held = second.report()["held"][str(ref)]
             assert held["reason"] == "Overridden"
-            outcomes = [r["outcome"] for r in ledger.feedback_for(earlier.id)]
+            outcomes = [r["outcome"] for r in ledger.feedback_for(cut.id)]
             assert "overridden" in outcomes
+    finally:
+        ledger.close()
+
+
+def test_a_person_s_value_after_a_cut_off_write_is_held_against_that_write_and_kept(
+    tmp_path: Path,
+) -> None:
+    """20 written and recorded, 25 written at 00:34 and the process killed before its
+    record; a person sets 27 before the next process starts. That process holds the 27
+    as theirs, and names the write Autonomic last made (the 25, known from its intent),
+    not the recorded 20. The hold stored in the ledger survives the follow-up of the
+    25 in the same cycle (it used to be overwritten by the 25's record, without its
+    ``quiet_until``), so a process started again within the hour holds the workload
+    until the same time, without counting the override again."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path)
+    try:
+        writer = _CutAfterWrite(cluster)
+        floors = [
+            sunday("sunday-batch", 20, "00:30", "00:45"),
+            sunday("sunday-peak", 25, "00:40", "00:50"),
+        ]
+        first = writing_process(decisions, clock, cluster, writer, floors)
+        cycle_until(first, clock, "00:33")
+        writer.cut = True
+        with pytest.raises(_Crash):
+            first.cycle()  # 00:34: the 25 lands, its record does not
+        clock.advance(STEP)
+        writer.cut = False
+        earlier, cut = sorted(ledger.decisions(kind="scaling"), key=lambda d: d.created_at)
+        ref = cluster.workloads[0].ref
+        cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=27)
+        second = writing_process(decisions, clock, cluster, writer, floors)
+        cycle_until(second, clock, "00:37")
+        held = second.report()["held"][str(ref)]
+        assert held["reason"] == "Overridden"
+        assert f"minReplicas is 27, not the 25 Autonomic wrote (decision {cut.id})" in held["why"]
+        assert "overridden" not in [r["outcome"] for r in ledger.feedback_for(earlier.id)]
+        overridden = [r for r in ledger.feedback_for(cut.id) if r["outcome"] == "overridden"]
+        assert [(r["detail"]["written"], r["detail"]["found"]) for r in overridden] == [(25, 27)]
+        (model,) = second.models.values()
+        until = model.quiet_until
+        stored, _ = ledger.guard(f"scaling/written/{ref}")
+        assert (stored["min_replicas"], stored["decision_id"], stored["found"]) == (25, cut.id, 27)
+        assert stored["quiet_until"] == until
+        third = writing_process(decisions, clock, cluster, writer, floors)
+        cycle_until(third, clock, "00:44")
+        (restored,) = third.models.values()
+        assert (restored.quiet_until, restored.theirs) == (until, True)
+        assert writer.writes == [20, 25]
+        assert len([r for r in ledger.feedback_for(cut.id) if r["outcome"] == "overridden"]) == 1
     finally:
         ledger.close()
 
