@@ -2989,7 +2989,7 @@ class ScalingLoop:
         wanted, name, sentence = due
         current = hpa.min_replicas if hpa is not None else workload.replicas
         if model.pending is not None and not self._supersede_for_schedule(
-            ref, model, name, wanted, now
+            ref, model, name, wanted, now, in_force=current
         ):
             return  # a question open (the schedule's own, or about a higher floor)
         if self._quiet(model, now, name):
@@ -3041,7 +3041,14 @@ class ScalingLoop:
         )
 
     def _supersede_for_schedule(
-        self, ref: ObjectRef, model: WorkloadModel, name: str, wanted: int, now: float
+        self,
+        ref: ObjectRef,
+        model: WorkloadModel,
+        name: str,
+        wanted: int,
+        now: float,
+        *,
+        in_force: int | None = None,
     ) -> bool:
         """A scheduled floor ``name`` is due (``wanted`` replicas) while a question about
         a floor that is no schedule's (the forecast's) is open: it kept the schedule back
@@ -3052,7 +3059,11 @@ class ScalingLoop:
         approval covers the schedule), as does a question about a schedule's floor, a
         give-back, and one answered already. Not while a "no" to this schedule's own
         floor is waited out: nothing would be asked in its place. True when no question
-        is open any more."""
+        is open any more.
+
+        ``in_force``: the floor the cluster has, when a schedule's floor no higher than
+        it decides nothing (held on the load: nothing is lowered while held); the reason
+        then says that floor is kept, not that the schedule's is decided."""
         if self._quiet(model, now, name):
             return False
         assert model.pending is not None
@@ -3064,11 +3075,17 @@ class ScalingLoop:
         asked = record.proposal.get("to")
         if not isinstance(asked, int) or isinstance(asked, bool) or asked > wanted:
             return False
-        why = (
+        due = (
             f"scheduled floor {name} is due and sets at least {wanted} replicas, no fewer "
-            f"than the {asked} this question asked for: the schedule's floor is decided "
-            "instead"
+            f"than the {asked} this question asked for"
         )
+        if in_force is not None and wanted <= in_force:
+            why = (
+                f"{due}; the floor in force, {in_force}, already covers it, so it is kept "
+                "and nothing is decided in its place"
+            )
+        else:
+            why = f"{due}: the schedule's floor is decided instead"
         if not self.decisions.supersede(record.id, why, reason="ScheduledFloor"):
             return False  # answered or expired first: that stands
         log.info("scaling %s: question %s superseded: %s", ref, record.id, why)

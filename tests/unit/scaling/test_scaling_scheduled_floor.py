@@ -688,6 +688,36 @@ def test_an_open_forecast_question_is_superseded_by_a_schedule_due_while_held() 
     assert scheduled.reason_code == "ScheduledFloor" and scheduled.proposal["to"] == 20
 
 
+def test_a_lowering_question_superseded_while_held_under_a_higher_floor_says_it_is_kept() -> None:
+    """The schedule's 25 (00:10-00:20) is written; after it the forecast asks to lower the
+    floor to 17, and nobody answers. Prometheus stops at 00:27 (held on the load), and
+    the peak's 20 falls due at 00:34: the question is superseded (17 is below the
+    schedule's 20), but the 25 in force already covers the 20, so nothing is decided in
+    its place. Its reason said "the schedule's floor is decided instead"; it now says
+    the floor in force is kept."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 25, "00:10", "00:20"), sunday("sunday-peak", 20, "00:40", "00:50")],
+        reader=StaleReader(utc("00:27")),
+    )
+    decisions = cast(Any, loop.decisions)
+    assert run(loop, clock, "00:20") == [("00:04", 25)]
+    decisions.route = "ask"
+    assert run(loop, clock, "00:33") == []
+    lowering = proposals(loop)[-1]
+    assert (lowering.reason_code, lowering.proposal["to"]) == ("ScaleInLimit", 17)
+    assert run(loop, clock, "00:44") == []
+    assert proposals(loop)[-1] is lowering  # nothing decided in its place
+    assert decisions.superseded == [
+        (
+            "d-2",
+            "ScheduledFloor",
+            "scheduled floor sunday-peak is due and sets at least 20 replicas, no fewer than "
+            "the 17 this question asked for; the floor in force, 25, already covers it, so "
+            "it is kept and nothing is decided in its place",
+        )
+    ]
+
+
 def test_a_question_asking_more_than_the_schedule_is_not_superseded() -> None:
     """The loop asked for 10 pods (the load then needed them) and the schedule wants 8:
     an approval covers the schedule, so the question stands and nothing else is asked."""
