@@ -2174,6 +2174,16 @@ class ScalingLoop:
             return int(value.get("min_replicas", seen))
         return seen
 
+    def _own_min(self, model: WorkloadModel, hpa: HpaState) -> int | None:
+        """The HPA's own ``minReplicas`` as ``_configured_min`` keeps it, only read (None
+        when not kept yet, or kept for another HPA of that name)."""
+        if model.hpa_min_configured is not None and model.hpa_uid == hpa.uid:
+            return model.hpa_min_configured
+        value, _ = self.decisions.ledger.guard(f"scaling/configured-min/{hpa.ref}")
+        if "min_replicas" in value and value.get("uid", hpa.uid) == hpa.uid:
+            return int(value["min_replicas"])
+        return None
+
     def _gauges(
         self, ref: ObjectRef, floor: int, rec: ScalingRecommendation, sizing: Mapping[str, object]
     ) -> None:
@@ -2442,14 +2452,25 @@ class ScalingLoop:
             # Scaled to zero by someone (a person, a rollout controller): the HPA treats a
             # target at 0 with a minReplicas above 0 as "autoscaling off", and so does the
             # loop, which would otherwise scale it back up every cycle.
-            self._hold(
-                ref,
-                "ScaledToZero",
-                f"{ref} is scaled to zero (spec.replicas 0)"
-                + (f" and {hpa.ref} does not scale to zero" if hpa is not None else "")
-                + ": autoscaling is off for it, as the HPA treats it; scale it up to resume; "
-                "holding",
-            )
+            if hpa is not None and self._own_min(model, hpa) == 0:
+                # An HPA that scales to zero, held above its own 0 (a floor kept after a
+                # "no" to giving the 0 back, or someone's minReplicas): it does scale to
+                # zero; its minReplicas now keeps it from waking the workload.
+                why = (
+                    f"{ref} is scaled to zero (spec.replicas 0) under {hpa.ref} minReplicas "
+                    f"{hpa.min_replicas}, above the HPA's own minimum of 0: the HPA "
+                    "controller leaves a target at 0 alone while its minReplicas is above 0 "
+                    "(ScalingActive=False, ScalingDisabled), so autoscaling is off for it; "
+                    "set minReplicas back to 0 or scale it up to resume; holding"
+                )
+            else:
+                why = (
+                    f"{ref} is scaled to zero (spec.replicas 0)"
+                    + (f" and {hpa.ref} does not scale to zero" if hpa is not None else "")
+                    + ": autoscaling is off for it, as the HPA treats it; scale it up to "
+                    "resume; holding"
+                )
+            self._hold(ref, "ScaledToZero", why)
             return
         self._unplaced(workload, model, now)
         if hpa is not None and (model.hpa_min_configured is None or hpa.uid != model.hpa_uid):

@@ -877,7 +877,7 @@ def test_a_min_replicas_autonomic_did_not_write_is_left_alone_at_zero(
     assert run(loop, clock, "00:25") == []
     assert proposals(loop) == []
     held = loop.report()["held"]["Deployment/shop/web"]
-    assert held["reason"] == "ScaledToZero" and "does not scale to zero" in held["why"]
+    assert held["reason"] == "ScaledToZero" and "above the HPA's own minimum of 0" in held["why"]
 
 
 @pytest.mark.parametrize("recorded", [True, False])
@@ -944,7 +944,17 @@ def test_a_no_to_the_zero_given_back_is_not_asked_again() -> None:
     cast(Any, loop.decisions).ledger.records["d-1"].status = "rejected"
     assert run(loop, clock, "01:10") == []
     assert len(proposals(loop)) == 1
-    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ScaledToZero"
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["reason"] == "ScaledToZero"
+    # The HPA's own minimum is 0: it did scale to zero; its minReplicas now does not.
+    assert "does not scale to zero" not in held["why"]
+    assert held["why"] == (
+        "Deployment/shop/web is scaled to zero (spec.replicas 0) under "
+        "HorizontalPodAutoscaler/shop/web minReplicas 20, above the HPA's own minimum of 0: "
+        "the HPA controller leaves a target at 0 alone while its minReplicas is above 0 "
+        "(ScalingActive=False, ScalingDisabled), so autoscaling is off for it; set "
+        "minReplicas back to 0 or scale it up to resume; holding"
+    )
 
 
 def test_a_schedule_for_a_workload_held_on_a_bad_annotation_says_it_sets_nothing(
@@ -1298,7 +1308,8 @@ def test_an_hpa_whose_own_minimum_is_above_zero_is_never_touched_at_zero() -> No
     guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 1, "uid": "u1"}, 1)
     assert run(loop, clock, "01:10") == []
     assert proposals(loop) == []
-    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ScaledToZero"
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["reason"] == "ScaledToZero" and "does not scale to zero" in held["why"]
 
 
 def test_the_zero_given_back_is_judged_as_the_owners_minimum_not_a_forecast_step() -> None:
