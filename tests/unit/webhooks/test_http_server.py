@@ -226,14 +226,25 @@ def test_headers_trickled_under_the_read_timeout_are_cut_at_the_request_deadline
         )
         assert reply == b""  # hung up on, nothing answered
         assert took < 2.5
-        # A request that arrives in time on a connection is not cut by the deadline of
-        # an earlier one: the deadline is per request.
+    finally:
+        http.stop()
+    # A request that arrives in time on a connection is not cut by the deadline of an
+    # earlier one: the deadline is per request. Four requests 0.4 s apart (the last sent
+    # 1.2 s in) outlast one request's 1 s; the pause allowed between them (1.5 s) leaves
+    # room for a busy machine (at 0.5 s, a pause stretched by load closed the idle
+    # connection).
+    http = HttpServer("127.0.0.1", 0, read_timeout=1.5, request_timeout=1.0)
+    http.route("GET", "/healthz", lambda _r: json_response(200, {}))
+    http.start()
+    try:
         with socket.create_connection(("127.0.0.1", http.port), timeout=3) as conn:
-            for _ in range(3):
+            for _ in range(4):
                 conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
                 answer = b""
                 while not _complete(answer):
-                    answer += conn.recv(65536)
+                    more = conn.recv(65536)
+                    assert more, f"connection closed before an answer (got {answer!r})"
+                    answer += more
                 assert status(answer) == 200
                 time.sleep(0.4)
     finally:
@@ -295,7 +306,9 @@ def test_a_route_may_close_the_connection_after_its_answer() -> None:
                 )
                 reply = b""
                 while not _complete(reply):
-                    reply += conn.recv(65536)
+                    more = conn.recv(65536)
+                    assert more, f"connection closed before an answer (got {reply!r})"
+                    reply += more
                 assert (b"Connection: close" in reply) is closes
                 conn.settimeout(0.2)  # under the server's 0.5 s read timeout
                 try:
@@ -405,7 +418,9 @@ def test_expect_100_continue_is_answered_only_once_the_body_is_wanted(
         conn.sendall(b"{}")
         reply = b""
         while not _complete(reply):
-            reply += conn.recv(65536)
+            more = conn.recv(65536)
+            assert more, f"connection closed before an answer (got {reply!r})"
+            reply += more
         assert status(reply) == 200 and reply.endswith(b'{"bytes": 2}\n')
 
 
