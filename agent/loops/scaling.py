@@ -1126,7 +1126,23 @@ class ScalingLoop:
         flagged = record.get("quiet_until")
         if isinstance(flagged, int | float):  # flagged by this or an earlier leader
             if now < flagged:
-                model.quiet_until, model.theirs = float(flagged), True
+                # Held as the process that saw the change held it: the same reason and
+                # sentence (rebuilt from the stored hold), so it is said in
+                # ``status.held`` and keeps a scheduled raise back as well (``_quiet``
+                # lets one through when ``quiet_why`` is None: the hour after a "no").
+                at_flag = record.get("overridden_at")
+                was = record.get("found")
+                why = self._override_why(
+                    ref,
+                    hpa,
+                    was if isinstance(was, int) else found,
+                    written,
+                    record.get("decision_id"),
+                    float(flagged) - (float(at_flag) if isinstance(at_flag, int | float) else now),
+                    float(flagged),
+                )
+                model.quiet_until, model.quiet_why = float(flagged), why
+                model.quiet_reason, model.theirs = "Overridden", True
             return
         cut = self._cut_write(ref, model, hpa, now_uid)
         if cut is not None:
@@ -1140,26 +1156,7 @@ class ScalingLoop:
         quiet = min(QUIET_AFTER_OVERRIDE * 2 ** (model.overrides - 1), MAX_QUIET_AFTER_OVERRIDE)
         until = now + quiet
         decision_id = record.get("decision_id")
-        by = f" (decision {decision_id})" if decision_id else ""
-        if hpa is not None:
-            why = (
-                f"{hpa.ref} minReplicas is {found}, not the {written} Autonomic wrote{by}: "
-                "changed by someone else (a person, a GitOps controller putting its own "
-                "back, or a remediation runbook's scale-out); theirs stands: no floor is "
-                f"written for {quiet / 60:.0f} min, until {to_utc_text(until)}. If a "
-                f"controller owns minReplicas, let it ignore the field, or set {PREDICTIVE}: "
-                f"{FORECAST_ONLY} and set the floor there from {RECOMMENDED}"
-            )
-        else:
-            why = (
-                f"{ref} replicas is {found}, not the {written} Autonomic wrote{by}: changed "
-                "by someone else (a person with kubectl scale, a GitOps controller putting "
-                "its own back, or a remediation runbook's scale-out); theirs stands: the "
-                f"replicas are not set for {quiet / 60:.0f} min, until {to_utc_text(until)}. If a "
-                "controller owns the "
-                f"replicas, let it ignore the field, or set {PREDICTIVE}: {FORECAST_ONLY} "
-                f"and take them from {RECOMMENDED}"
-            )
+        why = self._override_why(ref, hpa, found, written, decision_id, quiet, until)
         log.warning("scaling %s: %s", ref, why)
         model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
         model.theirs = True
@@ -1171,6 +1168,39 @@ class ScalingLoop:
             detail = {"field": field, "written": written, "found": found, "why": why}
             ledger.add_feedback(decision_id, "execution", "overridden", "cluster", now, detail)
             self.decisions.progress(decision_id, f"overridden: {why}")
+
+    @staticmethod
+    def _override_why(
+        ref: ObjectRef,
+        hpa: HpaState | None,
+        found: int,
+        written: int,
+        decision_id: object,
+        quiet: float,
+        until: float,
+    ) -> str:
+        """What ``_overridden`` says of someone's ``found`` over the ``written`` value:
+        by the process that saw the change, and by one that reads its hold back."""
+        by = f" (decision {decision_id})" if decision_id else ""
+        if hpa is not None:
+            return (
+                f"{hpa.ref} minReplicas is {found}, not the {written} Autonomic wrote{by}: "
+                "changed by someone else (a person, a GitOps controller putting its own "
+                "back, or a remediation runbook's scale-out); theirs stands: no floor is "
+                f"written for {quiet / 60:.0f} min, until {to_utc_text(until)}. If a "
+                f"controller owns minReplicas, let it ignore the field, or set {PREDICTIVE}: "
+                f"{FORECAST_ONLY} and set the floor there from {RECOMMENDED}"
+            )
+        else:
+            return (
+                f"{ref} replicas is {found}, not the {written} Autonomic wrote{by}: changed "
+                "by someone else (a person with kubectl scale, a GitOps controller putting "
+                "its own back, or a remediation runbook's scale-out); theirs stands: the "
+                f"replicas are not set for {quiet / 60:.0f} min, until {to_utc_text(until)}. If a "
+                "controller owns the "
+                f"replicas, let it ignore the field, or set {PREDICTIVE}: {FORECAST_ONLY} "
+                f"and take them from {RECOMMENDED}"
+            )
 
     def _cut_write(
         self,

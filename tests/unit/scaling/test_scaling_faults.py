@@ -1525,6 +1525,29 @@ def test_a_floor_a_person_raised_comes_down_at_the_pace_after_the_hour(has_hpa: 
     assert paced(first, SCALE_IN_PATIENCE) <= second < first  # paced from the loop's own
 
 
+@pytest.mark.parametrize("has_hpa", [True, False])
+def test_an_override_read_back_by_a_new_leader_is_held_as_it_was_said(has_hpa: bool) -> None:
+    """A person raised the loop's 25 to 45 (the HPA's minReplicas, or without an HPA the
+    replicas) and the process holds it theirs for the hour. A new leader sharing the
+    ledger read back only the hold's end: it wrote nothing, but ``status.held`` said
+    nothing of the hold for the rest of the hour. It now holds the workload as the
+    process that saw the change did: the same reason and sentence, until the same time."""
+    loop, clock, web = at_forty(88, "auto") if has_hpa else at_forty_without_an_hpa(88)
+    overridden_to(loop, clock, web, 45, has_hpa=has_hpa)
+    ref = str(web.ref)
+    said = (loop.status.held_reason[ref], loop.status.held[ref])
+    until = loop.models[web.ref].quiet_until
+    t, values = steady(88)
+    successor = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    successor.decisions = loop.decisions  # one ledger
+    successor.cluster = loop.cluster
+    run(successor, clock, 5)
+    assert cast(Any, successor.executor).applied == []  # nothing written in the hour
+    assert (successor.status.held_reason.get(ref), successor.status.held.get(ref)) == said
+    model = successor.models[web.ref]
+    assert (model.quiet_until, model.quiet_reason, model.theirs) == (until, "Overridden", True)
+
+
 def test_a_new_leader_paces_from_a_floor_a_person_raised_again_in_the_hour() -> None:
     """A new leader takes over a floor a person raised to 45 (it starts its pace from the
     cluster's value), and within the hour the person raises it again, to 60: the new

@@ -1261,6 +1261,46 @@ def test_a_person_s_value_after_a_cut_off_write_is_held_against_that_write_and_k
         ledger.close()
 
 
+def test_a_hold_read_back_by_a_restarted_process_is_said_and_keeps_a_schedule_back(
+    tmp_path: Path,
+) -> None:
+    """20 written at 00:24 for one schedule; a person sets minReplicas to 15 at 00:25,
+    and the process holds it theirs for an hour, storing the hold with its write. The
+    process restarted at 00:31 read only the hold's end back: ``status.held`` said
+    nothing, and, a hold without a sentence being taken for the hour after a "no" to
+    another floor, the schedules' floors were written over the person's 15: the 20
+    again at 00:31, the 25 at 00:34. Read back, the hold
+    is the one first set: said with the same reason and sentence, until the same time,
+    and no floor is written, raised or lowered, before it ends."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path)
+    try:
+        writer = _CutAfterWrite(cluster)
+        floors = [
+            sunday("sunday-batch", 20, "00:30", "00:45"),
+            sunday("sunday-peak", 25, "00:40", "00:50"),
+        ]
+        first = writing_process(decisions, clock, cluster, writer, floors)
+        cycle_until(first, clock, "00:24")
+        assert writer.writes == [20]
+        ref = cluster.workloads[0].ref
+        cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=15)
+        cycle_until(first, clock, "00:30")
+        said = first.report()["held"][str(ref)]
+        assert said["reason"] == "Overridden"
+        assert "minReplicas is 15, not the 20 Autonomic wrote" in said["why"]
+        (model,) = first.models.values()
+        until = model.quiet_until
+        second = writing_process(decisions, clock, cluster, writer, floors)
+        cycle_until(second, clock, "00:44")
+        assert writer.writes == [20]  # before: [20, 20, 25], at 00:24, 00:31 and 00:34
+        assert cluster.hpas[ref].min_replicas == 15
+        assert second.report()["held"][str(ref)] == said  # before: nothing held
+        (restored,) = second.models.values()
+        assert (restored.quiet_until, restored.theirs) == (until, True)
+    finally:
+        ledger.close()
+
+
 @pytest.mark.parametrize("first", ["person", "schedule"])
 def test_a_question_answered_as_the_schedule_supersedes_it_is_settled_once(
     tmp_path: Path, first: str
