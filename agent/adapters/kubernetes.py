@@ -384,6 +384,9 @@ class KubernetesCluster:
         self.objects_skipped = 0
         self._on_unread = on_unread
         self._skipped_said: set[str] = set()
+        # ``get_hpa_for``'s conversions of each namespace's HPAs, kept while the listing
+        # is the same objects at the same resourceVersions (see ``_hpa_states``).
+        self._hpas_read: dict[str | None, _HpasRead] = {}
         # A cache that has not heard from the API server for this long is not read (see
         # ``_readable``); by default three watch periods: a healthy watch hears at least
         # once a period (an event, a bookmark, or the server ending it).
@@ -601,18 +604,49 @@ class KubernetesCluster:
             except BadObjectError as exc:
                 if skipped is not None:
                     skipped.append((obj, exc))
-                self.objects_skipped += 1
-                if self._on_unread is not None:
-                    self._on_unread(kind)
-                said = str(exc)
-                if said in self._skipped_said:
-                    log.debug("skipped: %s", said)
-                    continue
-                if len(self._skipped_said) >= _SKIPPED_REMEMBERED:
-                    self._skipped_said.clear()
-                self._skipped_said.add(said)
-                log.warning("skipped an object that cannot be read: %s", said)
+                self._left_out(kind, exc)
         return states
+
+    def _left_out(self, kind: Kind, exc: BadObjectError) -> None:
+        """Count and log one object left out of a listing (see ``_skipping``)."""
+        self.objects_skipped += 1
+        if self._on_unread is not None:
+            self._on_unread(kind)
+        said = str(exc)
+        if said in self._skipped_said:
+            log.debug("skipped: %s", said)
+            return
+        if len(self._skipped_said) >= _SKIPPED_REMEMBERED:
+            self._skipped_said.clear()
+        self._skipped_said.add(said)
+        log.warning("skipped an object that cannot be read: %s", said)
+
+    def _hpa_states(
+        self, namespace: str | None
+    ) -> tuple[list[HpaState], list[tuple[Obj, BadObjectError]]]:
+        """Every HPA of ``namespace`` converted, and those that cannot be read (each
+        counted and logged as ``_skipping`` does, at every call).
+
+        The conversions are kept, and reused while the listing holds the very same
+        objects at the same resourceVersions: ``get_hpa_for`` is asked once for each
+        workload, by the scaling loop and by the engine's snapshot, and converting every
+        HPA of the namespace at each ask cost about as much as the rest of both (34,000
+        conversions a cycle at 1,000 workloads, 50 to a namespace). The kept objects are
+        held, so an id seen again is the same object; a watch event or a re-list brings
+        a new object, and a listing read from the API server (no cache) new ones every
+        time, so those are converted again. An object without a resourceVersion is never
+        taken as unchanged."""
+        objects = self._objects("HorizontalPodAutoscaler", namespace)
+        key = tuple((id(obj), _resource_version(obj)) for obj in objects)
+        held = self._hpas_read.get(namespace)
+        if held is not None and held.key == key and all(version for _, version in key):
+            for _, exc in held.unreadable:
+                self._left_out("HorizontalPodAutoscaler", exc)
+            return held.states, held.unreadable
+        unreadable: list[tuple[Obj, BadObjectError]] = []
+        states = self._skipping("HorizontalPodAutoscaler", hpa_state, objects, unreadable)
+        self._hpas_read[namespace] = _HpasRead(key, objects, states, unreadable)
+        return states, unreadable
 
     def list_workloads(
         self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
@@ -682,15 +716,10 @@ class KubernetesCluster:
         target cannot be told, raises ``BadObjectError``: None would say the workload has
         no HPA, and the scaling loop or a runbook would then write its replicas, which the
         HPA controller owns (or take an HPA floor it wrote as given back)."""
-        unreadable: list[tuple[Obj, BadObjectError]] = []
+        states, unreadable = self._hpa_states(workload.namespace)
         found = [
             hpa
-            for hpa in self._skipping(
-                "HorizontalPodAutoscaler",
-                hpa_state,
-                self._objects("HorizontalPodAutoscaler", workload.namespace),
-                unreadable,
-            )
+            for hpa in states
             if (hpa.target.kind, hpa.target.name) == (workload.kind, workload.name)
         ]
         for obj, exc in unreadable:
@@ -894,6 +923,22 @@ def _name_unread(
     left out, with the refusal's message."""
     if unread is not None:
         unread.extend(unread_object(kind, obj, str(exc), owners) for obj, exc in skipped)
+
+
+@dataclass(frozen=True)
+class _HpasRead:
+    """One namespace's HPAs as ``_hpa_states`` last converted them."""
+
+    key: tuple[tuple[int, str], ...]  # each object's id and resourceVersion, in order
+    objects: list[Obj]  # held, so that no other object can take one of their ids
+    states: list[HpaState]
+    unreadable: list[tuple[Obj, BadObjectError]]
+
+
+def _resource_version(obj: Obj) -> str:
+    meta = obj.get("metadata")
+    version = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return version if isinstance(version, str) else ""
 
 
 def _may_target(hpa: Obj, workload: ObjectRef) -> bool:
