@@ -57,7 +57,13 @@ from forecasting.canary.objective import (
 from forecasting.canary.sequences import ar1_inflation, long_run_inflation
 from forecasting.canary.spec import JudgeSettings, MetricKind, MetricSpec
 from forecasting.canary.spread import SpreadEvidence, SpreadStatus, with_spread
-from forecasting.canary.verdict import Decision, MetricFinding, MetricStatus, Verdict
+from forecasting.canary.verdict import (
+    Decision,
+    MetricFinding,
+    MetricStatus,
+    Verdict,
+    after_name,
+)
 
 __all__ = ["CanaryJudge", "Interval", "judge_run"]
 
@@ -279,7 +285,7 @@ class CanaryJudge:
                 findings[i],
                 status=MetricStatus.UNDECIDED,
                 strength=0.0,
-                sentence=f"{text}; judged before then: {_after_name(findings[i])}.",
+                sentence=f"{text}; judged before then: {after_name(findings[i])}.",
             )
         others = [f for f in findings if not f.dry_run and f.name not in {s.name for s in stuck}]
         sentence = "A person should decide: " + "; ".join(said) + "."
@@ -623,12 +629,6 @@ def _with_count(finding: MetricFinding, spec: MetricSpec, served: float) -> Metr
 def _joined(findings: Iterable[MetricFinding]) -> str:
     """The findings' sentences as one: "a; b." (each ends with a full stop of its own)."""
     return "; ".join(f.sentence.rstrip(".") for f in findings) + "."
-
-
-def _after_name(finding: MetricFinding) -> str:
-    text = finding.sentence.rstrip(".")
-    prefix = f"{finding.name}: "
-    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _value(row: Mapping[str, float], column: str) -> float:

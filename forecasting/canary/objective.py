@@ -26,7 +26,7 @@ from forecasting.canary.sequences import (
     normal_mixture_radius,
 )
 from forecasting.canary.spec import MetricKind, MetricSpec
-from forecasting.canary.verdict import MetricFinding, MetricStatus
+from forecasting.canary.verdict import MetricFinding, fold_check
 
 __all__ = [
     "LevelObjective",
@@ -215,29 +215,17 @@ class LevelObjective:
 
 
 def with_objective(finding: MetricFinding, objective: ObjectiveFinding) -> MetricFinding:
-    """The comparison's finding with the objective's folded in: regressed if either says
-    so, within tolerance only if both do, otherwise as undecided as the comparison (or
-    undecided where the comparison alone would have been within tolerance)."""
-    status = finding.status
-    strength = finding.strength
-    own = finding.sentence.rstrip(".")
-    if objective.status is ObjectiveStatus.BREACHED:
-        if status is MetricStatus.REGRESSED:
-            strength = max(strength, objective.strength)
-            sentence = f"{own}; and {objective.clause}."
-        else:
-            strength = objective.strength
-            sentence = f"{finding.name}: {objective.clause}, after {_n(objective.intervals)}"
-            sentence += f" (against the baseline: {_after_name(finding)})."
-        status = MetricStatus.REGRESSED
-    elif status is MetricStatus.WITHIN_TOLERANCE and objective.status is ObjectiveStatus.MET:
-        strength = min(strength, objective.strength)
-        sentence = f"{own}, and {objective.clause}."
-    elif status is MetricStatus.WITHIN_TOLERANCE:
-        status, strength = MetricStatus.UNDECIDED, 0.0
-        sentence = f"{own}, but {objective.clause}: not promoted on that."
-    else:
-        sentence = f"{own}; {objective.clause}."
+    """The comparison's finding with the objective's folded in (``fold_check``)."""
+    status, strength, sentence = fold_check(
+        finding,
+        regressed=objective.status is ObjectiveStatus.BREACHED,
+        within=objective.status is ObjectiveStatus.MET,
+        clause=objective.clause,
+        strength=objective.strength,
+        intervals=objective.intervals,
+        against="against the baseline",
+        within_joiner=", and",
+    )
     return replace(
         finding,
         status=status,
@@ -249,13 +237,3 @@ def with_objective(finding: MetricFinding, objective: ObjectiveFinding) -> Metri
         objective_lower=objective.lower,
         objective_upper=objective.upper,
     )
-
-
-def _n(intervals: int) -> str:
-    return "1 interval" if intervals == 1 else f"{intervals} intervals"
-
-
-def _after_name(finding: MetricFinding) -> str:
-    text = finding.sentence.rstrip(".")
-    prefix = f"{finding.name}: "
-    return text[len(prefix) :] if text.startswith(prefix) else text

@@ -52,7 +52,7 @@ from enum import StrEnum
 
 from forecasting.canary.sequences import normal_mixture_log_evalue, normal_mixture_radius
 from forecasting.canary.spec import MetricSpec
-from forecasting.canary.verdict import MetricFinding, MetricStatus
+from forecasting.canary.verdict import MetricFinding, fold_check
 
 __all__ = ["SpreadEvidence", "SpreadFinding", "SpreadStatus", "with_spread"]
 
@@ -310,29 +310,18 @@ def _traffic_text(status: SpreadStatus, k: float, requests: float | None) -> str
 
 
 def with_spread(finding: MetricFinding, spread: SpreadFinding) -> MetricFinding:
-    """The finding with the spread's folded in: regressed if either says so, within
-    tolerance only if both do (so a metric with ``spread`` on is never promoted before its
-    spread is shown within its tolerance), otherwise as undecided as before."""
-    status = finding.status
-    strength = finding.strength
-    own = finding.sentence.rstrip(".")
-    if spread.status is SpreadStatus.WIDER:
-        if status is MetricStatus.REGRESSED:
-            strength = max(strength, spread.strength)
-            sentence = f"{own}; and {spread.clause}."
-        else:
-            strength = spread.strength
-            sentence = f"{finding.name}: {spread.clause}, after {_n(spread.intervals)}"
-            sentence += f" (the level against the baseline: {_after_name(finding)})."
-        status = MetricStatus.REGRESSED
-    elif status is MetricStatus.WITHIN_TOLERANCE and spread.status is SpreadStatus.WITHIN:
-        strength = min(strength, spread.strength)
-        sentence = f"{own}; and {spread.clause}."
-    elif status is MetricStatus.WITHIN_TOLERANCE:
-        status, strength = MetricStatus.UNDECIDED, 0.0
-        sentence = f"{own}, but {spread.clause}: not promoted on that."
-    else:
-        sentence = f"{own}; {spread.clause}."
+    """The finding with the spread's folded in (``fold_check``): so a metric with
+    ``spread`` on is never promoted before its spread is shown within its tolerance."""
+    status, strength, sentence = fold_check(
+        finding,
+        regressed=spread.status is SpreadStatus.WIDER,
+        within=spread.status is SpreadStatus.WITHIN,
+        clause=spread.clause,
+        strength=spread.strength,
+        intervals=spread.intervals,
+        against="the level against the baseline",
+        within_joiner="; and",
+    )
     return replace(
         finding,
         status=status,
@@ -344,13 +333,3 @@ def with_spread(finding: MetricFinding, spread: SpreadFinding) -> MetricFinding:
         spread_baseline=spread.baseline,
         spread_requests=spread.requests,
     )
-
-
-def _n(intervals: int) -> str:
-    return "1 interval" if intervals == 1 else f"{intervals} intervals"
-
-
-def _after_name(finding: MetricFinding) -> str:
-    text = finding.sentence.rstrip(".")
-    prefix = f"{finding.name}: "
-    return text[len(prefix) :] if text.startswith(prefix) else text

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Decision", "MetricFinding", "MetricStatus", "Verdict"]
+__all__ = ["Decision", "MetricFinding", "MetricStatus", "Verdict", "after_name", "fold_check"]
 
 
 class Decision(StrEnum):
@@ -149,3 +149,45 @@ class Verdict:
             "decided_after_seconds": self.decided_after_seconds,
             "metrics": [m.to_dict() for m in self.metrics],
         }
+
+
+def after_name(finding: MetricFinding) -> str:
+    """A finding's sentence without the metric's name in front, and without its full stop."""
+    text = finding.sentence.rstrip(".")
+    prefix = f"{finding.name}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def fold_check(
+    finding: MetricFinding,
+    *,
+    regressed: bool,
+    within: bool,
+    clause: str,
+    strength: float,
+    intervals: int,
+    against: str,
+    within_joiner: str,
+) -> tuple[MetricStatus, float, str]:
+    """How a further check on one metric (an objective, a spread) folds into the status,
+    strength and sentence of its comparison with the baseline: regressed if either says
+    so, within tolerance only if both do, otherwise as undecided as the comparison (and
+    undecided where the comparison alone would have been within tolerance). ``clause``
+    says what the check found; ``against`` names the comparison in a sentence led by the
+    check ("against the baseline"); ``within_joiner`` joins the two when both are within."""
+    status = finding.status
+    own = finding.sentence.rstrip(".")
+    if regressed:
+        if status is MetricStatus.REGRESSED:
+            return status, max(finding.strength, strength), f"{own}; and {clause}."
+        shown = "1 interval" if intervals == 1 else f"{intervals} intervals"
+        return (
+            MetricStatus.REGRESSED,
+            strength,
+            f"{finding.name}: {clause}, after {shown} ({against}: {after_name(finding)}).",
+        )
+    if status is MetricStatus.WITHIN_TOLERANCE and within:
+        return status, min(finding.strength, strength), f"{own}{within_joiner} {clause}."
+    if status is MetricStatus.WITHIN_TOLERANCE:
+        return MetricStatus.UNDECIDED, 0.0, f"{own}, but {clause}: not promoted on that."
+    return status, finding.strength, f"{own}; {clause}."
