@@ -999,6 +999,21 @@ def test_an_approved_zero_given_back_is_not_written_while_paused() -> None:
     assert len(proposals(loop)) == 1
 
 
+def _left_at_twenty_over_zero(ledger: Any, cluster: Any) -> None:
+    """web at 0 replicas under its HPA at minReplicas 20, a floor the (real) ledger says
+    the loop wrote an hour ago over the HPA's own 0."""
+    ref = cluster.workloads[0].ref
+    cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=20)
+    cluster.workloads = [
+        dataclasses.replace(w, replicas=0, ready_replicas=0) for w in cluster.workloads
+    ]
+    for key, record in (
+        (f"scaling/configured-min/{HPA}", {"min_replicas": 0, "uid": "u1"}),
+        (f"scaling/written/{ref}", {"min_replicas": 20, "at": START - 3600, "hpa_uid": "u1"}),
+    ):
+        assert ledger.put_guard(key, record, ledger.guard(key)[1], START - 3600)
+
+
 class _Crash(BaseException):
     """The process killed between a decision and its write."""
 
@@ -1011,16 +1026,7 @@ def test_a_zero_given_back_cut_off_before_its_write_is_written_once_by_the_next_
     new; ``autonomic explain`` says why the floor was given back."""
     ledger, decisions, clock, cluster = real_rig(tmp_path)
     try:
-        ref = cluster.workloads[0].ref
-        cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=20)
-        cluster.workloads = [
-            dataclasses.replace(w, replicas=0, ready_replicas=0) for w in cluster.workloads
-        ]
-        for key, record in (
-            (f"scaling/configured-min/{HPA}", {"min_replicas": 0, "uid": "u1"}),
-            (f"scaling/written/{ref}", {"min_replicas": 20, "at": START - 3600, "hpa_uid": "u1"}),
-        ):
-            assert ledger.put_guard(key, record, ledger.guard(key)[1], START - 3600)
+        _left_at_twenty_over_zero(ledger, cluster)
         first = new_process(decisions, clock, cluster)
 
         def crash(*args: Any, **kwargs: Any) -> Any:
@@ -1130,16 +1136,7 @@ def test_a_zero_given_back_cut_off_after_its_write_is_not_taken_for_someone_else
     written again, nothing held as overridden."""
     ledger, decisions, clock, cluster = real_rig(tmp_path)
     try:
-        ref = cluster.workloads[0].ref
-        cluster.hpas[ref] = dataclasses.replace(cluster.hpas[ref], min_replicas=20)
-        cluster.workloads = [
-            dataclasses.replace(w, replicas=0, ready_replicas=0) for w in cluster.workloads
-        ]
-        for key, record in (
-            (f"scaling/configured-min/{HPA}", {"min_replicas": 0, "uid": "u1"}),
-            (f"scaling/written/{ref}", {"min_replicas": 20, "at": START - 3600, "hpa_uid": "u1"}),
-        ):
-            assert ledger.put_guard(key, record, ledger.guard(key)[1], START - 3600)
+        _left_at_twenty_over_zero(ledger, cluster)
         writer = _CutAfterWrite(cluster)
         floors = [sunday("sunday-batch", 20, "00:30", "00:45")]
         writer.cut = True
