@@ -29,11 +29,18 @@ more) requests per interval than its baseline.
 A continuous metric's infinite value (``histogram_quantile``'s +Inf: the quantile fell
 beyond the histogram's largest finite bucket) is data that cannot be judged, and refuses
 the interval like a negative one; NaN (no requests in the window) stays missing. A counted
-metric whose canary value has been infinite on the worse side for ``min_intervals``
-intervals running, its baseline's finite, ends the analysis ``inconclusive`` (reason
-``OffScale``) with a sentence saying so, rather than waiting, silent, for the maximum
-duration: the canary is worse by more than the metric can measure, by an amount (and on a
-number of requests) the judge cannot tell, so a person decides.
+metric whose canary value has been infinite for ``min_intervals`` intervals running, its
+baseline's finite, ends the analysis ``inconclusive`` (reason ``OffScale``) with a sentence
+saying so, rather than waiting, silent, for the maximum duration. On the worse side (+Inf
+for a latency) the canary is worse by more than the metric can measure, by an amount (and
+on a number of requests) the judge cannot tell; on the better side (-Inf for a latency,
++Inf for a metric whose higher values are better) the value is no measurement at all, and
+no evidence the canary is better: either way a person decides, and the sentence says
+which. An interval in which the canary has no value (NaN), or the baseline none that is
+finite, says nothing of whether the canary came back on the scale: it neither starts the
+count again nor adds to it (a canary with little traffic, its p99 NaN and +Inf by turns,
+used to be counted afresh at each NaN and so waited for the maximum duration). Only a
+finite canary value starts it again.
 """
 
 from __future__ import annotations
@@ -170,11 +177,11 @@ class CanaryJudge:
         # the latest reason. Such data refuses the whole interval only for a counted
         # metric: a dry-run one (a new query, perhaps wrong) must not stop the verdict.
         self._refused: dict[str, tuple[int, str]] = {}
-        # Per counted continuous metric: the intervals running in which its canary value
-        # was infinite on the worse side (+Inf for a latency) while its baseline's was
-        # finite. Each such interval is refused (no statistic takes an infinite value),
-        # and after ``min_intervals`` of them a person is asked (``_off_scale_verdict``).
-        self._off_scale: dict[str, int] = {}
+        # Per counted continuous metric: the run of intervals in which its canary value
+        # was infinite (either side) while its baseline's was finite (``_count_off_scale``).
+        # Each such interval is refused (no statistic takes an infinite value), and after
+        # ``min_intervals`` of them a person is asked (``_off_scale_verdict``).
+        self._off_scale: dict[str, _OffScaleRun] = {}
 
     @property
     def verdict(self) -> Verdict | None:
@@ -243,42 +250,58 @@ class CanaryJudge:
 
     def _count_off_scale(self, interval: Interval) -> list[MetricSpec]:
         """Count, per counted continuous metric, the intervals running in which its canary
-        value was infinite on the worse side while its baseline's was finite; return the
-        metrics that have had ``min_intervals`` of them (a person should be told now)."""
+        value was infinite (on either side) while its baseline's was finite; return the
+        metrics that have had ``min_intervals`` of them (a person should be told now).
+
+        Only a finite canary value ends a run. An interval with no canary value (NaN), or
+        with the canary infinite against a baseline that is not finite, is held: it says
+        nothing of whether the canary came back on the scale, so it neither ends the run
+        nor adds to it (before, a NaN ended it, and a canary with little traffic whose
+        value went NaN and +Inf by turns never reached ``min_intervals``)."""
         stuck: list[MetricSpec] = []
         for spec in self.specs:
             if spec.dry_run or spec.kind is MetricKind.RATIO:
                 continue
             baseline = _value(interval.baseline, spec.name)
             canary = _value(interval.canary, spec.name)
-            if math.isfinite(baseline) and spec.direction.sign * canary == math.inf:
-                self._off_scale[spec.name] = self._off_scale.get(spec.name, 0) + 1
-            else:
-                self._off_scale.pop(spec.name, None)
-            if self._off_scale.get(spec.name, 0) >= self.settings.min_intervals:
+            run = self._off_scale.get(spec.name)
+            if math.isfinite(canary):
+                self._off_scale.pop(spec.name, None)  # back on the scale
+                continue
+            if not (math.isinf(canary) and math.isfinite(baseline)):
+                if run is not None:  # nothing to compare: the run neither ends nor grows
+                    self._off_scale[spec.name] = replace(run, held=run.held + 1)
+                continue
+            worse = spec.direction.sign * canary > 0
+            run = run or _OffScaleRun()
+            run = replace(
+                run,
+                count=run.count + 1,
+                worse=run.worse + worse,
+                better=run.better + (not worse),
+                plus=run.plus or canary > 0,
+                minus=run.minus or canary < 0,
+            )
+            self._off_scale[spec.name] = run
+            if run.count >= self.settings.min_intervals:
                 stuck.append(spec)
         return stuck
 
     def _off_scale_verdict(self, elapsed: float, stuck: Sequence[MetricSpec]) -> Verdict:
         """A final ``inconclusive`` verdict for a canary whose value of a counted metric
-        has been infinite on the worse side for ``min_intervals`` intervals running while
-        its baseline's was finite: every such interval was refused, so without this the
-        judge would wait, silent, for the maximum duration. It is not a rollback: the
-        judge cannot tell by how much the canary is worse (nor, without a count, on how
-        many requests), only that its value is beyond what the metric can measure."""
+        has been infinite for ``min_intervals`` intervals running while its baseline's was
+        finite: every such interval was refused, so without this the judge would wait,
+        silent, for the maximum duration. It is not a rollback: on the worse side the judge
+        cannot tell by how much the canary is worse (nor, without a count, on how many
+        requests), only that its value is beyond what the metric can measure; and not a
+        promotion: on the better side the value is no measurement at all (a latency of
+        -Inf is a broken query, not a fast release)."""
         findings = list(
             self._finding(spec, e) for spec, e in zip(self.specs, self._evidence, strict=True)
         )
         said: list[str] = []
         for spec in stuck:
-            times = self._off_scale[spec.name]
-            worse = "+Inf" if spec.direction.sign > 0 else "-Inf"
-            why = infinite_advice(spec.direction.sign > 0)
-            text = (
-                f"{spec.name}: the canary's value has been {worse} for {times} intervals "
-                "running while the baseline's was finite, none of them judged: worse than "
-                f"the baseline by more than the metric can measure; {why}"
-            )
+            text = f"{spec.name}: {self._off_scale[spec.name].said()}"
             said.append(text)
             i = self.specs.index(spec)
             findings[i] = replace(
@@ -602,6 +625,56 @@ class CanaryJudge:
             decided_after_seconds=elapsed if final else None,
             metrics=findings,
         )
+
+
+@dataclass(frozen=True)
+class _OffScaleRun:
+    """A counted metric's run of intervals with its canary value infinite against a finite
+    baseline: how many, how many of them on the metric's worse side and its better side,
+    which infinities were seen, and the intervals held within it (no canary value, or no
+    finite baseline: neither ending the run nor counted in it)."""
+
+    count: int = 0
+    worse: int = 0
+    better: int = 0
+    plus: bool = False
+    minus: bool = False
+    held: int = 0
+
+    def said(self) -> str:
+        """The run in words, naming the side honestly: worse than the baseline by more
+        than the metric can measure, or, on the better side, unusable."""
+        shown = " and ".join(t for t, seen in (("+Inf", self.plus), ("-Inf", self.minus)) if seen)
+        if self.plus and self.minus:
+            shown = f"infinite ({shown} by turns)"
+        held = (
+            f" (and {self.held} more between them, with no canary value or no finite "
+            "baseline, not counted)"
+            if self.held
+            else ""
+        )
+        text = (
+            f"the canary's value has been {shown} for {self.count} intervals running while "
+            f"the baseline's was finite{held}, none of them judged: "
+        )
+        if not self.better:
+            text += "worse than the baseline by more than the metric can measure"
+        elif not self.worse:
+            text += (
+                "beyond the metric's better end, which is no measurement, so unusable "
+                "(no evidence the canary is better)"
+            )
+        else:
+            text += (
+                f"beyond the metric's scale, on its worse side in {self.worse} of them and "
+                f"its better side in {self.better}, so unusable"
+            )
+        advice = [
+            infinite_advice(positive)
+            for positive, seen in ((True, self.plus), (False, self.minus))
+            if seen
+        ]
+        return f"{text}; {'; '.join(advice)}"
 
 
 def _with_count(finding: MetricFinding, spec: MetricSpec, served: float) -> MetricFinding:

@@ -3,8 +3,9 @@
 ``histogram_quantile`` returns +Inf when the quantile falls in the ``+Inf`` bucket (every
 slow request beyond the largest finite bucket) and NaN for a window with no requests.
 NaN is missing data, as before; an infinite value is refused (``CanaryDataError``), and a
-canary infinite on the worse side for ``min_intervals`` intervals running, while its
-baseline is finite, is a final ``inconclusive`` verdict a person sees at once.
+canary infinite (on either side) for ``min_intervals`` intervals running, while its
+baseline is finite, is a final ``inconclusive`` verdict a person sees at once; an interval
+without a canary value neither ends that run nor adds to it.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def test_a_canary_off_the_scale_for_min_intervals_running_asks_a_person(
     assert judge.update(Interval(660.0, _row(11, 1.0), _row(11, 1.0))) is verdict  # final
 
 
-def test_a_finite_or_missing_canary_breaks_the_run_and_a_better_one_never_escalates() -> None:
+def test_only_a_finite_canary_ends_the_run_and_a_baseline_off_the_scale_never_asks() -> None:
     judge = CanaryJudge([_spec(True, False), ERRORS])
     t = 0
     for _ in range(3):  # 7 off the scale, then a finite interval: counted afresh
@@ -162,14 +163,95 @@ def test_a_finite_or_missing_canary_breaks_the_run_and_a_better_one_never_escala
             with pytest.raises(CanaryDataError):
                 _feed(judge, t, 100.0, INF)
             t += 1
-        breaker = math.nan if t % 2 else 101.0
-        _checked(_feed(judge, t, 100.0, breaker))
+        _checked(_feed(judge, t, 100.0, 101.0 + t % 2))
         t += 1
-    for baseline, canary in ((INF, 100.0), (INF, INF), (math.nan, INF), (100.0, -INF)):
-        for _ in range(10):  # the baseline off the scale, both, or the canary better
+    for baseline, canary in ((INF, 100.0), (INF, INF), (math.nan, INF), (INF, -INF)):
+        for _ in range(10):  # the baseline off the scale or missing: never the canary's
             with pytest.raises(CanaryDataError):
                 _feed(judge, t, baseline, canary)
             t += 1
+    assert judge.verdict is not None and not judge.verdict.final
+
+
+@pytest.mark.parametrize("direction", [Direction.INCREASE, Direction.DECREASE])
+def test_a_canary_off_the_scale_on_its_better_side_asks_a_person_too(
+    direction: Direction,
+) -> None:
+    """Before: only an infinity on the worse side was counted; -Inf for a latency (or
+    +Inf for a metric whose higher values are better) was refused every interval and
+    the canary waited, silent, for the maximum duration. It is no measurement, so no
+    evidence the canary is better: the 8th running asks a person, saying it is unusable
+    (not that it is worse)."""
+    spec = MetricSpec("p99", direction=direction)
+    judge = CanaryJudge([spec, ERRORS])
+    better = -direction.sign * INF
+    for t in range(3):
+        _feed(judge, t, 100.0 + t % 2, 101.0)
+    for t in range(3, 3 + 7):
+        with pytest.raises(CanaryDataError):
+            _feed(judge, t, 100.0, better)
+    verdict = _feed(judge, 10, 100.0, better)
+    _checked(verdict)
+    assert verdict.final and verdict.decision is Decision.INCONCLUSIVE
+    assert verdict.reason == "OffScale"
+    sign = "+Inf" if better > 0 else "-Inf"
+    advice = "add buckets with a larger le" if better > 0 else "check the metric's query"
+    assert verdict.sentence.startswith(
+        f"A person should decide: p99: the canary's value has been {sign} for 8 intervals "
+        "running while the baseline's was finite, none of them judged: beyond the metric's "
+        "better end, which is no measurement, so unusable (no evidence the canary is "
+        "better); "
+    )
+    assert advice in verdict.sentence and "worse than the baseline" not in verdict.sentence
+
+
+def test_a_canary_infinite_on_either_side_by_turns_is_one_run() -> None:
+    judge = CanaryJudge([MetricSpec("p99"), ERRORS])
+    for t in range(7):
+        with pytest.raises(CanaryDataError):
+            _feed(judge, t, 100.0, INF if t % 2 else -INF)
+    verdict = _feed(judge, 7, 100.0, INF)
+    assert verdict.final and verdict.reason == "OffScale"
+    assert (
+        "p99: the canary's value has been infinite (+Inf and -Inf by turns) for 8 intervals "
+        "running while the baseline's was finite, none of them judged: beyond the metric's "
+        "scale, on its worse side in 4 of them and its better side in 4, so unusable; for "
+        "a histogram_quantile that means"
+    ) in verdict.sentence
+    assert "; check the metric's query" in verdict.sentence
+
+
+def test_an_interval_without_data_neither_ends_nor_adds_to_the_run() -> None:
+    """A canary with little traffic: its p99 NaN (no requests in the window) and +Inf by
+    turns. Before, each NaN started the count again, so 8 +Inf never came running and
+    the canary waited, silent, for the maximum duration. A window with no data says
+    nothing of whether the canary came back on the scale: the 8th +Inf asks a person,
+    and the sentence says how many were not counted."""
+    judge = CanaryJudge([MetricSpec("p99"), ERRORS])
+    for t in range(14):
+        if t % 2:
+            _checked(_feed(judge, t, 100.0, math.nan))  # missing, not refused
+        else:
+            with pytest.raises(CanaryDataError):
+                _feed(judge, t, 100.0, INF)
+    with pytest.raises(CanaryDataError):  # nor does a baseline with no finite value
+        _feed(judge, 14, math.nan, INF)
+    verdict = _feed(judge, 15, 100.0, INF)
+    assert verdict.final and verdict.reason == "OffScale"
+    assert (
+        "p99: the canary's value has been +Inf for 8 intervals running while the baseline's "
+        "was finite (and 8 more between them, with no canary value or no finite baseline, "
+        "not counted), none of them judged: worse than the baseline by more than the "
+        "metric can measure; "
+    ) in verdict.sentence
+    # a finite canary value does end it: 7, a finite one, then 7 more is no verdict
+    judge = CanaryJudge([MetricSpec("p99"), ERRORS])
+    for t in range(15):
+        if t == 7:
+            _checked(_feed(judge, t, 100.0, 101.0))
+            continue
+        with pytest.raises(CanaryDataError):
+            _feed(judge, t, 100.0, INF)
     assert judge.verdict is not None and not judge.verdict.final
 
 

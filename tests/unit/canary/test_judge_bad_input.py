@@ -592,6 +592,41 @@ def test_an_infinite_p99_is_skipped_as_the_daemon_skips_it_and_8_running_ask_a_p
     assert code == 2 and "'1e400' is not a finite number" in err
 
 
+def test_a_canary_at_minus_inf_between_empty_intervals_asks_a_person_as_the_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A latency of -Inf (a broken query: the better side) every other interval, the
+    intervals between them empty (no requests). Before, neither was counted toward
+    ``OffScale`` (-Inf was not the worse side, and an empty interval started the count
+    again), so the files ran to their maximum duration, inconclusive ``Unclear``, with
+    nothing said of the -Inf; now the 8th -Inf is ``OffScale``, saying so, as the daemon."""
+    base = write_csv(tmp_path / "b.csv", rows(20))
+    broken = rows(20)
+    for i, r in enumerate(broken[4:]):
+        r[1] = "" if i % 2 else "-Inf"
+    canary = write_csv(tmp_path / "c.csv", broken)
+    code, out, err = judge(
+        capsys,
+        "--baseline",
+        str(base),
+        "--canary",
+        str(canary),
+        "--allow-missing",
+        "--json",
+    )
+    assert code == EXIT_CODES["inconclusive"], err
+    verdict = last_json(out)
+    assert verdict["reason"] == "OffScale"
+    assert (
+        "latency: the canary's value has been -Inf for 8 intervals running while the "
+        "baseline's was finite (and 7 more between them, with no canary value or no finite "
+        "baseline, not counted), none of them judged: beyond the metric's better end, which "
+        "is no measurement, so unusable (no evidence the canary is better); check the "
+        "metric's query"
+    ) in verdict["sentence"]
+    assert err.count("interval not judged") == 7  # the 8th -Inf is the verdict
+
+
 def test_every_interval_refused_is_an_error_naming_the_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.clock import FakeClock
 from agent.ledger import Ledger, open_ledger
 from agent.loops.canary import CanaryLoop
 from agent.metrics_port import MetricSeries
+from agent.sim.cluster import SimCluster
 from agent.sim.metrics import SimMetrics
 from tests.unit.canary_loop.test_canary_loop import rig
 
@@ -173,3 +175,74 @@ def test_a_canary_off_the_scale_is_counted_across_a_restart(ledger: Ledger) -> N
     assert "has been +Inf for 8 intervals running" in again.latest.sentence
     (decision,) = ledger.decisions(kind="canary")
     assert decision.proposal["verdict"] == "inconclusive"
+
+
+def _off_and_empty(ledger: Ledger) -> tuple[CanaryLoop, FakeClock, SimCluster]:
+    """A canary with little traffic: its p99 +Inf at the 1st, 3rd, 5th... cycle and NaN
+    (no requests in the window) at the others."""
+    live, _signals, clock, cluster = rig(ledger, canary_slowdown=math.inf)
+    metrics = live.reader
+    assert isinstance(metrics, SimMetrics)
+    for cycle in range(2, 40, 2):
+        _set(metrics, "lat", "search-canary", clock.now() + 60 * cycle, math.nan)
+    return live, clock, cluster
+
+
+def test_a_canary_off_the_scale_between_empty_intervals_asks_a_person_live_and_rebuilt(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Its p99 +Inf and NaN by turns: each NaN started the count toward ``OffScale``
+    again, so it never reached 8 and the canary waited, silent, for ``maxDuration``. An
+    interval with no data says nothing of whether the canary came back on the scale: the
+    8th +Inf (the 15th cycle) asks a person, live and after a restart alike (the restart
+    reads the intervals back, NaN and +Inf, and counts them as the live run did)."""
+    live, clock, _cluster = _off_and_empty(ledger)
+    for _ in range(14):
+        clock.advance(60)
+        live.cycle()
+    assert ledger.decisions(kind="canary") == []
+    clock.advance(60)
+    live.cycle()
+    (analysis,) = live.analyses.values()
+    assert analysis.latest is not None and analysis.latest.final
+    assert (analysis.latest.decision.value, analysis.latest.reason) == (
+        "inconclusive",
+        "OffScale",
+    )
+    said = (
+        "has been +Inf for 8 intervals running while the baseline's was finite (and 7 more "
+        "between them, with no canary value or no finite baseline, not counted)"
+    )
+    assert said in analysis.latest.sentence
+
+    other = open_ledger(f"sqlite:///{tmp_path / 'other.sqlite'}", 0)
+    try:
+        first, clock, cluster = _off_and_empty(other)
+        for _ in range(6):
+            clock.advance(60)
+            first.cycle()
+        assert isinstance(first.reader, SimMetrics)
+        restarted = CanaryLoop(
+            first.settings,
+            reader=_PrometheusLike(first.reader),
+            cluster=cluster,
+            decisions=first.decisions,
+            clock=clock,
+            submit=[].extend,
+            events=first.events,
+        )
+        clock.advance(30)  # 5 intervals read back, its own 6th: 3 +Inf, 3 NaN
+        restarted.cycle()
+        for _ in range(8):  # as many as the live run had to go, but one
+            clock.advance(60)
+            restarted.cycle()
+        assert other.decisions(kind="canary") == []
+        clock.advance(60)
+        restarted.cycle()
+        (again,) = restarted.analyses.values()
+        assert again.latest is not None and again.latest.final
+        assert again.latest.reason == "OffScale" and said in again.latest.sentence
+        (decision,) = other.decisions(kind="canary")
+        assert decision.proposal["verdict"] == "inconclusive"
+    finally:
+        other.close()

@@ -56,3 +56,30 @@ def test_a_canary_p99_at_inf_is_said_once_then_a_person_is_asked(
     assert body["reason"] == "OffScale"
     sentence = body["sentence"]
     assert "latency_p99: the canary's value has been +Inf for 8 intervals running" in sentence
+
+
+def test_a_canary_p99_at_minus_inf_asks_a_person_saying_it_is_unusable(
+    ledger: Ledger,
+) -> None:
+    """-Inf for a latency (a broken query; the metric's better side) was refused every
+    interval and never counted: the canary waited, silent, for ``maxDuration``. Now the
+    8th running is a final inconclusive verdict, escalated, that calls the value unusable
+    rather than worse (nor better: nothing was measured)."""
+    loop, signals, clock, _cluster = rig(ledger, canary_slowdown=-math.inf)
+    for _ in range(7):
+        clock.advance(60)
+        loop.cycle()
+        assert not ledger.decisions(kind="canary")
+    clock.advance(60)
+    loop.cycle()
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "inconclusive"
+    assert (decision.route, decision.status) == ("escalate", "escalated")
+    assert signals == []
+    assert decision.evidence["judge_reason"] == "OffScale"
+    assert (
+        "latency_p99: the canary's value has been -Inf for 8 intervals running while the "
+        "baseline's was finite, none of them judged: beyond the metric's better end, which "
+        "is no measurement, so unusable (no evidence the canary is better); check the "
+        "metric's query"
+    ) in decision.reason
