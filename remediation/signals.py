@@ -24,6 +24,7 @@ from remediation.snapshot import ClusterSnapshot
 
 __all__ = [
     "BREACH_RATIO",
+    "CANARY_CONFIRMED",
     "DEFAULT_BREACH_METRIC",
     "Signal",
     "SignalKind",
@@ -31,6 +32,7 @@ __all__ = [
     "anomaly_signal",
     "breach_confidence",
     "breach_metric",
+    "canary_confidence",
     "canary_signal",
     "detect_kubernetes_signals",
     "forecast_breach_signal",
@@ -211,6 +213,20 @@ def forecast_breach_signal(
         since=start,
         excess_ratio=excess,
     )
+
+
+# The least confidence a canary verdict a person approved is sent to the runbooks with: a
+# person has looked, whatever the judge's calibrated confidence in it was.
+CANARY_CONFIRMED = 0.99
+
+
+def canary_confidence(judged: float, *, approved: bool = False) -> float:
+    """The confidence a canary verdict's signal to the runbooks carries, ``judged`` being
+    the judge's (calibrated) confidence in the verdict: that alone for one sent without
+    a person (routed ``auto``, or held by a pause and sent after it), and at least
+    ``CANARY_CONFIRMED`` for one a person approved. The canary loop sends with it, and
+    ``autonomic runbooks test`` states a given canary verdict with it."""
+    return max(judged, CANARY_CONFIRMED) if approved else judged
 
 
 def canary_signal(

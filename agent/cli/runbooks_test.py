@@ -271,11 +271,14 @@ def _given_signal(
     with its real restart count and since), or an alert, anomaly, forecast breach or
     canary verdict made as their sources make them."""
     from forecasting.anomaly.calibration import NAB as INCIDENT_CALIBRATION
+    from forecasting.canary.calibration import calibrated_confidence
+    from forecasting.canary.verdict import Decision
     from remediation.alerts import AlertmanagerPayload, parse_payload, to_signals
     from remediation.signals import (
         BREACH_RATIO,
         anomaly_signal,
         breach_confidence,
+        canary_confidence,
         canary_signal,
         forecast_breach_signal,
     )
@@ -308,7 +311,11 @@ def _given_signal(
     # an alert's default is the webhook's; an anomaly's the most the daemon's anomaly
     # signals carry (an incident opening at score 1: the calibrated share that was real);
     # a forecast breach's what the scaling loop states for its excess (0.8 at 20 % above
-    # the forecast's bound, up to 0.95 from 50 %), which it signals only from 20 %
+    # the forecast's bound, up to 0.95 from 50 %), which it signals only from 20 %; a
+    # canary verdict's the least the canary loop sends one with when no person approved
+    # it (the judge's calibrated confidence at the bottom of that verdict's table: 0.9949
+    # for a rollback, 0.6727 for a promotion today; 0.5 for continue and inconclusive,
+    # which it never sends)
     excess = _number(options, "excess", 0.5, where) if kind == "forecastBreach" else 0.0
     if kind == "forecastBreach" and excess < BREACH_RATIO:
         raise BadInputError(
@@ -323,6 +330,8 @@ def _given_signal(
         "anomaly": INCIDENT_CALIBRATION.probability(1.0),
         "forecastBreach": breach_confidence(excess),
     }.get(kind, 1.0)
+    if kind == "canary" and name in {d.value for d in Decision}:
+        default = canary_confidence(calibrated_confidence(Decision(name), 0.0))
     confidence = _number(options, "confidence", default, where)
     if not 0.0 <= confidence <= 1.0:
         raise BadInputError([f"{where}: confidence={confidence:g} is not between 0 and 1"])

@@ -215,7 +215,7 @@ from remediation.ports import (
     WorkloadState,
 )
 from remediation.schema import CANARY_OF, PromoteCanaryAction, Runbook
-from remediation.signals import Signal, canary_signal
+from remediation.signals import CANARY_CONFIRMED, Signal, canary_confidence, canary_signal
 from remediation.snapshot import ClusterSnapshot
 from remediation.windows import to_utc_text
 
@@ -231,7 +231,7 @@ EventPoster = Callable[[ObjectRef, str, str, bool], None]
 JUDGE_CANARY = "autonomic.dev/judge-canary"
 # The opt-in of a native canary to ``canary-promote`` (its target's ``requireLabels``).
 PROMOTE_CANARY = "autonomic.dev/promote-canary"
-CONFIRMED = 0.99  # the least confidence of a verdict a person approved, sent to the runbooks
+CONFIRMED = CANARY_CONFIRMED  # the least confidence of a verdict a person approved, sent on
 VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it stuck
 # Prometheus's newest stored sample (of any series) may be this much older than a cycle,
 # at least, before its answers count as frozen: twice ``canary.period``, and no less
@@ -1200,9 +1200,7 @@ class CanaryLoop:
                 canary_signal(
                     verdict="rollback" if verdict == "rollback" else "promote",
                     target=target,
-                    confidence=max(float(record.confidence), CONFIRMED)
-                    if by_person
-                    else float(record.confidence),
+                    confidence=canary_confidence(float(record.confidence), approved=by_person),
                     at=now,
                     revision=int(record.proposal.get("revision", 0)),
                     evidence=evidence,
@@ -1660,7 +1658,7 @@ class CanaryLoop:
                     canary_signal(
                         verdict="rollback" if decision == "rollback" else "promote",
                         target=analysis.canary,
-                        confidence=verdict.confidence,
+                        confidence=canary_confidence(verdict.confidence),
                         at=self.clock.now(),
                         revision=analysis.revision,
                         evidence={

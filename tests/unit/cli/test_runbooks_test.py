@@ -218,6 +218,42 @@ def test_a_breach_is_as_sure_as_the_scaling_loop_would_state_it(
     assert "(signal confidence 85.0%)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("verdict", "slowdown"), [("rollback", 1.2), ("promote", 1.0)])
+def test_a_canary_verdict_is_as_sure_as_the_canary_loop_would_state_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, verdict: str, slowdown: float
+) -> None:
+    """A given canary verdict defaulted to confidence 1, which the canary loop never
+    sends: it sends the judge's calibrated confidence (``canary_confidence``), 0.9949 to
+    0.9963 for a rollback and 0.6727 to 0.7636 for a promotion today, or at least 0.99
+    once a person approved it. A runbook asking first below, say, 0.95 was previewed
+    acting alone on every promotion. The default is now the least the loop sends without
+    a person: here a real run of the loop whose verdict is at the bottom of its table (a
+    rollback of a canary 20 % slower; a promotion of an equal one, its type's thresholds
+    lowered so that it is routed auto, as canary-promote.yaml describes)."""
+    from agent.ledger import open_ledger
+    from tests.unit.canary_loop.test_canary_loop import rig, run_until_final
+
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        ledger.record_thresholds("canary/promote", 0.6, 0.5, {}, 0.0)
+        loop, signals, clock, _cluster = rig(ledger, canary_slowdown=slowdown)
+        run_until_final(loop, clock)
+    finally:
+        ledger.close()
+    (sent,) = signals
+    assert (sent.kind, sent.name) == ("canary", verdict)
+    runbook = str(RUNBOOKS / f"canary-{verdict}.yaml")
+    given = f"canary:{verdict}:Deployment/shop/web"
+    # (the example's web is not opted in to canary-promote: it takes no promotion)
+    args = (runbook, "--objects", str(CLUSTER), "--signal", given)
+    code = 0 if verdict == "rollback" else 3
+    [signal] = preview(capsys, *args, code=code)["signals"]
+    assert signal["signal"]["confidence"] == sent.confidence
+    # a confidence given is taken as given (0.99: what a person's yes is sent with)
+    [signal] = preview(capsys, *args[:-1], given + ":confidence=0.99", code=code)["signals"]
+    assert signal["signal"]["confidence"] == 0.99
+
+
 def test_given_canary_verdict_below_the_runbook_bar_forces_a_question(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
