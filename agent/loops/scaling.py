@@ -3403,7 +3403,18 @@ class ScalingLoop:
             else:
                 operation = Scale(ref, wanted, expected=current)
             key = f"scaling/{ref}/{decision_id}"
-            if self.decisions.ledger.intents(execution_key=key):
+            tried = self.decisions.ledger.intents(execution_key=key)
+            if (
+                not tried
+                and hpa is not None
+                and hpa.min_replicas == 0
+                and workload.replicas == 0
+                and wanted > 0
+            ):
+                # Approved while the workload ran; its HPA has scaled it to 0 since.
+                self._not_at_zero(workload, model, hpa, decision_id, wanted)
+                return False
+            if tried:
                 # Tried before (its outcome unknown then, or cut off by a restart): settled
                 # from its intent and what the cluster shows, never written again.
                 outcome = self._settled(key)
@@ -3462,6 +3473,32 @@ class ScalingLoop:
                 f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
             )
             return True
+
+    def _not_at_zero(
+        self,
+        workload: WorkloadState,
+        model: WorkloadModel,
+        hpa: HpaState,
+        decision_id: str,
+        wanted: int,
+    ) -> None:
+        """An approved floor whose workload its HPA (``minReplicas: 0``) has scaled to 0
+        since the question was asked: written now, it would switch the HPA off and wake
+        nothing (``_at_zero``), and the loop would give the 0 back at the next cycle
+        (``_zero_back``). Not written: the decision is closed as ``superseded``, with
+        why, in the ledger (``autonomic explain``) and the question's thread, as a
+        dropped question is (``_close_dropped``); the workload is held as scaled to
+        zero, and its floor decided afresh once the HPA has woken it."""
+        ref, now = workload.ref, self.clock.now()
+        why = f"not carried out (ScaledToZero): {_at_zero(ref, hpa, wanted)}; nothing was written"
+        ledger = self.decisions.ledger
+        if ledger.transition(decision_id, ["approved"], "superseded", now):
+            detail = {"reason": "ScaledToZero", "why": why}
+            ledger.add_feedback(decision_id, "execution", "superseded", "autonomic", now, detail)
+            self.decisions.progress(decision_id, why, final=True)
+            log.info("scaling %s: approved floor %s", ref, why)
+        model.recommended = None  # decided afresh on what the cluster has then
+        self._hold(ref, "ScaledToZero", _at_zero(ref, hpa, wanted))
 
     def _settled(self, key: str) -> StepOutcome:
         """What became of a write whose intent an earlier try recorded: ``applied``,
