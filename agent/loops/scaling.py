@@ -539,10 +539,12 @@ class WorkloadModel:
     # workload_changed_at in records written since they were added) or, without an
     # HPA, the replicas (field
     # "replicas", replicas, at, decision_id, workload_uid); once someone
-    # else changed it, also overridden_at, found and quiet_until. {} when none; None until
-    # read.
+    # else changed it, also overridden_at, found and quiet_until; and overrides, the
+    # count in a row so far, when above 0. {} when none; None until read.
     written: dict[str, Any] | None = None
     overrides: int = 0  # overrides of written floors in a row
+    # Whether ``overrides`` was read back from a written-floor record (``_restore_overrides``).
+    overrides_read: bool = False
     failures: int = 0  # refused writes in a row
     # Why no floor is written now (an override, a refused write), shown in
     # ``status.held`` until ``quiet_until``.
@@ -1114,6 +1116,7 @@ class ScalingLoop:
             if hpa is None:
                 self._taken_over(workload, model, now)
             return
+        self._restore_overrides(model, record, now)
         at = float(record.get("at", -math.inf))
         uid = str(record.get("hpa_uid" if hpa is not None else "workload_uid") or "")
         now_uid = hpa.uid if hpa is not None else workload.uid
@@ -1161,6 +1164,7 @@ class ScalingLoop:
         model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
         model.theirs = True
         flag = {**record, "overridden_at": now, "found": found, "quiet_until": until}
+        flag["overrides"] = model.overrides
         if self._remember_written(ref, flag, now):
             model.written = flag
         ledger = self.decisions.ledger
@@ -1168,6 +1172,28 @@ class ScalingLoop:
             detail = {"field": field, "written": written, "found": found, "why": why}
             ledger.add_feedback(decision_id, "execution", "overridden", "cluster", now, detail)
             self.decisions.progress(decision_id, f"overridden: {why}")
+
+    @staticmethod
+    def _restore_overrides(
+        model: WorkloadModel, record: Mapping[str, Any] | None, now: float
+    ) -> None:
+        """Read back, once per model (a restart, a new leader), the overrides in a row a
+        written-floor record keeps (``overrides``: stored with each override and carried
+        to each write after it), so a repeat override is held as long as the process
+        that counted the others would hold it, not one ``QUIET_AFTER_OVERRIDE`` again.
+        Not a record's count whose value has stood ``QUIET_AFTER_OVERRIDE`` since it was
+        written with no override: ``_overridden`` starts the count again then."""
+        if model.overrides_read or not record:
+            return
+        model.overrides_read = True
+        stored, at = record.get("overrides"), record.get("at")
+        if not isinstance(stored, int) or isinstance(stored, bool) or stored <= model.overrides:
+            return
+        stood = "quiet_until" not in record and (
+            not isinstance(at, int | float) or now - at >= QUIET_AFTER_OVERRIDE
+        )
+        if not stood:
+            model.overrides = stored
 
     @staticmethod
     def _override_why(
@@ -3450,6 +3476,11 @@ class ScalingLoop:
                 # Not when ``_overridden`` has stored this write, cut off before its
                 # record, with someone's change to it: that record keeps their hold.
                 record = self._write_record(workload, hpa, decision_id, wanted, now)
+                # The overrides in a row so far go with the new write: a restart or a
+                # new leader reads them back, and the next override's hold is doubled.
+                self._restore_overrides(model, held, now)
+                if model.overrides:
+                    record["overrides"] = model.overrides
                 model.written = record
                 self._remember_written(ref, record, now)
             # Applied: judged after the lead time the floor was raised for, and a while more.
