@@ -5,12 +5,13 @@ annotated ``autonomic.dev/predictive: "true"``, every period:
 
 1. read the load with the workload's query (``scaling.loadQuery``, or the one of
    ``scaling.loadQueries`` its ``autonomic.dev/load-query`` annotation names; another
-   query than the model was fitted on is another metric, and refits it, at most
-   ``REQUERIES_PER_CYCLE`` workloads a cycle, the others on their old query until their
-   turn): the days a fit needs (``profileHistory``, 14 days by default) when the model
-   is due a refit (every ``refitEvery``, and on the first cycle), otherwise only the
-   points since the last cycle; stale or failed reads mean **hold**: nothing new is done on old
-   numbers, and the status says why;
+   query than the model was fitted on is another metric, and refits it, as does a changed
+   ``autonomic.dev/history-since``: at most ``CHANGE_REFITS_PER_CYCLE`` workloads a cycle
+   for either, the others on their current model until their turn): the days a fit
+   needs (``profileHistory``, 14 days by default) when the model is due a refit (every
+   ``refitEvery``, and on the first cycle), otherwise only the points since the last
+   cycle; stale or failed reads mean **hold**: nothing new is done on old numbers, and
+   the status says why;
 2. refit the seasonal-profile forecaster on those days, and between refits re-anchor its
    level on the newest points every cycle (microseconds, so thousands of workloads fit
    in a cycle). The live model is watched (its one-step forecasts against what arrived,
@@ -245,11 +246,12 @@ REFIT_SPREAD = 0.5  # refits that fall due together are spread over this share o
 DEFAULT_STARTUP = 60.0  # seconds, until the workload's pods have been measured
 STARTUP_EVERY = 1800.0  # seconds between two start-up measurements of one workload
 MEASURES_PER_CYCLE = 50  # workloads whose pods one cycle may list (first sight included)
-# Workloads whose load query changed that one cycle refits on the new query (a week read
-# and a fit each): an edit of the annotation on a whole fleet at once would otherwise
-# make one cycle read and fit them all (7.6 s for 1,000 on the test fakes, against a
-# 0.2 s cycle). The others are read on their old query until their turn.
-REQUERIES_PER_CYCLE = 50
+# Workloads whose load query or history cut (``autonomic.dev/history-since``) changed
+# that one cycle refits for it (a week read and a fit each), one budget for both: an edit
+# of the annotation on a whole fleet at once would otherwise make one cycle read and fit
+# them all (7.6 s for 1,000 on the test fakes, against a 0.2 s cycle). The others keep
+# their current model (read on its old query, fitted from its old cut) until their turn.
+CHANGE_REFITS_PER_CYCLE = 50
 VERIFY_AFTER = 300.0  # a floor is judged over its lead time plus this long
 CAPACITY_KEY = "scaling/capacity"  # ledger guard key prefix of a learned capacity
 # Ledger guard key prefix of the HPA minReplicas this loop last wrote for a workload: so a
@@ -539,10 +541,12 @@ class WorkloadModel:
     # workload_changed_at in records written since they were added) or, without an
     # HPA, the replicas (field
     # "replicas", replicas, at, decision_id, workload_uid); once someone
-    # else changed it, also overridden_at, found and quiet_until. {} when none; None until
-    # read.
+    # else changed it, also overridden_at, found and quiet_until; and overrides, the
+    # count in a row so far, when above 0. {} when none; None until read.
     written: dict[str, Any] | None = None
     overrides: int = 0  # overrides of written floors in a row
+    # Whether ``overrides`` was read back from a written-floor record (``_restore_overrides``).
+    overrides_read: bool = False
     failures: int = 0  # refused writes in a row
     # Why no floor is written now (an override, a refused write), shown in
     # ``status.held`` until ``quiet_until``.
@@ -746,8 +750,10 @@ class ScalingLoop:
         # when the reader cannot tell (the simulation's store, a backend without it).
         self._stored: float | None = None
         self._measures_left = 0  # start-up measurements this cycle may still do
-        self._requeries_left = 0  # refits on a changed load query this cycle may still do
-        self._requeries_waiting = 0  # workloads whose changed query waits for a later cycle
+        # Refits on a changed load query or history cut this cycle may still do, and the
+        # workloads whose change waits for a later cycle, by what changed.
+        self._change_refits_left = 0
+        self._change_refits_waiting: dict[str, int] = {}
         days = round(settings.profile_history / 86400.0)
         self.forecaster = SeasonalProfile(
             ProfileSettings(
@@ -768,7 +774,7 @@ class ScalingLoop:
         share = len(self.models) * self.settings.period / (REFIT_SPREAD * self.settings.refit_every)
         self._refits_left = max(1, math.ceil(share))
         self._measures_left = MEASURES_PER_CYCLE
-        self._requeries_left, self._requeries_waiting = REQUERIES_PER_CYCLE, 0
+        self._change_refits_left, self._change_refits_waiting = CHANGE_REFITS_PER_CYCLE, {}
         self._cycles += 1
         self._stored = (
             self.reader.newest_sample() if isinstance(self.reader, IngestionClock) else None
@@ -887,12 +893,14 @@ class ScalingLoop:
         for name in set(self.status.scheduled) - seen:
             del self.status.scheduled[name]
         self._unmatched_schedules(workloads, seen, unread)
-        if self._requeries_waiting:
+        if self._change_refits_waiting:
             log.info(
-                "scaling: %d workloads' load query changed and wait for their refit on the "
-                "new one (at most %d a cycle); each is read with its old query until then",
-                self._requeries_waiting,
-                REQUERIES_PER_CYCLE,
+                "scaling: %d workloads wait for their refit (%s; at most %d a cycle); each "
+                "keeps its current model until then, read with its old load query and "
+                "fitted from its old history-since",
+                sum(self._change_refits_waiting.values()),
+                ", ".join(f"{n} {what}" for what, n in self._change_refits_waiting.items()),
+                CHANGE_REFITS_PER_CYCLE,
             )
         late = now - 2 * self.settings.period
         for model in self.models.values():
@@ -1114,6 +1122,7 @@ class ScalingLoop:
             if hpa is None:
                 self._taken_over(workload, model, now)
             return
+        self._restore_overrides(model, record, now)
         at = float(record.get("at", -math.inf))
         uid = str(record.get("hpa_uid" if hpa is not None else "workload_uid") or "")
         now_uid = hpa.uid if hpa is not None else workload.uid
@@ -1161,6 +1170,7 @@ class ScalingLoop:
         model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
         model.theirs = True
         flag = {**record, "overridden_at": now, "found": found, "quiet_until": until}
+        flag["overrides"] = model.overrides
         if self._remember_written(ref, flag, now):
             model.written = flag
         ledger = self.decisions.ledger
@@ -1168,6 +1178,28 @@ class ScalingLoop:
             detail = {"field": field, "written": written, "found": found, "why": why}
             ledger.add_feedback(decision_id, "execution", "overridden", "cluster", now, detail)
             self.decisions.progress(decision_id, f"overridden: {why}")
+
+    @staticmethod
+    def _restore_overrides(
+        model: WorkloadModel, record: Mapping[str, Any] | None, now: float
+    ) -> None:
+        """Read back, once per model (a restart, a new leader), the overrides in a row a
+        written-floor record keeps (``overrides``: stored with each override and carried
+        to each write after it), so a repeat override is held as long as the process
+        that counted the others would hold it, not one ``QUIET_AFTER_OVERRIDE`` again.
+        Not a record's count whose value has stood ``QUIET_AFTER_OVERRIDE`` since it was
+        written with no override: ``_overridden`` starts the count again then."""
+        if model.overrides_read or not record:
+            return
+        model.overrides_read = True
+        stored, at = record.get("overrides"), record.get("at")
+        if not isinstance(stored, int) or isinstance(stored, bool) or stored <= model.overrides:
+            return
+        stood = "quiet_until" not in record and (
+            not isinstance(at, int | float) or now - at >= QUIET_AFTER_OVERRIDE
+        )
+        if not stood:
+            model.overrides = stored
 
     @staticmethod
     def _override_why(
@@ -2303,21 +2335,28 @@ class ScalingLoop:
             model = self.models[ref] = self._new_model(ref)
         startup, startup_source = self._startup(workload, model, knobs, now)
         query, load_query = self._query(ref, knobs.load_query), knobs.load_query
-        cut = model.history_since != knobs.history_since
+        since = knobs.history_since
+        cut = model.fitted is not None and model.history_since != since
         # Another load query (its annotation now names another, or that name's template
         # was changed) reads another metric: the model fitted on the old one's history,
         # its recent points, its band and a capacity learned in its unit are of no use.
-        # Fitted again on the new query's history, live at once, as after a history cut;
-        # at most ``REQUERIES_PER_CYCLE`` a cycle (unless a cut refits it anyway): the
-        # others go on being read, forecast, sized and verified on the query their model
-        # was fitted on until their turn, never a model of one metric fed the other's.
+        # Fitted again on the new query's history, live at once, as after a history cut.
+        # Either change (or both: one refit) is refitted for at most
+        # ``CHANGE_REFITS_PER_CYCLE`` workloads a cycle: the others go on being read,
+        # forecast, sized and verified on the model they have (its query, its cut) until
+        # their turn, never a model of one metric fed the other's.
         requery = model.fitted is not None and model.query != query
-        if requery and not cut:
-            if self._requeries_left > 0:
-                self._requeries_left -= 1
-            elif model.query is not None:
-                requery, query, load_query = False, model.query, model.load_query
-                self._requeries_waiting += 1
+        if cut or requery:
+            if self._change_refits_left > 0:
+                self._change_refits_left -= 1
+            elif not requery or model.query is not None:
+                what = "with a changed load query" if requery else "with a changed history-since"
+                waiting = self._change_refits_waiting
+                waiting[what] = waiting.get(what, 0) + 1
+                if requery:
+                    query, load_query = model.query or query, model.load_query
+                cut = requery = False
+                since = model.history_since
         if requery:
             model.capacity = CapacityEstimate()  # in the old metric's unit: learned again
             model.breach_streak, model.breach_since = 0, None
@@ -2338,11 +2377,11 @@ class ScalingLoop:
             self._refits_left -= 1
         if refit or not model.recent.size:
             start = now - self.keep
-            if knobs.history_since is not None:
+            if since is not None:
                 # Never fit what came before the cut, but always read the newest
                 # minutes: the current load and the level come from them.
-                start = min(max(start, knobs.history_since), now - STEP * (RECENT - 1))
-            model.history_since = knobs.history_since
+                start = min(max(start, since), now - STEP * (RECENT - 1))
+            model.history_since = since
         else:
             start = model.recent.last + STEP
             if start > now:
@@ -3403,7 +3442,18 @@ class ScalingLoop:
             else:
                 operation = Scale(ref, wanted, expected=current)
             key = f"scaling/{ref}/{decision_id}"
-            if self.decisions.ledger.intents(execution_key=key):
+            tried = self.decisions.ledger.intents(execution_key=key)
+            if (
+                not tried
+                and hpa is not None
+                and hpa.min_replicas == 0
+                and workload.replicas == 0
+                and wanted > 0
+            ):
+                # Approved while the workload ran; its HPA has scaled it to 0 since.
+                self._not_at_zero(workload, model, hpa, decision_id, wanted)
+                return False
+            if tried:
                 # Tried before (its outcome unknown then, or cut off by a restart): settled
                 # from its intent and what the cluster shows, never written again.
                 outcome = self._settled(key)
@@ -3439,6 +3489,11 @@ class ScalingLoop:
                 # Not when ``_overridden`` has stored this write, cut off before its
                 # record, with someone's change to it: that record keeps their hold.
                 record = self._write_record(workload, hpa, decision_id, wanted, now)
+                # The overrides in a row so far go with the new write: a restart or a
+                # new leader reads them back, and the next override's hold is doubled.
+                self._restore_overrides(model, held, now)
+                if model.overrides:
+                    record["overrides"] = model.overrides
                 model.written = record
                 self._remember_written(ref, record, now)
             # Applied: judged after the lead time the floor was raised for, and a while more.
@@ -3462,6 +3517,32 @@ class ScalingLoop:
                 f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
             )
             return True
+
+    def _not_at_zero(
+        self,
+        workload: WorkloadState,
+        model: WorkloadModel,
+        hpa: HpaState,
+        decision_id: str,
+        wanted: int,
+    ) -> None:
+        """An approved floor whose workload its HPA (``minReplicas: 0``) has scaled to 0
+        since the question was asked: written now, it would switch the HPA off and wake
+        nothing (``_at_zero``), and the loop would give the 0 back at the next cycle
+        (``_zero_back``). Not written: the decision is closed as ``superseded``, with
+        why, in the ledger (``autonomic explain``) and the question's thread, as a
+        dropped question is (``_close_dropped``); the workload is held as scaled to
+        zero, and its floor decided afresh once the HPA has woken it."""
+        ref, now = workload.ref, self.clock.now()
+        why = f"not carried out (ScaledToZero): {_at_zero(ref, hpa, wanted)}; nothing was written"
+        ledger = self.decisions.ledger
+        if ledger.transition(decision_id, ["approved"], "superseded", now):
+            detail = {"reason": "ScaledToZero", "why": why}
+            ledger.add_feedback(decision_id, "execution", "superseded", "autonomic", now, detail)
+            self.decisions.progress(decision_id, why, final=True)
+            log.info("scaling %s: approved floor %s", ref, why)
+        model.recommended = None  # decided afresh on what the cluster has then
+        self._hold(ref, "ScaledToZero", _at_zero(ref, hpa, wanted))
 
     def _settled(self, key: str) -> StepOutcome:
         """What became of a write whose intent an earlier try recorded: ``applied``,

@@ -477,6 +477,47 @@ def test_a_workload_scaled_to_zero_is_left_at_zero() -> None:
     assert "ScalingDisabled" in loop.status.held["Deployment/shop/wake"]
 
 
+def test_an_approval_landing_after_the_hpa_scaled_to_zero_writes_no_floor() -> None:
+    """A floor of 7 is asked about while web runs; its HPA (``minReplicas: 0``) then scales
+    it to 0, and only then does the on-call say yes. The approval used to be carried out
+    as it was: minReplicas 7 over a target at 0 switched the HPA off (ScalingDisabled),
+    woke nothing, and the next cycle gave the 0 back (``_zero_back``). Re-checked when it
+    is carried out, the floor is not written: the decision is closed as superseded with
+    why, in the ledger and its thread, and the floor is decided afresh once the HPA has
+    woken web."""
+    t, values = steady(24)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cluster = cast(Any, loop.cluster)
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 3)
+    run(loop, clock, 2)
+    decisions = cast(Any, loop.decisions)
+    record = decisions.ledger.records["d-1"]
+    assert record.status == "asked" and (record.proposal["from"], record.proposal["to"]) == (0, 7)
+    cluster.workloads = [dataclasses.replace(web, replicas=0, ready_replicas=0)]
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 0, 0)
+    record.status = "approved"  # the on-call says yes after the HPA scaled web to 0
+    run(loop, clock, 3)
+    assert cast(Any, loop.executor).applied == []  # no minReplicas 7 over a target at 0
+    assert record.status == "superseded"
+    assert ("d-1", "execution", "superseded") in decisions.ledger.feedback
+    detail = record.feedback_detail
+    assert detail["reason"] == "ScaledToZero"
+    assert detail["why"].startswith("not carried out (ScaledToZero): ")
+    assert "ScalingDisabled" in detail["why"] and "nothing was written" in detail["why"]
+    [(said_on, text, final)] = decisions.progressed
+    assert (said_on, text, final) == ("d-1", detail["why"], True)
+    assert loop.status.held_reason[str(web.ref)] == "ScaledToZero"
+    assert len(decisions.proposals) == 1  # not asked again while web is at 0
+    cluster.workloads = [web]  # the HPA wakes web on its own metric
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 3)
+    run(loop, clock, 2)
+    assert len(decisions.proposals) == 2  # the floor decided afresh, from the 0
+    assert decisions.ledger.records["d-2"].proposal["from"] == 0
+
+
 def test_an_hpa_another_controller_manages_gets_the_floor_published_not_written(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

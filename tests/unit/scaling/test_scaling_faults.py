@@ -155,6 +155,43 @@ def test_a_controller_that_reverts_every_write_meets_fewer_and_fewer_writes() ->
     assert len(cast(Any, loop.decisions).proposals) == 3
 
 
+@pytest.mark.parametrize("restart", [None, "in the first hold", "after the write that followed"])
+def test_a_repeat_override_is_held_twice_as_long_across_a_restart(restart: str | None) -> None:
+    """A person overrides the loop's 7 twice in a row: the second hold is two hours, the
+    first one's doubled. The count of overrides in a row was kept only in memory, so a
+    restart (or a new leader) between the two gave the second the first one's hour
+    again. It is kept with the written floor's record in the ledger, and read back."""
+    loop, clock, web = raised(45, 3 * 60 + 10, **SEVEN)
+    ledger = cast(Any, loop.decisions).ledger
+
+    def restarted(old: ScalingLoop) -> ScalingLoop:
+        t, values = steady(45, 3 * 60 + 10)
+        new = loop_over(WeekReader(t, values), clock, [web], route="auto")
+        new.decisions, new.cluster = old.decisions, old.cluster  # one ledger, one cluster
+        return new
+
+    def hold() -> float:  # the length of the hold the ledger has for the last override
+        record, _ = ledger.guard(f"{WRITTEN_KEY}/{web.ref}")
+        return float(record["quiet_until"] - record["overridden_at"])
+
+    set_min(loop, web, 2)
+    run(loop, clock, 3)
+    assert hold() == QUIET_AFTER_OVERRIDE
+    if restart == "in the first hold":
+        loop = restarted(loop)
+    run(loop, clock, QUIET_AFTER_OVERRIDE / STEP + 3)
+    assert writes(loop)[-1] == 7  # the loop's floor again, after the hour
+    if restart == "after the write that followed":
+        loop = restarted(loop)
+    run(loop, clock, 5)
+    set_min(loop, web, 2)
+    run(loop, clock, 3)
+    assert len([f for f in feedback(loop) if f[2] == "overridden"]) == 2
+    assert hold() == 2 * QUIET_AFTER_OVERRIDE
+    model = loop.models[web.ref]
+    assert model.overrides == 2 and "no floor is written for 120 min" in str(model.quiet_why)
+
+
 def test_an_override_is_honoured_by_the_next_leader() -> None:
     """The quiet hour is in the ledger: a new leader does not write over the person's
     value the minute it takes over, nor say the override again."""

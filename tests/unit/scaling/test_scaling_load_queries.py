@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from agent.clock import FakeClock
 from agent.loops.scaling import (
     CAPACITY,
+    HISTORY_SINCE,
     LOAD_QUERY,
     MIN_REPLICAS,
     STEP,
@@ -287,7 +289,7 @@ def test_a_load_query_change_on_many_workloads_is_refitted_a_share_a_cycle(
 ) -> None:
     """A mass edit of the annotation (a chart's new default) used to refit every
     workload in the same cycle: a week read and a fit each, unbudgeted, 7.6 s for 1,000
-    against a 0.2 s cycle. At most ``REQUERIES_PER_CYCLE`` are refitted a cycle; the
+    against a 0.2 s cycle. At most ``CHANGE_REFITS_PER_CYCLE`` are refitted a cycle; the
     others are read, forecast and sized on their old query until their turn, never on a
     model of one metric fed the other's samples."""
     from agent.loops import scaling
@@ -304,7 +306,7 @@ def test_a_load_query_change_on_many_workloads_is_refitted_a_share_a_cycle(
         caplog.at_level(logging.INFO, logger="autonomic.scaling"),
         pytest.MonkeyPatch.context() as patch,
     ):
-        patch.setattr(scaling, "REQUERIES_PER_CYCLE", 2, raising=False)
+        patch.setattr(scaling, "CHANGE_REFITS_PER_CYCLE", 2)
         for _ in range(3):
             reader.queries.clear()
             run(loop, clock, 1)
@@ -319,8 +321,63 @@ def test_a_load_query_change_on_many_workloads_is_refitted_a_share_a_cycle(
                 assert model.load_query == (None if old else "queue")
     assert switched == [2, 4, 5]
     waiting = [r.getMessage() for r in caplog.records if "wait for their refit" in r.getMessage()]
-    assert len(waiting) == 2 and waiting[0].startswith("scaling: 3 workloads' load query")
+    assert len(waiting) == 2
+    assert waiting[0].startswith(
+        "scaling: 3 workloads wait for their refit (3 with a changed load query;"
+    )
     assert all(m.query == resolved(QUEUE, ref.name) for ref, m in loop.models.items())
+
+
+def test_a_history_cut_on_many_workloads_shares_the_changed_refits_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A mass edit of ``autonomic.dev/history-since`` (a chart setting it on every
+    workload) refitted all of them in one cycle, a week read and a fit each: only a
+    load query change was budgeted. Both now share one budget,
+    ``CHANGE_REFITS_PER_CYCLE`` a cycle: here 2, for three workloads that picked
+    another query and three given a cut, with one more given both (one refit). The
+    others keep their current model (its query, its cut) until their turn, and the log
+    says how many wait, and why."""
+    from agent.loops import scaling
+
+    t, values = steady(88)
+    reader, clock = TwoMetrics(t, values), FakeClock(float(t[-80]))
+    fleet = [workload(f"w{i}", **{CAPACITY: "1000"}) for i in range(7)]
+    loop = loop_over(reader, clock, fleet, loadQueries=QUERIES)
+    run(loop, clock, 2)
+    versions = cast(Any, loop.decisions).ledger.model_versions
+    cut = clock.now() - 3 * 86_400.0
+    since = datetime.fromtimestamp(cut, UTC).isoformat()
+
+    def changed(w: WorkloadState, i: int) -> WorkloadState:
+        w = picks(w, "queue") if i < 3 or i == 6 else w
+        if i >= 3:
+            w = dataclasses.replace(w, annotations={**w.annotations, HISTORY_SINCE: since})
+        return w
+
+    cast(Any, loop.cluster).workloads = [changed(w, i) for i, w in enumerate(fleet)]
+    refitted = []
+    with (
+        caplog.at_level(logging.INFO, logger="autonomic.scaling"),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr(scaling, "CHANGE_REFITS_PER_CYCLE", 2)
+        for _ in range(5):
+            run(loop, clock, 1)
+            triggers = [v["evaluation"]["trigger"] for v in versions]
+            refitted.append(sum(t in ("QueryChanged", "HistoryCut") for t in triggers))
+            # A model's cut moves with its refit, never before: one waiting keeps its own.
+            cuts = [loop.models[w.ref].history_since for w in fleet]
+            assert set(cuts) <= {None, cut}
+            assert cuts.count(cut) == triggers.count("HistoryCut")
+    assert refitted == [2, 4, 6, 7, 7]
+    assert all(loop.models[w.ref].history_since == cut for w in fleet[3:])
+    waiting = [r.getMessage() for r in caplog.records if "wait for their refit" in r.getMessage()]
+    assert len(waiting) == 3
+    assert waiting[0].startswith(
+        "scaling: 5 workloads wait for their refit (2 with a changed load query, 3 with a "
+        "changed history-since; at most 2 a cycle)"
+    )
 
 
 QUEUE_RUNBOOK = """\
