@@ -16,6 +16,7 @@ skips that one object (``KubernetesCluster``) instead of failing the whole listi
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -622,7 +623,7 @@ def hpa_state(hpa: Obj) -> HpaState:
         controller=f"{owner.get('kind', '')}/{owner.get('name', '')}" if owner else None,
         scale_up_policies=_rate_policies(scale_up.get("policies")),
         scale_up_select=str(scale_up.get("selectPolicy") or ""),
-        metrics=metric_readings(spec, status),
+        metrics=_readings_or_none(spec, status),
         tolerance_up=_tolerance(scale_up.get("tolerance")),
         tolerance_down=_tolerance(
             _object(_object(spec.get("behavior")).get("scaleDown")).get("tolerance")
@@ -775,16 +776,18 @@ _TARGET_FIELD = {
 
 def _reading_key(entry: Obj) -> tuple[str, ...]:
     """A metric's identity across spec.metrics and status.currentMetrics, finer than
-    ``_metric_key``: a ContainerResource's container and an Object metric's object
-    too, so two such metrics of one name are told apart."""
-    kind, name = _metric_key(entry)
+    ``_metric_key``: a ContainerResource's container, a metric's label selector and an
+    Object metric's object too (the status repeats each as the spec writes it), so two
+    metrics of one name are told apart. Any shape reads: an odd one gives "" parts."""
+    kind = str(entry.get("type") or "")
     source = _object(entry.get(_METRIC_SOURCE.get(kind, "")))
-    if kind == "ContainerResource":
+    metric = _object(source.get("metric"))
+    name = str(source.get("name") or metric.get("name") or "")
+    if kind in ("Resource", "ContainerResource"):
         return kind, name, str(source.get("container") or "")
-    if kind == "Object":
-        described = _object(source.get("describedObject"))
-        return kind, name, str(described.get("kind") or ""), str(described.get("name") or "")
-    return kind, name
+    selector = json.dumps(metric.get("selector") or None, sort_keys=True, default=str)
+    described = _object(source.get("describedObject"))
+    return kind, name, selector, str(described.get("kind") or ""), str(described.get("name") or "")
 
 
 def _shown_amount(raw: Any, utilization: bool) -> str:
@@ -806,7 +809,7 @@ def metric_readings(spec: Obj, status: Obj) -> tuple[MetricReading, ...]:
     current = {_reading_key(m): m for m in _entries(status.get("currentMetrics")) if m.get("type")}
     found: list[MetricReading] = []
     for metric in _entries(spec.get("metrics")):
-        kind, name = _metric_key(metric)
+        kind, name = _reading_key(metric)[:2]
         source_field = _METRIC_SOURCE.get(kind, "")
         source = _object(metric.get(source_field))
         target = _object(source.get("target"))
@@ -847,6 +850,15 @@ def metric_readings(spec: Obj, status: Obj) -> tuple[MetricReading, ...]:
             )
         )
     return tuple(found)
+
+
+def _readings_or_none(spec: Obj, status: Obj) -> tuple[MetricReading, ...]:
+    """``metric_readings``, or none when the metrics come in a shape nobody foresaw: they
+    only explain the HPA, so they must not make an HPA that reads otherwise unreadable."""
+    try:
+        return metric_readings(spec, status)
+    except (AttributeError, TypeError, KeyError, ValueError, ArithmeticError):
+        return ()
 
 
 def _tolerance(raw: Any) -> float | None:

@@ -242,3 +242,44 @@ def test_hpa_state_carries_the_readings_and_tolerances() -> None:
     assert [r.name for r in state.metrics] == ["cpu"]
     assert state.tolerance_up == pytest.approx(0.05)
     assert state.tolerance_down is None  # 2 is no tolerance the API server takes
+
+
+def test_two_metrics_of_one_name_are_told_apart_by_their_selector() -> None:
+    def queue(which: str, **part: Any) -> dict[str, Any]:
+        return {
+            "type": "External",
+            "external": {"metric": {"name": "queue", "selector": {"matchLabels": {"q": which}}}}
+            | part,
+        }
+
+    spec = {
+        "metrics": [
+            queue("orders", target={"type": "Value", "value": "100"}),
+            queue("mail", target={"type": "Value", "value": "100"}),
+        ]
+    }
+    status = {"currentMetrics": [queue("mail", current={"value": "300"})]}
+    readings = metric_readings(spec, status)
+    assert [r.current for r in readings] == [None, 300.0]
+
+
+def test_an_odd_metric_shape_reads_as_no_target_and_the_hpa_still_reads() -> None:
+    """Explaining must not make an HPA that reads otherwise unreadable: a target that is
+    no object is a metric without a target."""
+    hpa = {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": "web"},
+            "maxReplicas": 20,
+            "metrics": [
+                resource("cpu", {"type": "Utilization", "averageUtilization": 70}),
+                {"type": "Pods", "pods": {"metric": {"name": "x"}, "target": "oops"}},
+                "not an object",
+            ],
+        },
+        "status": {"currentReplicas": 3},
+    }
+    state = hpa_state(hpa)
+    assert [(r.name, r.target) for r in state.metrics] == [("cpu", 70.0), ("x", None)]
+    proposals = explain_metrics(state.metrics, 3).proposals
+    assert [p.why for p in proposals] == ["has no reading", "has no target that can be read"]
