@@ -828,6 +828,7 @@ class ScalingLoop:
                 continue
             seen.add(str(workload.ref))
             self._let_go.discard(str(workload.ref))
+            self._explain_hpa(workload.ref)  # held or not, said in ``GET /scaling``
             known = self.models.get(workload.ref)
             if known is not None and wish != FORECAST_ONLY:
                 # back in (or never gone): nothing to give back
@@ -851,7 +852,6 @@ class ScalingLoop:
                 self._drop(known, FORECAST_ONLY, turned)
             elif forecast_only and known is None:
                 self._drop_inherited(str(workload.ref), FORECAST_ONLY, turned)  # likewise
-            self._explain_hpa(workload.ref)
             try:
                 self._one(workload, now, forecast_only=forecast_only)
             except (TransientError, PermanentError) as exc:

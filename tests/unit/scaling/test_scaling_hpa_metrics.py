@@ -11,7 +11,7 @@ from typing import Any, cast
 from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
 from agent.decisions import Proposal
-from agent.loops.scaling import CAPACITY, FLOOR_DECISION, MIN_REPLICAS
+from agent.loops.scaling import CAPACITY, FLOOR_DECISION, MIN_REPLICAS, PREDICTIVE
 from forecasting.hpa_metrics import MetricReading
 from remediation.ports import HpaState, ObjectRef
 from tests.unit.engine.harness import WEB, rig
@@ -52,6 +52,16 @@ def test_the_hpas_metrics_are_explained_in_the_status_and_the_decision() -> None
     assert said.startswith("at 5 replicas: cpu (91% of 70%) proposes 7, http_requests")
     assert "http_requests (180 of 100) proposes 9 (decides)" in said
     assert said.endswith("; Autonomic's floor 10")
+    # Held for a bad annotation, it is still explained, on the HPA's newest status.
+    bad = dataclasses.replace(web, annotations={**web.annotations, PREDICTIVE: "maybe"})
+    cluster.workloads = [bad]
+    cooler = (METRICS[0], dataclasses.replace(METRICS[1], current=90, current_text="90"))
+    cluster.hpas[web.ref] = dataclasses.replace(cluster.hpas[web.ref], metrics=cooler)
+    loop.cycle()
+    assert loop.status.held_reason[str(web.ref)] == "BadAnnotation"
+    shown = loop.report()["hpaMetrics"][str(web.ref)]
+    assert [m["proposes"] for m in shown["metrics"]] == [7, 5]
+    assert shown["decides"] == "cpu"
     # The HPA gone: no stale explanation is left.
     del cluster.hpas[web.ref]
     loop.cycle()
