@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from forecasting.hpa_metrics import MetricReading
+
 __all__ = [
     "REPORT_PREFIX",
     "ClusterReader",
@@ -268,6 +270,15 @@ class HpaState:
     # applies these itself.
     scale_up_policies: tuple[tuple[str, int, int], ...] = ()
     scale_up_select: str = ""
+    # Each ``spec.metrics`` entry with its reading in ``status.currentMetrics`` (None
+    # when it has none), in the spec's order; autoscaling/v1's CPU fields as one
+    # Resource cpu metric. What ``forecasting.hpa_metrics`` works each metric's replica
+    # proposal out from, to explain the HPA; nothing is decided on it.
+    metrics: tuple[MetricReading, ...] = ()
+    # ``behavior.scaleUp.tolerance`` and ``scaleDown.tolerance`` (KEP-4951, behind the
+    # HPAConfigurableTolerance gate), None when not set: the controller's 0.1.
+    tolerance_up: float | None = None
+    tolerance_down: float | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ skips that one object (``KubernetesCluster``) instead of failing the whole listi
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -23,6 +24,7 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
 
 from agent.adapters.kube_errors import BadObjectError
+from forecasting.hpa_metrics import MetricReading
 from remediation.digits import ascii_digits
 from remediation.drain_notes import SAFE_TO_EVICT_ANNOTATION
 from remediation.ports import (
@@ -48,6 +50,7 @@ __all__ = [
     "disruption_budget_state",
     "hpa_state",
     "last_change_by_others",
+    "metric_readings",
     "node_state",
     "not_safe_to_evict",
     "owner_index",
@@ -620,6 +623,11 @@ def hpa_state(hpa: Obj) -> HpaState:
         controller=f"{owner.get('kind', '')}/{owner.get('name', '')}" if owner else None,
         scale_up_policies=_rate_policies(scale_up.get("policies")),
         scale_up_select=str(scale_up.get("selectPolicy") or ""),
+        metrics=_readings_or_none(spec, status),
+        tolerance_up=_tolerance(scale_up.get("tolerance")),
+        tolerance_down=_tolerance(
+            _object(_object(spec.get("behavior")).get("scaleDown")).get("tolerance")
+        ),
     )
 
 
@@ -756,6 +764,108 @@ def usage_ratio(spec: Obj, status: Obj) -> float | None:
         ratios.append(v1_seen / v1_target)
     finite = [r for r in ratios if math.isfinite(r)]
     return max(finite) if finite else None
+
+
+# The field of a metric's target and reading that goes with each target type.
+_TARGET_FIELD = {
+    "Utilization": "averageUtilization",
+    "AverageValue": "averageValue",
+    "Value": "value",
+}
+
+
+def _reading_key(entry: Obj) -> tuple[str, ...]:
+    """A metric's identity across spec.metrics and status.currentMetrics, finer than
+    ``_metric_key``: a ContainerResource's container, a metric's label selector and an
+    Object metric's object too (the status repeats each as the spec writes it), so two
+    metrics of one name are told apart. Any shape reads: an odd one gives "" parts."""
+    kind = str(entry.get("type") or "")
+    source = _object(entry.get(_METRIC_SOURCE.get(kind, "")))
+    metric = _object(source.get("metric"))
+    name = str(source.get("name") or metric.get("name") or "")
+    if kind in ("Resource", "ContainerResource"):
+        return kind, name, str(source.get("container") or "")
+    selector = json.dumps(metric.get("selector") or None, sort_keys=True, default=str)
+    described = _object(source.get("describedObject"))
+    return kind, name, selector, str(described.get("kind") or ""), str(described.get("name") or "")
+
+
+def _shown_amount(raw: Any, utilization: bool) -> str:
+    if raw is None:
+        return ""
+    return f"{raw}%" if utilization else str(raw)
+
+
+def metric_readings(spec: Obj, status: Obj) -> tuple[MetricReading, ...]:
+    """Each ``spec.metrics`` entry with its reading in ``status.currentMetrics``, in the
+    spec's order, for ``forecasting.hpa_metrics`` to work out what each proposes.
+
+    The target's type is ``target.type``, or when not written the one field the target
+    sets; the reading is the same field of the status entry of the same type and name
+    (None when the status has none: the controller could not read the metric). With no
+    ``spec.metrics``, autoscaling/v1's ``targetCPUUtilizationPercentage`` and
+    ``currentCPUUtilizationPercentage`` read as one Resource cpu metric. An entry that
+    is not an object is passed over."""
+    current = {_reading_key(m): m for m in _entries(status.get("currentMetrics")) if m.get("type")}
+    found: list[MetricReading] = []
+    for metric in _entries(spec.get("metrics")):
+        kind, name = _reading_key(metric)[:2]
+        source_field = _METRIC_SOURCE.get(kind, "")
+        source = _object(metric.get(source_field))
+        target = _object(source.get("target"))
+        target_type = str(target.get("type") or "")
+        if target_type not in _TARGET_FIELD:
+            target_type = next((t for t, f in _TARGET_FIELD.items() if f in target), target_type)
+        value_field = _TARGET_FIELD.get(target_type, "")
+        utilization = target_type == "Utilization"
+        label = name
+        if kind == "ContainerResource" and source.get("container"):
+            label = f"{name} of container {source.get('container')}"
+        reading = current.get(_reading_key(metric))
+        now = _object(_object(reading.get(source_field)).get("current")) if reading else {}
+        seen = now.get(value_field) if value_field else None
+        found.append(
+            MetricReading(
+                kind=kind,
+                name=label,
+                target_type=target_type,
+                target=_amount(target.get(value_field)) if value_field else None,
+                current=_amount(seen),
+                target_text=_shown_amount(target.get(value_field), utilization),
+                current_text=_shown_amount(seen, utilization),
+            )
+        )
+    if not found and spec.get("targetCPUUtilizationPercentage") is not None:
+        wanted = spec.get("targetCPUUtilizationPercentage")
+        seen = status.get("currentCPUUtilizationPercentage")
+        found.append(
+            MetricReading(
+                kind="Resource",
+                name="cpu",
+                target_type="Utilization",
+                target=_amount(wanted),
+                current=_amount(seen),
+                target_text=_shown_amount(wanted, True),
+                current_text=_shown_amount(seen, True),
+            )
+        )
+    return tuple(found)
+
+
+def _readings_or_none(spec: Obj, status: Obj) -> tuple[MetricReading, ...]:
+    """``metric_readings``, or none when the metrics come in a shape nobody foresaw: they
+    only explain the HPA, so they must not make an HPA that reads otherwise unreadable."""
+    try:
+        return metric_readings(spec, status)
+    except (AttributeError, TypeError, KeyError, ValueError, ArithmeticError):
+        return ()
+
+
+def _tolerance(raw: Any) -> float | None:
+    """A ``behavior`` tolerance (a quantity such as "0.05"), None when unset or when it
+    is no number from 0 to 1 (the API server refuses those)."""
+    value = _amount(raw)
+    return value if value is not None and 0.0 <= value <= 1.0 else None
 
 
 def is_workload(obj: Obj) -> bool:

@@ -181,6 +181,9 @@ def render(
             # A hand-off's: its reason says it, whole; said apart only if it does not.
             if value not in record.reason:
                 lines.append(f"  denial: {value}")
+        elif key == "hpa_metrics" and isinstance(value, str):
+            # A scaling decision's: what each of the HPA's metrics proposes, whole.
+            lines.append(f"  HPA metrics {value}")
         elif value is None:
             continue  # a hand-off with no window, and the like: nothing to say
         elif key not in ("routing", "guards", "approvers", "runbook_approvers"):

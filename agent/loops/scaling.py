@@ -109,6 +109,7 @@ from agent.settings import ScalingSettings as LoopSettings
 from agent.undo import UNDO_REQUESTED
 from forecasting.cleaning import mask_not_demand
 from forecasting.drift import DriftBand, DriftVerdict
+from forecasting.hpa_metrics import MetricsBreakdown, explain_metrics
 from forecasting.lifecycle import (
     BREACH_LEVEL,
     DRIFT_EVERY,
@@ -671,6 +672,9 @@ class ScalingStatus:
     scheduled: dict[str, str] = field(default_factory=dict)
     # "schedule: workload" -> why a scheduled floor names a workload the loop does not scale
     unscheduled: dict[str, str] = field(default_factory=dict)
+    # workload -> what each of its HPA's metrics proposes and which decides, as the HPA's
+    # last reported status implies (``forecasting.hpa_metrics``): explanation only
+    hpa_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     decisions: int = 0
     breaches: int = 0
 
@@ -723,6 +727,8 @@ class ScalingLoop:
         # Deployments a Rollout takes its pod template from (spec.workloadRef) -> that
         # Rollout, as of this cycle's listing: never scaled themselves.
         self._templates: dict[ObjectRef, ObjectRef] = {}
+        # workload -> its HPA's metrics explained this cycle (``_explain_hpa``)
+        self._explained: dict[str, MetricsBreakdown] = {}
         # Questions let go of when their workload left or turned forecast-only, with why:
         # closed as superseded once approved (``_close_dropped``).
         self._dropped: dict[str, tuple[str, str]] = {}
@@ -828,6 +834,7 @@ class ScalingLoop:
                 continue
             seen.add(str(workload.ref))
             self._let_go.discard(str(workload.ref))
+            self._explain_hpa(workload.ref)  # held or not, said in ``GET /scaling``
             known = self.models.get(workload.ref)
             if known is not None and wish != FORECAST_ONLY:
                 # back in (or never gone): nothing to give back
@@ -888,6 +895,9 @@ class ScalingLoop:
         self._held_gauges(listed | set(unreadable))
         for name in set(self.status.managed) - kept:
             del self.status.managed[name]
+        for name in set(self.status.hpa_metrics) - seen:
+            del self.status.hpa_metrics[name]
+            self._explained.pop(name, None)
         for name in set(self.status.unplaced) - seen:
             del self.status.unplaced[name]
         for name in set(self.status.scheduled) - seen:
@@ -910,6 +920,29 @@ class ScalingLoop:
                 self._judge_overdue(model, late)
         self._listing, self._history, self._remedies = (), None, None  # not kept
 
+    def _explain_hpa(self, ref: ObjectRef) -> None:
+        """Work out what each metric of the workload's HPA proposes, from the HPA's last
+        reported status, for ``GET /scaling`` (``hpaMetrics``) and the evidence of a
+        decision made for it this cycle. Explanation only: nothing is decided on it, and
+        an HPA that cannot be read leaves the workload unexplained (its turn says why)."""
+        name = str(ref)
+        try:
+            hpa = self.cluster.get_hpa_for(ref)
+        except (TransientError, PermanentError):
+            hpa = None
+        if hpa is None or not hpa.metrics:
+            self.status.hpa_metrics.pop(name, None)
+            self._explained.pop(name, None)
+            return
+        breakdown = explain_metrics(
+            hpa.metrics,
+            hpa.current_replicas,
+            tolerance_up=hpa.tolerance_up,
+            tolerance_down=hpa.tolerance_down,
+        )
+        self._explained[name] = breakdown
+        self.status.hpa_metrics[name] = {"hpa": str(hpa.ref), **breakdown.as_dict()}
+
     def report(self) -> dict[str, Any]:
         """The loop's status as ``GET /scaling`` shows it: each workload held (reason code
         and sentence), reactive (reason and sentence) or whose floor is only published
@@ -925,6 +958,7 @@ class ScalingLoop:
             "unplaced": dict(sorted(dict(self.status.unplaced).items())),
             "scheduled": dict(sorted(dict(self.status.scheduled).items())),
             "scheduleUnmatched": dict(sorted(dict(self.status.unscheduled).items())),
+            "hpaMetrics": dict(sorted(dict(self.status.hpa_metrics).items())),
         }
 
     def _forget(
@@ -3695,6 +3729,7 @@ class ScalingLoop:
                     "current_need": rec.current_need,
                     "mode": rec.mode,
                     "hpa": str(hpa) if hpa is not None else None,
+                    **self._metrics_said(ref, has_hpa, wanted),
                     "scheduled_floor": model.scheduled,
                     "workload_uid": workload.uid,
                     CHANGED_THEN: workload.managed_by_human_at,
@@ -3764,6 +3799,14 @@ class ScalingLoop:
             query=query,
         ):
             model.applied, model.applied_at = True, self.clock.now()
+
+    def _metrics_said(self, ref: ObjectRef, has_hpa: bool, wanted: int) -> dict[str, str]:
+        """What the HPA's own metrics propose next to the floor decided, for the evidence
+        (``hpa_metrics``; nothing without an HPA, or one not explained this cycle)."""
+        breakdown = self._explained.get(str(ref)) if has_hpa else None
+        if breakdown is None:
+            return {}
+        return {"hpa_metrics": f"{breakdown.sentence()}; Autonomic's floor {wanted}"}
 
     def _breach(
         self,

@@ -15,11 +15,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from tests.fakekube import FakeApiServer, start_fake_apiserver
-from tests.fakekube.seed import seed_deployment, seed_node
+from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
 from tests.harness.gates import SwitchGate
 from tests.harness.servers import free_port
 from tests.integration.daemon.payloads import CRASHLOOP_DELIVERY
@@ -580,6 +581,95 @@ def test_scaling_shows_each_held_workload_with_its_reason(
         assert (
             'autonomic_scaling_held{reason="ReadFailed",workload="Deployment/shop/web"} 1.0' in text
         )
+    finally:
+        runtime.stop()
+
+
+def test_scaling_shows_what_each_of_the_hpas_metrics_proposes(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """``GET /scaling`` (leader) says, for a workload the loop scales, what each of its
+    HPA's metrics proposes from the HPA's last reported status and which one decides
+    (kubernetes/kubernetes#109538): cpu at 91 % of 70 % on 5 replicas proposes 7, 180
+    requests a pod against 100 propose 9 and decide, a queue with no reading is said so.
+    Shown even while the workload is held (Prometheus is down here)."""
+    from agent.daemon import build_daemon
+    from agent.settings import load_settings
+
+    def predictive(obj: dict[str, object]) -> None:
+        meta = obj["metadata"]
+        assert isinstance(meta, dict)
+        meta["annotations"] = {"autonomic.dev/predictive": "true"}
+
+    fake.store.modify("Deployment", "shop", "web", predictive)
+    hpa = seed_hpa(fake.store, "web", target="web", namespace="shop", min_replicas=2)
+
+    def metrics(obj: dict[str, Any]) -> None:
+        obj["spec"]["metrics"] = [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 70},
+                },
+            },
+            {
+                "type": "Pods",
+                "pods": {
+                    "metric": {"name": "http_requests"},
+                    "target": {"type": "AverageValue", "averageValue": "100"},
+                },
+            },
+            {
+                "type": "External",
+                "external": {
+                    "metric": {"name": "queue"},
+                    "target": {"type": "Value", "value": "1k"},
+                },
+            },
+        ]
+        obj["status"] = {
+            "currentReplicas": 5,
+            "desiredReplicas": 9,
+            "currentMetrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "current": {"averageUtilization": 91}},
+                },
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": "http_requests"},
+                        "current": {"averageValue": "180"},
+                    },
+                },
+            ],
+        }
+
+    fake.store.modify("HorizontalPodAutoscaler", "shop", hpa["metadata"]["name"], metrics)
+    settings = load_settings(config(tmp_path, free_port()), {})
+    daemon, runtime = build_daemon(settings, {}, kube_host=fake.url)
+    assert runtime.server is not None
+    runtime.server.start()
+    base = f"http://127.0.0.1:{runtime.server.port}"
+    try:
+        gate = SwitchGate()
+        daemon.gate = gate
+        gate.leader = True
+        jobs = {job.name: job for job in daemon.jobs()}
+        jobs["scaling"].fn()
+        status, body = _get(f"{base}/scaling")
+        assert status == 200 and body["leader"] is True
+        shown = cast(dict[str, Any], body["hpaMetrics"])["Deployment/shop/web"]
+        assert shown["hpa"] == "HorizontalPodAutoscaler/shop/web"
+        assert shown["currentReplicas"] == 5
+        assert [(m["name"], m["current"], m["proposes"]) for m in shown["metrics"]] == [
+            ("cpu", "91%", 7),
+            ("http_requests", "180", 9),
+            ("queue", None, None),
+        ]
+        assert shown["decides"] == "http_requests" and shown["proposes"] == 9
+        assert "queue has no reading" in shown["summary"]
     finally:
         runtime.stop()
 

@@ -1,0 +1,285 @@
+"""What each of an HPA's metrics proposes (kubernetes/kubernetes#109538), worked out from
+the HPA's status: the pure step (``forecasting.hpa_metrics``) and the reading of the
+HPA object (``kube_state.metric_readings``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent.adapters.kube_state import hpa_state, metric_readings
+from forecasting.hpa_metrics import MetricReading, explain_metrics
+
+
+def pct(name: str, target: float, current: float | None) -> MetricReading:
+    return MetricReading("Resource", name, "Utilization", target, current)
+
+
+def test_each_metric_proposes_and_the_largest_decides() -> None:
+    """cpu at 91 % of 70 % on 5 pods: ceil(1.3 * 5) = 7; requests at 1.8 of their
+    per-pod target: ceil(1.8 * 5) = 9, which decides."""
+    readings = [
+        pct("cpu", 70, 91),
+        MetricReading("Pods", "http_requests", "AverageValue", 100, 180, "100", "180"),
+    ]
+    breakdown = explain_metrics(readings, 5)
+    assert [p.replicas for p in breakdown.proposals] == [7, 9]
+    assert breakdown.deciding is not None and breakdown.deciding.label == "http_requests"
+    assert breakdown.replicas == 9 and not breakdown.held_by_missing
+    said = breakdown.sentence()
+    assert "cpu (91 of 70) proposes 7" in said
+    assert "http_requests (180 of 100) proposes 9 (decides)" in said
+
+
+def test_a_tie_is_decided_by_the_first_metric_in_the_spec() -> None:
+    breakdown = explain_metrics([pct("cpu", 50, 100), pct("memory", 50, 100)], 3)
+    assert [p.replicas for p in breakdown.proposals] == [6, 6]
+    assert breakdown.decides == 0
+
+
+@pytest.mark.parametrize(
+    ("current", "proposes", "within"),
+    [
+        (90, 10, True),  # ratio 0.9: the band's lower edge, inclusive
+        (110, 10, True),  # 1.1: the upper edge
+        (89, 9, False),  # 0.89: out, ceil(8.9)
+        (112, 12, False),  # 1.12: out, ceil(11.2)
+    ],
+)
+def test_inside_the_tolerance_band_a_metric_proposes_the_current_count(
+    current: float, proposes: int, within: bool
+) -> None:
+    (proposal,) = explain_metrics([pct("cpu", 100, current)], 10).proposals
+    assert (proposal.replicas, proposal.within_tolerance) == (proposes, within)
+
+
+def test_the_hpas_own_tolerances_are_used_when_set() -> None:
+    (proposal,) = explain_metrics(
+        [pct("cpu", 100, 105)], 10, tolerance_up=0.02, tolerance_down=0.3
+    ).proposals
+    assert proposal.replicas == 11  # 1.05 is out of a 2 % band
+    (proposal,) = explain_metrics(
+        [pct("cpu", 100, 75)], 10, tolerance_up=0.02, tolerance_down=0.3
+    ).proposals
+    assert proposal.replicas == 10  # 0.75 is inside a 30 % band downward
+
+
+def test_a_metric_with_no_reading_keeps_the_hpa_from_scaling_down() -> None:
+    """The controller scales up on the metrics it can read, but never down while one
+    cannot be read: the count stays where it is."""
+    readings = [pct("cpu", 80, 40), MetricReading("External", "queue", "Value", 100, None)]
+    breakdown = explain_metrics(readings, 6)
+    assert [p.replicas for p in breakdown.proposals] == [3, None]
+    assert breakdown.proposals[1].why == "has no reading"
+    assert breakdown.replicas == 6 and breakdown.held_by_missing
+    assert "queue has no reading" in breakdown.sentence()
+    assert "does not scale down" in breakdown.sentence()
+    # Up is still up.
+    readings[0] = pct("cpu", 80, 160)
+    breakdown = explain_metrics(readings, 6)
+    assert breakdown.replicas == 12 and not breakdown.held_by_missing
+
+
+def test_no_metric_with_a_reading_proposes_nothing() -> None:
+    breakdown = explain_metrics([pct("cpu", 80, None)], 4)
+    assert breakdown.replicas is None and breakdown.decides is None
+    assert "does not scale" in breakdown.sentence()
+
+
+def test_a_value_target_is_the_whole_value_and_scales_from_zero() -> None:
+    """Object (and External) with a ``Value`` target: the ratio is the whole value over
+    the target; ceil(ratio * pods), and at 0 pods ceil(ratio) with no band."""
+    lag = MetricReading("Object", "lag", "Value", 100, 250)
+    (proposal,) = explain_metrics([lag], 4).proposals
+    assert proposal.ratio == pytest.approx(2.5) and proposal.replicas == 10
+    (proposal,) = explain_metrics([lag], 0).proposals
+    assert proposal.replicas == 3
+    small = MetricReading("External", "queue", "Value", 100, 105)
+    (proposal,) = explain_metrics([small], 0).proposals
+    assert proposal.replicas == 2  # no band at zero: ceil(1.05)
+    # Per-pod kinds have no pods to read at 0.
+    (proposal,) = explain_metrics([pct("cpu", 50, 90)], 0).proposals
+    assert proposal.replicas is None and "0 replicas" in proposal.why
+
+
+def test_an_average_value_target_reads_the_per_pod_share() -> None:
+    """The status reports an Object or External AverageValue metric per pod (the total
+    over the replicas), so 4 pods reporting 30 against 20 make a total of 120:
+    ceil(120 / 20) = 6."""
+    (proposal,) = explain_metrics(
+        [MetricReading("External", "queue", "AverageValue", 20, 30)], 4
+    ).proposals
+    assert proposal.replicas == 6
+
+
+def test_a_reading_too_large_proposes_nothing_rather_than_raise() -> None:
+    huge = MetricReading("Pods", "x", "AverageValue", 1e-300, 1e300)
+    (proposal,) = explain_metrics([huge], 3).proposals
+    assert proposal.replicas is None and "too large" in proposal.why
+
+
+def resource(name: str, target: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Resource", "resource": {"name": name, "target": target}}
+
+
+def current(kind: str, name: str, **value: Any) -> dict[str, Any]:
+    field = {"Resource": "resource", "Pods": "pods", "Object": "object", "External": "external"}
+    source: dict[str, Any] = {"current": value}
+    if kind == "Resource":
+        source["name"] = name
+    else:
+        source["metric"] = {"name": name}
+    return {"type": kind, field[kind]: source}
+
+
+def test_the_adapter_pairs_each_spec_metric_with_its_reading() -> None:
+    spec = {
+        "metrics": [
+            resource("cpu", {"type": "Utilization", "averageUtilization": 70}),
+            {
+                "type": "Pods",
+                "pods": {
+                    "metric": {"name": "http_requests"},
+                    "target": {"type": "AverageValue", "averageValue": "100"},
+                },
+            },
+            {
+                "type": "Object",
+                "object": {
+                    "metric": {"name": "lag"},
+                    "describedObject": {"kind": "Service", "name": "kafka"},
+                    "target": {"type": "Value", "value": "2k"},
+                },
+            },
+            {
+                "type": "External",
+                "external": {
+                    "metric": {"name": "queue"},
+                    "target": {"type": "AverageValue", "averageValue": "500m"},
+                },
+            },
+        ]
+    }
+    lag = current("Object", "lag", value="3k")
+    lag["object"]["describedObject"] = {"kind": "Service", "name": "kafka"}
+    status = {
+        "currentMetrics": [
+            current("Pods", "http_requests", averageValue="180"),
+            current("Resource", "cpu", averageUtilization=91, averageValue="455m"),
+            lag,
+            # the entry the controller leaves for a metric it could not read: no type
+            {"type": ""},
+        ]
+    }
+    readings = metric_readings(spec, status)
+    assert [(r.kind, r.name, r.target_type, r.target, r.current) for r in readings] == [
+        ("Resource", "cpu", "Utilization", 70.0, 91.0),
+        ("Pods", "http_requests", "AverageValue", 100.0, 180.0),
+        ("Object", "lag", "Value", 2000.0, 3000.0),
+        ("External", "queue", "AverageValue", 0.5, None),
+    ]
+    assert (readings[0].target_text, readings[0].current_text) == ("70%", "91%")
+    assert (readings[2].target_text, readings[2].current_text) == ("2k", "3k")
+    breakdown = explain_metrics(readings, 5)
+    assert [p.replicas for p in breakdown.proposals] == [7, 9, 8, None]
+    assert breakdown.deciding is not None and breakdown.deciding.label == "http_requests"
+
+
+def test_an_object_metric_of_another_object_is_not_its_reading() -> None:
+    spec = {
+        "metrics": [
+            {
+                "type": "Object",
+                "object": {
+                    "metric": {"name": "lag"},
+                    "describedObject": {"kind": "Service", "name": "kafka"},
+                    "target": {"type": "Value", "value": "10"},
+                },
+            }
+        ]
+    }
+    other = current("Object", "lag", value="30")
+    other["object"]["describedObject"] = {"kind": "Service", "name": "rabbit"}
+    (reading,) = metric_readings(spec, {"currentMetrics": [other]})
+    assert reading.current is None
+
+
+def test_autoscaling_v1_cpu_fields_read_as_one_cpu_metric() -> None:
+    spec = {"targetCPUUtilizationPercentage": 50}
+    (reading,) = metric_readings(spec, {"currentCPUUtilizationPercentage": 65})
+    assert (reading.kind, reading.name, reading.target_type) == ("Resource", "cpu", "Utilization")
+    assert (reading.target, reading.current) == (50.0, 65.0)
+    (proposal,) = explain_metrics((reading,), 4).proposals
+    assert proposal.replicas == 6  # ceil(1.3 * 4)
+    (reading,) = metric_readings(spec, {})
+    assert reading.current is None
+
+
+def test_a_target_without_its_type_is_read_by_the_field_it_sets() -> None:
+    spec = {"metrics": [resource("memory", {"averageValue": "1Gi"})]}
+    status = {"currentMetrics": [current("Resource", "memory", averageValue="1536Mi")]}
+    (reading,) = metric_readings(spec, status)
+    assert reading.target_type == "AverageValue"
+    assert reading.current == pytest.approx(1.5 * reading.target)  # type: ignore[operator]
+
+
+def test_hpa_state_carries_the_readings_and_tolerances() -> None:
+    hpa = {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": "web"},
+            "maxReplicas": 20,
+            "metrics": [resource("cpu", {"type": "Utilization", "averageUtilization": 70})],
+            "behavior": {"scaleUp": {"tolerance": "0.05"}, "scaleDown": {"tolerance": 2}},
+        },
+        "status": {
+            "currentReplicas": 5,
+            "currentMetrics": [current("Resource", "cpu", averageUtilization=91)],
+        },
+    }
+    state = hpa_state(hpa)
+    assert [r.name for r in state.metrics] == ["cpu"]
+    assert state.tolerance_up == pytest.approx(0.05)
+    assert state.tolerance_down is None  # 2 is no tolerance the API server takes
+
+
+def test_two_metrics_of_one_name_are_told_apart_by_their_selector() -> None:
+    def queue(which: str, **part: Any) -> dict[str, Any]:
+        return {
+            "type": "External",
+            "external": {"metric": {"name": "queue", "selector": {"matchLabels": {"q": which}}}}
+            | part,
+        }
+
+    spec = {
+        "metrics": [
+            queue("orders", target={"type": "Value", "value": "100"}),
+            queue("mail", target={"type": "Value", "value": "100"}),
+        ]
+    }
+    status = {"currentMetrics": [queue("mail", current={"value": "300"})]}
+    readings = metric_readings(spec, status)
+    assert [r.current for r in readings] == [None, 300.0]
+
+
+def test_an_odd_metric_shape_reads_as_no_target_and_the_hpa_still_reads() -> None:
+    """Explaining must not make an HPA that reads otherwise unreadable: a target that is
+    no object is a metric without a target."""
+    hpa = {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": "web"},
+            "maxReplicas": 20,
+            "metrics": [
+                resource("cpu", {"type": "Utilization", "averageUtilization": 70}),
+                {"type": "Pods", "pods": {"metric": {"name": "x"}, "target": "oops"}},
+                "not an object",
+            ],
+        },
+        "status": {"currentReplicas": 3},
+    }
+    state = hpa_state(hpa)
+    assert [(r.name, r.target) for r in state.metrics] == [("cpu", 70.0), ("x", None)]
+    proposals = explain_metrics(state.metrics, 3).proposals
+    assert [p.why for p in proposals] == ["has no reading", "has no target that can be read"]
