@@ -644,6 +644,7 @@ class AnomalyLoop:
             if report and owed.opened_at >= now - REPORT_BACKLOG * query.step:
                 self._report_or_owe(query, key, state, metric.labels, target, owed, score)
             else:  # too old to be news, as a point of history would be
+                self._changed.add(key)  # saved with nothing owed
                 log.warning(
                     "anomaly series %s: its incident opened at %s is not reported: the "
                     "ledger failed then, and it is more than %d steps old now",
@@ -708,7 +709,6 @@ class AnomalyLoop:
                 self._closing(query.name, key, state, event.incident, float(t), RECOVERED)
             if event is None or event.transition != Transition.OPEN:
                 continue
-            self._changed.add(key)
             self._report_or_owe(
                 query, key, state, metric.labels, target, event.incident, point.score
             )
@@ -728,7 +728,9 @@ class AnomalyLoop:
         ``TransientError`` (the ledger failing over), the report is owed
         (``SeriesState.unreported``, saved with the series) and made at the series' next
         read: its opening point is not read again, and the tracker holds it open, so
-        nothing else would report it."""
+        nothing else would report it. The series is saved at the end of its query's read
+        (``_save_changed``), with its incident and what was sent for it, or what is owed."""
+        self._changed.add(key)
         state.unreported = None
         try:
             self._report(query, key, state, labels, target, incident, score)

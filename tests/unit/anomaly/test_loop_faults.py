@@ -366,6 +366,9 @@ def test_an_incident_whose_report_failed_is_reported_after_a_restart(
     (observation,) = ledger.decisions(kind="anomaly")
     assert signal.observed_at == T0 + 2 * STEP
     assert observation.incident_key == signal.dedup_key
+    saved = ledger.guard(f"anomaly/{key}")[0]  # saved at once: what was sent, nothing owed
+    assert saved["unreported"] is None
+    assert saved["opened"]["confidence"] == signal.confidence
     clock.advance(STEP)
     restarted.cycle()
     assert len(signals) == 1 and len(ledger.decisions(kind="anomaly")) == 1
@@ -400,3 +403,5 @@ def test_an_incident_whose_report_failed_is_not_sent_once_it_is_old(
     said = [r.getMessage() for r in caplog.records if "is not reported" in r.getMessage()]
     assert len(said) == 1 and "more than 10 steps old" in said[0], said
     assert all(s.unreported is None for s in loop.series.values())
+    key = next(k for k in loop.series if "svc-0" in k)
+    assert ledger.guard(f"anomaly/{key}")[0]["unreported"] is None  # not owed at a restart
