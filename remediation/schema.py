@@ -174,7 +174,8 @@ class AnomalyTrigger(_TriggerBase):
     metric: Annotated[str, Field(min_length=1, max_length=200)]
     """The metric (series) name the detector watched, e.g. 'http_request_errors_ratio'."""
     direction: Literal["up", "down", "any"] = "any"
-    """Only anomalies above ('up') or below ('down') the expected band."""
+    """Only anomalies above ('up') or below ('down') the expected band; one inside it
+    (a level shift, an unusual pattern) by the half of the band it is in."""
 
 
 class ForecastBreachTrigger(_TriggerBase):

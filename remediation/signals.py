@@ -49,9 +49,9 @@ class Signal:
     ``name`` is the metric (anomaly, forecastBreach), the verdict (canary), the alertname
     (alert) or the condition (kubernetes). ``since`` is when the condition started, when
     known (it backs ``heldFor``); ``count`` is a number of occurrences (restarts for pod
-    conditions); ``direction`` says whether an anomaly was above or below its band;
-    ``excess_ratio`` how far observed load exceeded the forecast's upper bound;
-    ``status`` is ``resolved`` only for a resolved alert.
+    conditions); ``direction`` says whether an anomaly was above or below its band (or,
+    inside it, in which half); ``excess_ratio`` how far observed load exceeded the
+    forecast's upper bound; ``status`` is ``resolved`` only for a resolved alert.
     """
 
     kind: SignalKind
@@ -123,7 +123,9 @@ def anomaly_signal(
     group_summary: str | None = None,
     series: str | None = None,
 ) -> Signal:
-    """An anomaly: ``observed`` outside the expected band [lower, upper].
+    """An anomaly: ``observed`` outside the expected band [lower, upper], or inside it
+    (a level shift, an unusual pattern): ``direction`` is ``up`` above the band or in its
+    upper half, ``down`` below it or in its lower half.
 
     ``series``: the detector's series key (``query{label=value,...}``) the incident is
     on; kept in the evidence with the incident's start (``since``), so the decision it
@@ -132,7 +134,12 @@ def anomaly_signal(
     they opened, and ``group_summary`` says it in a sentence (given when there are others:
     it is in the evidence, and in the reason of the runbook decisions the signal starts).
     """
-    direction: Literal["up", "down"] = "up" if observed > upper else "down"
+    # Above or below the band; a point inside it (a level shift the CUSUM confirmed, an
+    # unusual pattern) is on the side of the band's middle, the expected value, it is on:
+    # an error ratio shifting up opens its incident inside the band as often as not, and
+    # was sent as "down" (a ``direction: up`` trigger missed it, a ``down`` one took it).
+    above = observed > upper or (observed >= lower and 2 * observed >= lower + upper)
+    direction: Literal["up", "down"] = "up" if above else "down"
     start = incident_start if incident_start is not None else at
     evidence: dict[str, Any] = {
         "observed": observed,

@@ -7,7 +7,11 @@ is scored once and a series that went away (a deleted workload, a pod) does not 
 every later read back to its last point. An incident that opens is recorded in the
 ledger (an observation with its confidence and evidence) and sent to the remediation
 engine as an anomaly signal, once per incident: its points after the first, worse or
-not, are neither recorded nor sent again.
+not, are neither recorded nor sent again. A report that fails on a ``TransientError`` (the
+ledger failing over) ends the cycle and is owed: made at the series' next read, and saved
+with it, so a restart or a new leader makes it (its opening point is not read again, and
+the incident is open, so nothing else would), unless the incident opened more than
+``REPORT_BACKLOG`` steps ago by then (not news; the log says so).
 
 Only points of the last ``REPORT_BACKLOG`` steps may open an incident. The first read
 of a series (a new series, or one whose saved state is older than the query's
@@ -147,6 +151,9 @@ class SeriesState:
     # confidence), saved with it, so the engine can tell whether it would start a runbook
     # (``agent.anomaly_end.open_signal``). None when none is open.
     opened: dict[str, Any] | None = None
+    # While the open incident's report (ledger and signal) is owed, because it failed
+    # with a ``TransientError``: its opening point's score (``_report_or_owe``).
+    unreported: float | None = None
 
 
 @dataclass(frozen=True)
@@ -632,6 +639,20 @@ class AnomalyLoop:
         target = target_of(metric.labels)
         if state.target != target:  # a new series, or one saved before targets were
             self._watch(key, state, target)
+        owed, score = state.tracker.current, state.unreported
+        if owed is not None and score is not None:  # its report failed (ledger down)
+            if report and owed.opened_at >= now - REPORT_BACKLOG * query.step:
+                self._report_or_owe(query, key, state, metric.labels, target, owed, score)
+            else:  # too old to be news, as a point of history would be
+                self._changed.add(key)  # saved with nothing owed
+                log.warning(
+                    "anomaly series %s: its incident opened at %s is not reported: the "
+                    "ledger failed then, and it is more than %d steps old now",
+                    key,
+                    to_utc_text(owed.opened_at),
+                    REPORT_BACKLOG,
+                )
+        state.unreported = None
         enough = None if gate is None else _enough(gate, query)[new]
         for i, (t, v) in enumerate(zip(ts[new], values[new], strict=True)):
             if enough is not None and not enough[i]:
@@ -688,95 +709,134 @@ class AnomalyLoop:
                 self._closing(query.name, key, state, event.incident, float(t), RECOVERED)
             if event is None or event.transition != Transition.OPEN:
                 continue
-            self._changed.add(key)
-            incident = event.incident
-            # A restarted daemon (or a new leader) reads again the points since the
-            # series' last save: an incident opened among them is in the ledger already.
-            # It is sent on again (remediation finds its decision by the same key and
-            # does not decide twice), but not recorded or counted twice, nor grouped (so
-            # are the series of a workload's other pods that open in the same step).
-            known = self.ledger.latest_for_incident(
-                anomaly_key(query.name, target, metric.labels, incident.opened_at)
+            self._report_or_owe(
+                query, key, state, metric.labels, target, event.incident, point.score
             )
-            group, summary = (
-                ([], None)
-                if known is not None
-                else self._group(query.name, key, target, incident, float(t))
-            )
-            signal = anomaly_signal(
-                metric=query.name,
-                target=target,
-                observed=incident.peak_observed,
-                lower=incident.peak_lower,
-                upper=incident.peak_upper,
-                score=point.score,
-                # the share of incidents opened at this score that were real (on NAB's
-                # labelled files), not the detector's 1 - tail, which is 0.9999 or more
-                # for every incident, real or not
-                confidence=INCIDENT_CALIBRATION.probability(point.score),
-                at=float(t),
-                labels=metric.labels,
-                incident_start=incident.opened_at,
-                group=[member.record() for member in group],
-                group_summary=summary,
-                series=key,
-            )
-            state.opened = {
-                "labels": dict(metric.labels),
-                "observed": signal.evidence["observed"],
-                "lower": signal.evidence["lower"],
-                "upper": signal.evidence["upper"],
-                "confidence": signal.confidence,
-            }
-            if known is not None:
-                self.submit([signal])
-                continue
-            self.status.incidents_opened += 1
-            shown = _figures(
-                incident.peak_observed,
-                incident.peak_expected,
-                incident.peak_lower,
-                incident.peak_upper,
-            )
-            numbers = f"observed {shown[0]}, expected {shown[1]} (band {shown[2]} to {shown[3]})"
-            observed = self.decisions.observe(
-                Proposal(
-                    kind="anomaly",
-                    decision_type=f"anomaly/{query.name}",
-                    subject=str(target) if target else key,
-                    proposal={"incident": incident.number, "reason": incident.reason.value},
-                    signal_confidence=signal.confidence,
-                    reason_code=f"Anomaly{incident.reason.value.title().replace('_', '')}",
-                    reason=f"{query.name} {incident.reason.value}: {numbers}"
-                    + (f"; {summary}" if summary else ""),
-                    evidence={
-                        "query": query.expr,
-                        "labels": metric.labels,
-                        "observed": incident.peak_observed,
-                        "expected": incident.peak_expected,
-                        "band": [incident.peak_lower, incident.peak_upper],
-                        "score": point.score,
-                        # the detector's own, 1 - tail: how rare the point is for its series
-                        "statistical_confidence": incident.peak_confidence,
-                        **({"group": [member.record() for member in group]} if summary else {}),
-                    },
-                    model_version="anomaly-detector/2",  # 2: confidence mapped (calibration)
-                    incident_key=signal.dedup_key,
-                )
-            )
-            log.info(
-                "anomaly %s on %s: %s, %s, confidence %.0f%% (calibrated; statistical %s); "
-                "recorded as %s, sent to the runbooks",
-                query.name,
-                target if target else key,
-                incident.reason.value.replace("_", " "),
-                numbers,
-                100 * signal.confidence,
-                confidence_percent(incident.peak_confidence, 0.9999),
-                short_id(observed),
-            )
-            self.submit([signal])
         return key
+
+    def _report_or_owe(
+        self,
+        query: AnomalyQuery,
+        key: str,
+        state: SeriesState,
+        labels: dict[str, str],
+        target: ObjectRef | None,
+        incident: Incident,
+        score: float,
+    ) -> None:
+        """Report an incident that opened (``_report``). If that fails with a
+        ``TransientError`` (the ledger failing over), the report is owed
+        (``SeriesState.unreported``, saved with the series) and made at the series' next
+        read: its opening point is not read again, and the tracker holds it open, so
+        nothing else would report it. The series is saved at the end of its query's read
+        (``_save_changed``), with its incident and what was sent for it, or what is owed."""
+        self._changed.add(key)
+        state.unreported = None
+        try:
+            self._report(query, key, state, labels, target, incident, score)
+        except TransientError:
+            state.unreported = score
+            raise
+
+    def _report(
+        self,
+        query: AnomalyQuery,
+        key: str,
+        state: SeriesState,
+        labels: dict[str, str],
+        target: ObjectRef | None,
+        incident: Incident,
+        score: float,
+    ) -> None:
+        """Record an incident that opened on series ``key`` in the ledger, with its
+        group, and send its signal to the remediation engine; ``score`` is its opening
+        point's."""
+        # A restarted daemon (or a new leader) reads again the points since the
+        # series' last save: an incident opened among them is in the ledger already.
+        # It is sent on again (remediation finds its decision by the same key and
+        # does not decide twice), but not recorded or counted twice, nor grouped (so
+        # are the series of a workload's other pods that open in the same step).
+        known = self.ledger.latest_for_incident(
+            anomaly_key(query.name, target, labels, incident.opened_at)
+        )
+        group, summary = (
+            ([], None)
+            if known is not None
+            else self._group(query.name, key, target, incident, incident.opened_at)
+        )
+        signal = anomaly_signal(
+            metric=query.name,
+            target=target,
+            observed=incident.peak_observed,
+            lower=incident.peak_lower,
+            upper=incident.peak_upper,
+            score=score,
+            # the share of incidents opened at this score that were real (on NAB's
+            # labelled files), not the detector's 1 - tail, which is 0.9999 or more
+            # for every incident, real or not
+            confidence=INCIDENT_CALIBRATION.probability(score),
+            at=incident.opened_at,
+            labels=labels,
+            incident_start=incident.opened_at,
+            group=[member.record() for member in group],
+            group_summary=summary,
+            series=key,
+        )
+        state.opened = {
+            "labels": dict(labels),
+            "observed": signal.evidence["observed"],
+            "lower": signal.evidence["lower"],
+            "upper": signal.evidence["upper"],
+            "confidence": signal.confidence,
+        }
+        if known is not None:
+            self.submit([signal])
+            return
+        shown = _figures(
+            incident.peak_observed,
+            incident.peak_expected,
+            incident.peak_lower,
+            incident.peak_upper,
+        )
+        numbers = f"observed {shown[0]}, expected {shown[1]} (band {shown[2]} to {shown[3]})"
+        observed = self.decisions.observe(
+            Proposal(
+                kind="anomaly",
+                decision_type=f"anomaly/{query.name}",
+                subject=str(target) if target else key,
+                proposal={"incident": incident.number, "reason": incident.reason.value},
+                signal_confidence=signal.confidence,
+                reason_code=f"Anomaly{incident.reason.value.title().replace('_', '')}",
+                reason=f"{query.name} {incident.reason.value}: {numbers}"
+                + (f"; {summary}" if summary else ""),
+                evidence={
+                    "query": query.expr,
+                    "labels": labels,
+                    "observed": incident.peak_observed,
+                    "expected": incident.peak_expected,
+                    "band": [incident.peak_lower, incident.peak_upper],
+                    "score": score,
+                    # the detector's own, 1 - tail: how rare the point is for its series
+                    "statistical_confidence": incident.peak_confidence,
+                    **({"group": [member.record() for member in group]} if summary else {}),
+                },
+                model_version="anomaly-detector/2",  # 2: confidence mapped (calibration)
+                incident_key=signal.dedup_key,
+            )
+        )
+        self.status.incidents_opened += 1
+        log.info(
+            "anomaly %s on %s: %s, %s, confidence %.0f%% (calibrated; statistical %s); "
+            "recorded as %s, sent to the runbooks",
+            query.name,
+            target if target else key,
+            incident.reason.value.replace("_", " "),
+            numbers,
+            100 * signal.confidence,
+            confidence_percent(incident.peak_confidence, 0.9999),
+            short_id(observed),
+        )
+        self.submit([signal])
 
     # --------------------------------------------------------------- groups
     def _closing(
@@ -1001,6 +1061,8 @@ class AnomalyLoop:
             opened = value.get("opened") if tracker.current is not None else None
             if opened is not None and not isinstance(opened, dict):
                 raise TypeError(f"opened is {type(opened).__name__}, not an object")
+            owed = value.get("unreported") if tracker.current is not None else None
+            unreported = float(owed) if owed is not None else None
         except (StateError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("saved state for %s unusable (%s): starting fresh", key, exc)
             return None
@@ -1014,6 +1076,7 @@ class AnomalyLoop:
             target=target,
             closed=closed,
             opened=opened,
+            unreported=unreported,
         )
 
 
@@ -1102,6 +1165,7 @@ def _saved(state: SeriesState) -> dict[str, Any]:
         else [state.target.kind, state.target.name, state.target.namespace],
         "closed": None if state.closed is None else state.closed.record(),
         "opened": state.opened if state.tracker.current is not None else None,
+        "unreported": state.unreported if state.tracker.current is not None else None,
     }
 
 

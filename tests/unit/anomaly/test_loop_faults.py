@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from agent.clock import FakeClock
+from agent.errors import TransientError
 from agent.ids import short_id
 from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop, _figures
@@ -284,3 +285,123 @@ def test_a_prometheus_that_stopped_storing_is_not_scored_as_news(
     loop.cycle()
     assert "rps" not in loop.status.degraded
     assert loop.status.points_scored == scored + 2 * 5
+
+
+@pytest.mark.parametrize("fails", ["latest_for_incident", "record_decision"])
+def test_an_incident_opening_while_the_ledger_is_down_is_reported_when_it_is_back(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    """The ledger fails (a database failover) at the moment an incident opens: the
+    cycle ends with the error, and the next one, the ledger back, records and sends
+    the incident. Before, the tracker held it open from the failed cycle on, its point
+    was not read again, and it was never recorded nor sent: remediation never heard of
+    it, while the open-series gauge counted it."""
+    clock, reader, signals = FakeClock(T0), Recorded(2), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    reader.spikes = {T0 + 2 * STEP: 1_000.0}
+    clock.advance(STEP)
+    loop.cycle()
+    real = getattr(ledger, fails)
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise TransientError("the database is failing over")
+
+    monkeypatch.setattr(ledger, fails, down)
+    clock.advance(STEP)
+    with pytest.raises(TransientError):
+        loop.cycle()
+    assert signals == [] and ledger.decisions(kind="anomaly") == []
+    monkeypatch.setattr(ledger, fails, real)
+    clock.advance(STEP)
+    loop.cycle()
+    (signal,) = signals
+    (observation,) = ledger.decisions(kind="anomaly")
+    assert signal.observed_at == T0 + 2 * STEP
+    assert observation.incident_key == signal.dedup_key
+    assert observation.evidence["observed"] == signal.evidence["observed"]
+    assert loop.status.incidents_opened == 1
+    clock.advance(STEP)
+    loop.cycle()
+    assert len(signals) == 1 and len(ledger.decisions(kind="anomaly")) == 1  # once
+
+
+def test_an_incident_whose_report_failed_is_reported_after_a_restart(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger fails as an incident opens; the next cycle Prometheus cannot be read,
+    and the series is saved with its incident open (it changed); then the daemon
+    restarts. The restarted daemon reports the incident at its first read: the report
+    owed is saved with the series, not only held in the memory of the daemon that
+    stopped."""
+    clock, reader, signals = FakeClock(T0), Recorded(2), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    reader.spikes = {T0 + 2 * STEP: 1_000.0}
+    clock.advance(STEP)
+    loop.cycle()
+    real = ledger.record_decision
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise TransientError("the database is failing over")
+
+    monkeypatch.setattr(ledger, "record_decision", down)
+    clock.advance(STEP)
+    with pytest.raises(TransientError):
+        loop.cycle()
+    monkeypatch.setattr(ledger, "record_decision", real)
+    reader.down = True
+    clock.advance(STEP)
+    loop.cycle()  # nothing read; the changed series saved
+    key = next(k for k in loop.series if "svc-0" in k)
+    assert ledger.guard(f"anomaly/{key}")[0]["tracker"]["current"] is not None
+    assert signals == [] and ledger.decisions(kind="anomaly") == []
+
+    again = Recorded(2)
+    again.spikes = reader.spikes
+    restarted = _loop(ledger, clock, again, signals)
+    clock.advance(STEP)
+    restarted.cycle()
+    (signal,) = signals
+    (observation,) = ledger.decisions(kind="anomaly")
+    assert signal.observed_at == T0 + 2 * STEP
+    assert observation.incident_key == signal.dedup_key
+    saved = ledger.guard(f"anomaly/{key}")[0]  # saved at once: what was sent, nothing owed
+    assert saved["unreported"] is None
+    assert saved["opened"]["confidence"] == signal.confidence
+    clock.advance(STEP)
+    restarted.cycle()
+    assert len(signals) == 1 and len(ledger.decisions(kind="anomaly")) == 1
+
+
+def test_an_incident_whose_report_failed_is_not_sent_once_it_is_old(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ledger fails as an incident opens and the next read comes 20 steps later (the
+    daemon was down that long): the incident is older than ``REPORT_BACKLOG`` steps, not
+    news, and no remediation starts from it; the log says it was not reported."""
+    clock, reader, signals = FakeClock(T0), Recorded(2), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    reader.spikes = {T0 + 2 * STEP: 1_000.0}
+    clock.advance(STEP)
+    loop.cycle()
+    real = ledger.latest_for_incident
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise TransientError("the database is failing over")
+
+    monkeypatch.setattr(ledger, "latest_for_incident", down)
+    clock.advance(STEP)
+    with pytest.raises(TransientError):
+        loop.cycle()
+    monkeypatch.setattr(ledger, "latest_for_incident", real)
+    clock.advance(20 * STEP)
+    with caplog.at_level(logging.WARNING, logger="autonomic.anomaly"):
+        loop.cycle()
+    assert signals == [] and ledger.decisions(kind="anomaly") == []
+    said = [r.getMessage() for r in caplog.records if "is not reported" in r.getMessage()]
+    assert len(said) == 1 and "more than 10 steps old" in said[0], said
+    assert all(s.unreported is None for s in loop.series.values())
+    key = next(k for k in loop.series if "svc-0" in k)
+    assert ledger.guard(f"anomaly/{key}")[0]["unreported"] is None  # not owed at a restart

@@ -388,3 +388,35 @@ def test_an_hpa_alert_is_not_target_not_found_while_the_hpa_may_be_unread() -> N
         "HorizontalPodAutoscaler/shop/web is not among the HPAs read, but Deployment/shop/web "
         f"could not be read ({left_out.why}): it may be one of their HPAs"
     )
+
+
+@pytest.mark.parametrize(
+    ("observed", "direction"),
+    [
+        (20.0, "up"),  # above the band
+        (13.04, "up"),  # inside it, above the expected 10.99
+        (9.0, "down"),  # inside it, below the expected
+        (5.0, "down"),  # below the band
+    ],
+)
+def test_an_anomaly_inside_its_band_has_the_direction_of_its_side_of_the_expected(
+    observed: float, direction: str
+) -> None:
+    """An error ratio that shifts up by two standard deviations opens its incident on a
+    point inside the band (a level shift the CUSUM confirmed: the detector's own numbers,
+    expected 10.99, band 7.46 to 14.52). It went up: the shipped runbook that pauses a
+    rollout on ``direction: up`` must take it, which it did not while every point not
+    above the band was sent as ``down``."""
+    sig = anomaly_signal(
+        metric="http_error_ratio",
+        target=ObjectRef("Deployment", "web", "shop"),
+        observed=observed,
+        lower=7.46,
+        upper=14.52,
+        score=0.9,
+        confidence=0.9,
+        at=NOW,
+    )
+    assert sig.direction == direction
+    up = spec_with("{type: anomaly, metric: http_error_ratio, direction: up}").triggers[0]
+    assert trigger_accepts(up, sig) is (direction == "up")
