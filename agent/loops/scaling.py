@@ -545,7 +545,8 @@ class WorkloadModel:
     # count in a row so far, when above 0. {} when none; None until read.
     written: dict[str, Any] | None = None
     overrides: int = 0  # overrides of written floors in a row
-    # Whether ``overrides`` was read back from a written-floor record (``_restore_overrides``).
+    # Whether ``overrides`` was read back from the written-floor record ``_written`` last
+    # read from the ledger (``_restore_overrides``).
     overrides_read: bool = False
     failures: int = 0  # refused writes in a row
     # Why no floor is written now (an override, a refused write), shown in
@@ -1067,7 +1068,12 @@ class ScalingLoop:
         )
         if record is None or fresh or (record and seen not in known):
             value, _ = self.decisions.ledger.guard(f"{WRITTEN_KEY}/{ref}")
-            record = model.written = value if _written_value(value) is not None else {}
+            read = value if _written_value(value) is not None else {}
+            if record and read != record:
+                # Another replica wrote since (this one lost the lease and got it back):
+                # its count of overrides in a row is the one to go on from.
+                model.overrides_read = False
+            record = model.written = read
         return record if record and _field(record) == field else None
 
     def _remember_written(self, ref: ObjectRef, record: dict[str, Any], now: float) -> bool:
@@ -1183,23 +1189,25 @@ class ScalingLoop:
     def _restore_overrides(
         model: WorkloadModel, record: Mapping[str, Any] | None, now: float
     ) -> None:
-        """Read back, once per model (a restart, a new leader), the overrides in a row a
-        written-floor record keeps (``overrides``: stored with each override and carried
-        to each write after it), so a repeat override is held as long as the process
-        that counted the others would hold it, not one ``QUIET_AFTER_OVERRIDE`` again.
-        Not a record's count whose value has stood ``QUIET_AFTER_OVERRIDE`` since it was
-        written with no override: ``_overridden`` starts the count again then."""
+        """Read back the overrides in a row a written-floor record keeps (``overrides``:
+        stored with each override and carried to each write after it), so a repeat
+        override is held as long as the process that counted the others would hold it,
+        not one ``QUIET_AFTER_OVERRIDE`` again: once per model (a restart, a new leader),
+        and again when ``_written`` reads a record another replica wrote since (this one
+        lost the lease and got it back: its own count is stale, higher or lower). None
+        stored is none counted (0). Not a record's count whose value has stood
+        ``QUIET_AFTER_OVERRIDE`` since it was written with no override: ``_overridden``
+        starts the count again then."""
         if model.overrides_read or not record:
             return
         model.overrides_read = True
         stored, at = record.get("overrides"), record.get("at")
-        if not isinstance(stored, int) or isinstance(stored, bool) or stored <= model.overrides:
-            return
+        if not isinstance(stored, int) or isinstance(stored, bool) or stored < 0:
+            stored = 0
         stood = "quiet_until" not in record and (
             not isinstance(at, int | float) or now - at >= QUIET_AFTER_OVERRIDE
         )
-        if not stood:
-            model.overrides = stored
+        model.overrides = 0 if stood else stored
 
     @staticmethod
     def _override_why(

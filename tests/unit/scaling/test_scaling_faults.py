@@ -192,6 +192,39 @@ def test_a_repeat_override_is_held_twice_as_long_across_a_restart(restart: str |
     assert model.overrides == 2 and "no floor is written for 120 min" in str(model.quiet_why)
 
 
+def test_a_replica_that_leads_again_takes_up_the_overrides_counted_meanwhile() -> None:
+    """A counts the first override of its 7 and loses the lease; B, leading meanwhile,
+    writes the 7 again after the hour and counts the second override (two hours); A
+    leads again. A read the count back only once in its life, so it went on from its own
+    1: its next write carried 1 over B's 2, and the third override of the row was held
+    two hours again instead of four. A record another replica wrote since is read back
+    with its count."""
+    a, clock, web = raised(48, 5 * 60 + 10, **SEVEN)
+    ledger = cast(Any, a.decisions).ledger
+    t, values = steady(48, 5 * 60 + 10)
+    b = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    b.decisions, b.cluster = a.decisions, a.cluster  # one ledger, one cluster
+
+    def hold() -> float:  # the length of the hold the ledger has for the last override
+        record, _ = ledger.guard(f"{WRITTEN_KEY}/{web.ref}")
+        return float(record["quiet_until"] - record["overridden_at"])
+
+    set_min(a, web, 2)
+    run(a, clock, 3)
+    assert hold() == QUIET_AFTER_OVERRIDE and a.models[web.ref].overrides == 1
+    run(b, clock, QUIET_AFTER_OVERRIDE / STEP + 8)  # B leads: writes the 7 after the hour
+    assert writes(b) == [7]
+    set_min(b, web, 3)
+    run(b, clock, 3)
+    assert hold() == 2 * QUIET_AFTER_OVERRIDE and b.models[web.ref].overrides == 2
+    run(a, clock, 2 * QUIET_AFTER_OVERRIDE / STEP + 8)  # A leads again: B's hold kept
+    assert writes(a) == [7, 7]
+    set_min(a, web, 2)
+    run(a, clock, 3)
+    assert hold() == 4 * QUIET_AFTER_OVERRIDE
+    assert a.models[web.ref].overrides == 3
+
+
 def test_an_override_is_honoured_by_the_next_leader() -> None:
     """The quiet hour is in the ledger: a new leader does not write over the person's
     value the minute it takes over, nor say the override again."""
