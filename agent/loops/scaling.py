@@ -2389,7 +2389,6 @@ class ScalingLoop:
                 # Never fit what came before the cut, but always read the newest
                 # minutes: the current load and the level come from them.
                 start = min(max(start, since), now - STEP * (RECENT - 1))
-            model.history_since = since
         else:
             start = model.recent.last + STEP
             if start > now:
@@ -2448,7 +2447,10 @@ class ScalingLoop:
             history = Series(week.timestamps(), learnt, STEP, query)
             del learnt
             model.recent = week.tail(RECENT)
+            # The cut and the query move with the refit that read from them: a refit whose
+            # read failed (or was stale) leaves them, and is tried again at the next cycle.
             model.query, model.load_query = query, load_query
+            model.history_since = since
             self._refit(
                 ref,
                 model,

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from agent.clock import FakeClock
+from agent.errors import TransientError
 from agent.loops.scaling import (
     CAPACITY,
     HISTORY_SINCE,
@@ -141,6 +142,45 @@ def test_changing_the_cut_refits_at_once() -> None:
     assert reader.reads[-1] == (cut, clock.now())
     assert loop.models[web.ref].fitted is not None
     assert loop.models[web.ref].fitted.fallback_reason is None  # three days are enough
+
+
+@pytest.mark.parametrize("failure", ["the read fails", "the read is stale"])
+def test_a_cut_whose_refit_could_not_read_is_refitted_at_the_next_cycle(failure: str) -> None:
+    """The cycle after the cut is set, Prometheus fails the refit's read (or answers with
+    nothing new). The model's cut was moved before the read, so the next cycles took the
+    cut for done and went on with the model fitted on the days before it, until a
+    scheduled refit hours later. The cut moves with the refit that reads from it."""
+    t, values = week_and_a_day(8)
+    now = float(t[-120])
+    reader, clock = WeekReader(t, values), FakeClock(now)
+    web = workload("web")
+    loop = loop_over(reader, clock, [web], refitEvery="6h")
+    loop.cycle()
+    clock.advance(STEP)
+    loop.cycle()
+    assert loop.models[web.ref].version == 1
+    cut = clock.now() - 3 * 86_400.0
+    cast(Any, loop.cluster).workloads = [workload("web", **{HISTORY_SINCE: iso(cut)})]
+    clock.advance(STEP)
+    read = reader.range
+
+    def failing(query: str, start: float, end: float, step: float, at: float) -> list[Any]:
+        if failure == "the read fails":
+            raise TransientError("prometheus: connection refused")
+        found = read(query, start, end - 30 * STEP, step, at)  # its newest: half an hour old
+        return [dataclasses.replace(found[0], stale=True)]
+
+    reader.range = failing  # type: ignore[method-assign]
+    loop.cycle()
+    assert loop.models[web.ref].version == 1  # not refitted: nothing usable was read
+    assert str(web.ref) in loop.status.held
+    reader.range = read  # type: ignore[method-assign]
+    clock.advance(STEP)
+    loop.cycle()
+    model = loop.models[web.ref]
+    assert model.version == 2  # refitted from the cut at the next cycle, not in 6 h
+    assert model.history_since == cut
+    assert reader.reads[-1] == (cut, clock.now())
 
 
 def test_min_replicas_is_the_floors_floor() -> None:
