@@ -468,6 +468,9 @@ class WorkloadModel:
     fitted: FittedProfile | None = None
     fitted_at: float = -math.inf  # when the live model was fitted
     evaluated_at: float = -math.inf  # when a refit last challenged it (kept or replaced)
+    # Its refit for a changed load query or history cut took the cycle's budget and read
+    # nothing usable (no series, stale, failed): it yields to those that wait their turn.
+    change_unread: bool = False
     band: DriftBand | None = None  # what the live model's held-out error promised
     outcomes: OutcomeRing = field(default_factory=OutcomeRing)
     expect: tuple[float, float, float, float] | None = None  # (at, mean, lower, upper)
@@ -755,6 +758,9 @@ class ScalingLoop:
         # workloads whose change waits for a later cycle, by what changed.
         self._change_refits_left = 0
         self._change_refits_waiting: dict[str, int] = {}
+        # Of those, the ones whose refit never failed to read: this cycle's count, and the
+        # last cycle's (while it is above 0, one whose refit could not read yields to them).
+        self._change_queued = self._change_queued_before = 0
         days = round(settings.profile_history / 86400.0)
         self.forecaster = SeasonalProfile(
             ProfileSettings(
@@ -776,6 +782,7 @@ class ScalingLoop:
         self._refits_left = max(1, math.ceil(share))
         self._measures_left = MEASURES_PER_CYCLE
         self._change_refits_left, self._change_refits_waiting = CHANGE_REFITS_PER_CYCLE, {}
+        self._change_queued_before, self._change_queued = self._change_queued, 0
         self._cycles += 1
         self._stored = (
             self.reader.newest_sample() if isinstance(self.reader, IngestionClock) else None
@@ -2353,14 +2360,24 @@ class ScalingLoop:
         # ``CHANGE_REFITS_PER_CYCLE`` workloads a cycle: the others go on being read,
         # forecast, sized and verified on the model they have (its query, its cut) until
         # their turn, never a model of one metric fed the other's.
+        # A workload whose change refit could not read (its new query has no series, say)
+        # would otherwise take the budget again at every cycle, ahead of those after it
+        # in the listing, and keep them waiting for ever: it yields to those that waited
+        # at the last cycle, and is tried again once they have had their turn.
         requery = model.fitted is not None and model.query != query
-        if cut or requery:
-            if self._change_refits_left > 0:
+        if not (cut or requery):
+            model.change_unread = False
+        else:
+            yields = model.change_unread and self._change_queued_before > 0
+            if self._change_refits_left > 0 and not yields:
                 self._change_refits_left -= 1
+                model.change_unread = True  # until its refit has read
             elif not requery or model.query is not None:
                 what = "with a changed load query" if requery else "with a changed history-since"
                 waiting = self._change_refits_waiting
                 waiting[what] = waiting.get(what, 0) + 1
+                if not model.change_unread:
+                    self._change_queued += 1
                 if requery:
                     query, load_query = model.query or query, model.load_query
                 cut = requery = False
@@ -2451,6 +2468,7 @@ class ScalingLoop:
             # read failed (or was stale) leaves them, and is tried again at the next cycle.
             model.query, model.load_query = query, load_query
             model.history_since = since
+            model.change_unread = False
             self._refit(
                 ref,
                 model,
