@@ -3570,7 +3570,9 @@ class ScalingLoop:
             self.decisions.progress(decision_id, why, final=True)
             log.info("scaling %s: approved floor %s", ref, why)
         model.recommended = None  # decided afresh on what the cluster has then
-        self._hold(ref, "ScaledToZero", _at_zero(ref, hpa, wanted))
+        # Held as a floor wanted at 0 is (``_one``): not a hold on the load, which the log
+        # would say, and then say over ("no longer held") at the next cycle, still at 0.
+        self._held(str(ref), "ScaledToZero", _at_zero(ref, hpa, wanted))
 
     def _settled(self, key: str) -> StepOutcome:
         """What became of a write whose intent an earlier try recorded: ``applied``,

@@ -558,6 +558,36 @@ def test_an_approval_landing_after_the_hpa_scaled_to_zero_writes_no_floor() -> N
     assert decisions.ledger.records["d-2"].proposal["from"] == 0
 
 
+def test_an_approval_not_carried_out_at_zero_is_not_said_over_as_no_longer_held(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The approval landing after the HPA scaled web to 0 was held with the warning a
+    hold on the load says; the next cycle, web still at 0 and held as scaled to zero as
+    ever, the log said "no longer held: deciding from the load again". Held as the loop
+    holds any floor wanted at 0: its one line says what became of the approval."""
+    t, values = steady(24)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cluster = cast(Any, loop.cluster)
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 3)
+    run(loop, clock, 2)
+    record = cast(Any, loop.decisions).ledger.records["d-1"]
+    cluster.workloads = [dataclasses.replace(web, replicas=0, ready_replicas=0)]
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 0, 0)
+    record.status = "approved"
+    with caplog.at_level(logging.INFO, logger="autonomic.scaling"):
+        run(loop, clock, 4)
+    said = [r.getMessage() for r in caplog.records]
+    assert record.status == "superseded"
+    assert [m for m in said if "not carried out (ScaledToZero)" in m] == [
+        f"scaling {web.ref}: approved floor {record.feedback_detail['why']}"
+    ]
+    assert not [m for m in said if "held" in m]
+    assert loop.status.held_reason[str(web.ref)] == "ScaledToZero"
+
+
 def test_an_hpa_another_controller_manages_gets_the_floor_published_not_written(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
