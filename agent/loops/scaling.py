@@ -3564,9 +3564,11 @@ class ScalingLoop:
         ref, now = workload.ref, self.clock.now()
         why = f"not carried out (ScaledToZero): {_at_zero(ref, hpa, wanted)}; nothing was written"
         ledger = self.decisions.ledger
-        if ledger.transition(decision_id, ["approved"], "superseded", now):
-            detail = {"reason": "ScaledToZero", "why": why}
-            ledger.add_feedback(decision_id, "execution", "superseded", "autonomic", now, detail)
+        # The closing and its why are one transaction: a ledger gone between the two
+        # would leave the decision closed with no why, and nothing comes back to it.
+        detail = {"reason": "ScaledToZero", "why": why}
+        row = Feedback(decision_id, "execution", "superseded", "autonomic", detail)
+        if ledger.transition(decision_id, ["approved"], "superseded", now, feedback=[row]):
             self.decisions.progress(decision_id, why, final=True)
             log.info("scaling %s: approved floor %s", ref, why)
         model.recommended = None  # decided afresh on what the cluster has then

@@ -588,6 +588,76 @@ def test_an_approval_not_carried_out_at_zero_is_not_said_over_as_no_longer_held(
     assert loop.status.held_reason[str(web.ref)] == "ScaledToZero"
 
 
+def test_an_approval_not_carried_out_at_zero_keeps_its_why_though_the_ledger_fails_midway(
+    tmp_path: Any,
+) -> None:
+    """The approval lands after the HPA scaled web to 0, and the ledger goes away right
+    after the decision is closed ``superseded``. The closing and its ``execution`` row,
+    with why, were two transactions: the decision stayed closed with no why for
+    ``autonomic explain``, and nothing came back to it (its question no longer pending).
+    They are one transaction now."""
+    from agent.errors import TransientError
+    from agent.ledger import open_ledger
+    from agent.routing import Thresholds
+    from agent.settings import RoutingSettings
+    from tests.unit.decision_rig import inline_service
+
+    t, values = steady(24)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    try:
+        loop = loop_over(WeekReader(t, values), clock, [web])
+        # Asked, never automatic: the approval comes after the HPA scaled web to 0.
+        loop.decisions = inline_service(ledger, clock, RoutingSettings())
+        loop.thresholds = Thresholds(auto=1.0, ask=0.0)
+        cluster = cast(Any, loop.cluster)
+        hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+        cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 3)
+        run(loop, clock, 2)
+        (floor,) = ledger.decisions(kind="scaling")
+        assert floor.status == "asked" and floor.proposal["to"] == 7
+        cluster.workloads = [dataclasses.replace(web, replicas=0, ready_replicas=0)]
+        cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 0, 0)
+        assert ledger.transition(floor.id, ["asked"], "approved", clock.now())
+        real, down = ledger.transition, []
+
+        def transition(*args: Any, **kwargs: Any) -> bool:
+            if down:
+                raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
+            moved = bool(real(*args, **kwargs))
+            if moved and "superseded" in args:
+                down.append(True)  # gone right after the closing
+            return moved
+
+        def gone(*args: Any, **kwargs: Any) -> Any:
+            if down:
+                raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
+            raise AssertionError("not reached")
+
+        ledger.transition = transition  # type: ignore[method-assign]
+        with pytest.MonkeyPatch.context() as patch:
+            for name in ("add_feedback", "put_guard"):
+                real_call = getattr(ledger, name)
+                patch.setattr(
+                    ledger,
+                    name,
+                    lambda *a, _real=real_call, **k: gone() if down else _real(*a, **k),
+                )
+            run(loop, clock, 1)
+        assert down  # closed, and the ledger went away after it
+        del ledger.transition  # the ledger is back
+        run(loop, clock, 3)
+        record = ledger.get_decision(floor.id)
+        assert record is not None and record.status == "superseded"
+        rows = [r for r in ledger.feedback_for(floor.id) if r["kind"] == "execution"]
+        assert [r["outcome"] for r in rows] == ["superseded"]
+        assert rows[0]["detail"]["reason"] == "ScaledToZero"
+        assert rows[0]["detail"]["why"].startswith("not carried out (ScaledToZero): ")
+    finally:
+        ledger.close()
+
+
 def test_an_hpa_another_controller_manages_gets_the_floor_published_not_written(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
