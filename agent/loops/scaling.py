@@ -696,8 +696,14 @@ class ScalingLoop:
         metrics: Metrics | None = None,
         paused: Callable[[], str | None] = lambda: None,
         stale_after: float = 300.0,
+        leader_term: Callable[[], int] = lambda: 1,
     ) -> None:
         self.settings = settings
+        # The leadership term this replica is in (``LeaderGate.term``): a new one means
+        # another replica may have led in between, and what this one kept of the ledger
+        # (the floors written, the overrides counted) is read from it again.
+        self.leader_term = leader_term
+        self._term: int | None = None
         # ``prometheus.staleAfter``: a load sample older than this is not acted on (a gap
         # in the series that long holds the workload; a shorter one is read past).
         self.stale_after = stale_after
@@ -784,6 +790,11 @@ class ScalingLoop:
         self._change_refits_left, self._change_refits_waiting = CHANGE_REFITS_PER_CYCLE, {}
         self._change_queued_before, self._change_queued = self._change_queued, 0
         self._cycles += 1
+        term = self.leader_term()
+        if term != self._term:
+            if self._term is not None:
+                self._new_term()
+            self._term = term
         self._stored = (
             self.reader.newest_sample() if isinstance(self.reader, IngestionClock) else None
         )
@@ -1049,6 +1060,16 @@ class ScalingLoop:
             if name in self._let_go:
                 continue  # settled before its model was dropped
             self.models[workload.ref] = self._new_model(workload.ref)
+
+    def _new_term(self) -> None:
+        """This replica leads again after another may have led: the written-floor
+        records it kept are read from the ledger again at their next look (``_written``),
+        with the overrides in a row they count (``_restore_overrides``). Kept, a record
+        of its own from before hid another leader's since whenever the cluster showed a
+        value it had known (a person who set the same value again): it took the hold
+        that leader set on their change for its own one, long over, and wrote over it."""
+        for model in self.models.values():
+            model.written, model.overrides_read = None, False
 
     def _written(
         self,
