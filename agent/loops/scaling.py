@@ -1765,12 +1765,12 @@ class ScalingLoop:
                 continue
             if ledger.intents(execution_key=f"scaling/{record.subject}/{decision_id}"):
                 continue
-            if ledger.transition(decision_id, ["approved"], "superseded", now):
-                text = f"not carried out ({reason}): {why}; nothing was written"
-                detail = {"reason": reason, "why": text}
-                ledger.add_feedback(
-                    decision_id, "execution", "superseded", "autonomic", now, detail
-                )
+            # The closing and its why are one transaction (the question is let go of
+            # already: a why written after it would be lost with a ledger gone between).
+            text = f"not carried out ({reason}): {why}; nothing was written"
+            detail = {"reason": reason, "why": text}
+            row = Feedback(decision_id, "execution", "superseded", "autonomic", detail)
+            if ledger.transition(decision_id, ["approved"], "superseded", now, feedback=[row]):
                 self.decisions.progress(decision_id, text, final=True)
 
     def _query(self, ref: ObjectRef, name: str | None) -> str:
