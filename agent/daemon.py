@@ -890,6 +890,7 @@ def build_daemon(
             metrics=metrics,
             paused=lambda: _pause_reason(engine),
             stale_after=settings.prometheus.stale_after,
+            leader_term=gate.term,
         )
         if settings.scaling.enabled
         else None

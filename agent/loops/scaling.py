@@ -469,6 +469,9 @@ class WorkloadModel:
     fitted: FittedProfile | None = None
     fitted_at: float = -math.inf  # when the live model was fitted
     evaluated_at: float = -math.inf  # when a refit last challenged it (kept or replaced)
+    # Its refit for a changed load query or history cut took the cycle's budget and read
+    # nothing usable (no series, stale, failed): it yields to those that wait their turn.
+    change_unread: bool = False
     band: DriftBand | None = None  # what the live model's held-out error promised
     outcomes: OutcomeRing = field(default_factory=OutcomeRing)
     expect: tuple[float, float, float, float] | None = None  # (at, mean, lower, upper)
@@ -546,7 +549,8 @@ class WorkloadModel:
     # count in a row so far, when above 0. {} when none; None until read.
     written: dict[str, Any] | None = None
     overrides: int = 0  # overrides of written floors in a row
-    # Whether ``overrides`` was read back from a written-floor record (``_restore_overrides``).
+    # Whether ``overrides`` was read back from the written-floor record ``_written`` last
+    # read from the ledger (``_restore_overrides``).
     overrides_read: bool = False
     failures: int = 0  # refused writes in a row
     # Why no floor is written now (an override, a refused write), shown in
@@ -696,8 +700,14 @@ class ScalingLoop:
         metrics: Metrics | None = None,
         paused: Callable[[], str | None] = lambda: None,
         stale_after: float = 300.0,
+        leader_term: Callable[[], int] = lambda: 1,
     ) -> None:
         self.settings = settings
+        # The leadership term this replica is in (``LeaderGate.term``): a new one means
+        # another replica may have led in between, and what this one kept of the ledger
+        # (the floors written, the overrides counted) is read from it again.
+        self.leader_term = leader_term
+        self._term: int | None = None
         # ``prometheus.staleAfter``: a load sample older than this is not acted on (a gap
         # in the series that long holds the workload; a shorter one is read past).
         self.stale_after = stale_after
@@ -760,6 +770,9 @@ class ScalingLoop:
         # workloads whose change waits for a later cycle, by what changed.
         self._change_refits_left = 0
         self._change_refits_waiting: dict[str, int] = {}
+        # Of those, the ones whose refit never failed to read: this cycle's count, and the
+        # last cycle's (while it is above 0, one whose refit could not read yields to them).
+        self._change_queued = self._change_queued_before = 0
         days = round(settings.profile_history / 86400.0)
         self.forecaster = SeasonalProfile(
             ProfileSettings(
@@ -781,7 +794,13 @@ class ScalingLoop:
         self._refits_left = max(1, math.ceil(share))
         self._measures_left = MEASURES_PER_CYCLE
         self._change_refits_left, self._change_refits_waiting = CHANGE_REFITS_PER_CYCLE, {}
+        self._change_queued_before, self._change_queued = self._change_queued, 0
         self._cycles += 1
+        term = self.leader_term()
+        if term != self._term:
+            if self._term is not None:
+                self._new_term()
+            self._term = term
         self._stored = (
             self.reader.newest_sample() if isinstance(self.reader, IngestionClock) else None
         )
@@ -1076,6 +1095,16 @@ class ScalingLoop:
                 continue  # settled before its model was dropped
             self.models[workload.ref] = self._new_model(workload.ref)
 
+    def _new_term(self) -> None:
+        """This replica leads again after another may have led: the written-floor
+        records it kept are read from the ledger again at their next look (``_written``),
+        with the overrides in a row they count (``_restore_overrides``). Kept, a record
+        of its own from before hid another leader's since whenever the cluster showed a
+        value it had known (a person who set the same value again): it took the hold
+        that leader set on their change for its own one, long over, and wrote over it."""
+        for model in self.models.values():
+            model.written, model.overrides_read = None, False
+
     def _written(
         self,
         ref: ObjectRef,
@@ -1101,7 +1130,12 @@ class ScalingLoop:
         )
         if record is None or fresh or (record and seen not in known):
             value, _ = self.decisions.ledger.guard(f"{WRITTEN_KEY}/{ref}")
-            record = model.written = value if _written_value(value) is not None else {}
+            read = value if _written_value(value) is not None else {}
+            if record and read != record:
+                # Another replica wrote since (this one lost the lease and got it back):
+                # its count of overrides in a row is the one to go on from.
+                model.overrides_read = False
+            record = model.written = read
         return record if record and _field(record) == field else None
 
     def _remember_written(self, ref: ObjectRef, record: dict[str, Any], now: float) -> bool:
@@ -1217,23 +1251,25 @@ class ScalingLoop:
     def _restore_overrides(
         model: WorkloadModel, record: Mapping[str, Any] | None, now: float
     ) -> None:
-        """Read back, once per model (a restart, a new leader), the overrides in a row a
-        written-floor record keeps (``overrides``: stored with each override and carried
-        to each write after it), so a repeat override is held as long as the process
-        that counted the others would hold it, not one ``QUIET_AFTER_OVERRIDE`` again.
-        Not a record's count whose value has stood ``QUIET_AFTER_OVERRIDE`` since it was
-        written with no override: ``_overridden`` starts the count again then."""
+        """Read back the overrides in a row a written-floor record keeps (``overrides``:
+        stored with each override and carried to each write after it), so a repeat
+        override is held as long as the process that counted the others would hold it,
+        not one ``QUIET_AFTER_OVERRIDE`` again: once per model (a restart, a new leader),
+        and again when ``_written`` reads a record another replica wrote since (this one
+        lost the lease and got it back: its own count is stale, higher or lower). None
+        stored is none counted (0). Not a record's count whose value has stood
+        ``QUIET_AFTER_OVERRIDE`` since it was written with no override: ``_overridden``
+        starts the count again then."""
         if model.overrides_read or not record:
             return
         model.overrides_read = True
         stored, at = record.get("overrides"), record.get("at")
-        if not isinstance(stored, int) or isinstance(stored, bool) or stored <= model.overrides:
-            return
+        if not isinstance(stored, int) or isinstance(stored, bool) or stored < 0:
+            stored = 0
         stood = "quiet_until" not in record and (
             not isinstance(at, int | float) or now - at >= QUIET_AFTER_OVERRIDE
         )
-        if not stood:
-            model.overrides = stored
+        model.overrides = 0 if stood else stored
 
     @staticmethod
     def _override_why(
@@ -1763,12 +1799,12 @@ class ScalingLoop:
                 continue
             if ledger.intents(execution_key=f"scaling/{record.subject}/{decision_id}"):
                 continue
-            if ledger.transition(decision_id, ["approved"], "superseded", now):
-                text = f"not carried out ({reason}): {why}; nothing was written"
-                detail = {"reason": reason, "why": text}
-                ledger.add_feedback(
-                    decision_id, "execution", "superseded", "autonomic", now, detail
-                )
+            # The closing and its why are one transaction (the question is let go of
+            # already: a why written after it would be lost with a ledger gone between).
+            text = f"not carried out ({reason}): {why}; nothing was written"
+            detail = {"reason": reason, "why": text}
+            row = Feedback(decision_id, "execution", "superseded", "autonomic", detail)
+            if ledger.transition(decision_id, ["approved"], "superseded", now, feedback=[row]):
                 self.decisions.progress(decision_id, text, final=True)
 
     def _query(self, ref: ObjectRef, name: str | None) -> str:
@@ -2379,14 +2415,24 @@ class ScalingLoop:
         # ``CHANGE_REFITS_PER_CYCLE`` workloads a cycle: the others go on being read,
         # forecast, sized and verified on the model they have (its query, its cut) until
         # their turn, never a model of one metric fed the other's.
+        # A workload whose change refit could not read (its new query has no series, say)
+        # would otherwise take the budget again at every cycle, ahead of those after it
+        # in the listing, and keep them waiting for ever: it yields to those that waited
+        # at the last cycle, and is tried again once they have had their turn.
         requery = model.fitted is not None and model.query != query
-        if cut or requery:
-            if self._change_refits_left > 0:
+        if not (cut or requery):
+            model.change_unread = False
+        else:
+            yields = model.change_unread and self._change_queued_before > 0
+            if self._change_refits_left > 0 and not yields:
                 self._change_refits_left -= 1
+                model.change_unread = True  # until its refit has read
             elif not requery or model.query is not None:
                 what = "with a changed load query" if requery else "with a changed history-since"
                 waiting = self._change_refits_waiting
                 waiting[what] = waiting.get(what, 0) + 1
+                if not model.change_unread:
+                    self._change_queued += 1
                 if requery:
                     query, load_query = model.query or query, model.load_query
                 cut = requery = False
@@ -2415,7 +2461,6 @@ class ScalingLoop:
                 # Never fit what came before the cut, but always read the newest
                 # minutes: the current load and the level come from them.
                 start = min(max(start, since), now - STEP * (RECENT - 1))
-            model.history_since = since
         else:
             start = model.recent.last + STEP
             if start > now:
@@ -2474,7 +2519,11 @@ class ScalingLoop:
             history = Series(week.timestamps(), learnt, STEP, query)
             del learnt
             model.recent = week.tail(RECENT)
+            # The cut and the query move with the refit that read from them: a refit whose
+            # read failed (or was stale) leaves them, and is tried again at the next cycle.
             model.query, model.load_query = query, load_query
+            model.history_since = since
+            model.change_unread = False
             self._refit(
                 ref,
                 model,
@@ -3570,13 +3619,17 @@ class ScalingLoop:
         ref, now = workload.ref, self.clock.now()
         why = f"not carried out (ScaledToZero): {_at_zero(ref, hpa, wanted)}; nothing was written"
         ledger = self.decisions.ledger
-        if ledger.transition(decision_id, ["approved"], "superseded", now):
-            detail = {"reason": "ScaledToZero", "why": why}
-            ledger.add_feedback(decision_id, "execution", "superseded", "autonomic", now, detail)
+        # The closing and its why are one transaction: a ledger gone between the two
+        # would leave the decision closed with no why, and nothing comes back to it.
+        detail = {"reason": "ScaledToZero", "why": why}
+        row = Feedback(decision_id, "execution", "superseded", "autonomic", detail)
+        if ledger.transition(decision_id, ["approved"], "superseded", now, feedback=[row]):
             self.decisions.progress(decision_id, why, final=True)
             log.info("scaling %s: approved floor %s", ref, why)
         model.recommended = None  # decided afresh on what the cluster has then
-        self._hold(ref, "ScaledToZero", _at_zero(ref, hpa, wanted))
+        # Held as a floor wanted at 0 is (``_one``): not a hold on the load, which the log
+        # would say, and then say over ("no longer held") at the next cycle, still at 0.
+        self._held(str(ref), "ScaledToZero", _at_zero(ref, hpa, wanted))
 
     def _settled(self, key: str) -> StepOutcome:
         """What became of a write whose intent an earlier try recorded: ``applied``,

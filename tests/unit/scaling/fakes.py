@@ -197,12 +197,24 @@ class QuestionLedger:
         self.latest_reads.append(sorted(subjects))
         return {r.subject: r for r in self.records.values() if r.subject in subjects}
 
-    def transition(self, decision_id: str, expected: list[str], status: str, now: float) -> bool:
+    def transition(
+        self,
+        decision_id: str,
+        expected: list[str],
+        status: str,
+        now: float,
+        *,
+        feedback: tuple[Feedback, ...] | list[Feedback] = (),
+    ) -> bool:
+        """As ``Ledger.transition``: the status if it may move, with ``feedback``."""
         record = self.records[decision_id]
         if record.status not in expected:
             return False
         record.status = status
         self.transitions.append((decision_id, status))
+        for row in feedback:
+            detail = dict(row.detail or {})
+            self.add_feedback(row.decision_id, row.kind, row.outcome, row.actor, now, detail)
         return True
 
     def settle(

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from agent.clock import FakeClock
+from agent.errors import TransientError
 from agent.loops.scaling import (
     CAPACITY,
     HISTORY_SINCE,
@@ -141,6 +142,45 @@ def test_changing_the_cut_refits_at_once() -> None:
     assert reader.reads[-1] == (cut, clock.now())
     assert loop.models[web.ref].fitted is not None
     assert loop.models[web.ref].fitted.fallback_reason is None  # three days are enough
+
+
+@pytest.mark.parametrize("failure", ["the read fails", "the read is stale"])
+def test_a_cut_whose_refit_could_not_read_is_refitted_at_the_next_cycle(failure: str) -> None:
+    """The cycle after the cut is set, Prometheus fails the refit's read (or answers with
+    nothing new). The model's cut was moved before the read, so the next cycles took the
+    cut for done and went on with the model fitted on the days before it, until a
+    scheduled refit hours later. The cut moves with the refit that reads from it."""
+    t, values = week_and_a_day(8)
+    now = float(t[-120])
+    reader, clock = WeekReader(t, values), FakeClock(now)
+    web = workload("web")
+    loop = loop_over(reader, clock, [web], refitEvery="6h")
+    loop.cycle()
+    clock.advance(STEP)
+    loop.cycle()
+    assert loop.models[web.ref].version == 1
+    cut = clock.now() - 3 * 86_400.0
+    cast(Any, loop.cluster).workloads = [workload("web", **{HISTORY_SINCE: iso(cut)})]
+    clock.advance(STEP)
+    read = reader.range
+
+    def failing(query: str, start: float, end: float, step: float, at: float) -> list[Any]:
+        if failure == "the read fails":
+            raise TransientError("prometheus: connection refused")
+        found = read(query, start, end - 30 * STEP, step, at)  # its newest: half an hour old
+        return [dataclasses.replace(found[0], stale=True)]
+
+    reader.range = failing  # type: ignore[method-assign]
+    loop.cycle()
+    assert loop.models[web.ref].version == 1  # not refitted: nothing usable was read
+    assert str(web.ref) in loop.status.held
+    reader.range = read  # type: ignore[method-assign]
+    clock.advance(STEP)
+    loop.cycle()
+    model = loop.models[web.ref]
+    assert model.version == 2  # refitted from the cut at the next cycle, not in 6 h
+    assert model.history_since == cut
+    assert reader.reads[-1] == (cut, clock.now())
 
 
 def test_min_replicas_is_the_floors_floor() -> None:
@@ -516,6 +556,106 @@ def test_an_approval_landing_after_the_hpa_scaled_to_zero_writes_no_floor() -> N
     run(loop, clock, 2)
     assert len(decisions.proposals) == 2  # the floor decided afresh, from the 0
     assert decisions.ledger.records["d-2"].proposal["from"] == 0
+
+
+def test_an_approval_not_carried_out_at_zero_is_not_said_over_as_no_longer_held(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The approval landing after the HPA scaled web to 0 was held with the warning a
+    hold on the load says; the next cycle, web still at 0 and held as scaled to zero as
+    ever, the log said "no longer held: deciding from the load again". Held as the loop
+    holds any floor wanted at 0: its one line says what became of the approval."""
+    t, values = steady(24)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cluster = cast(Any, loop.cluster)
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 3)
+    run(loop, clock, 2)
+    record = cast(Any, loop.decisions).ledger.records["d-1"]
+    cluster.workloads = [dataclasses.replace(web, replicas=0, ready_replicas=0)]
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 0, 0)
+    record.status = "approved"
+    with caplog.at_level(logging.INFO, logger="autonomic.scaling"):
+        run(loop, clock, 4)
+    said = [r.getMessage() for r in caplog.records]
+    assert record.status == "superseded"
+    assert [m for m in said if "not carried out (ScaledToZero)" in m] == [
+        f"scaling {web.ref}: approved floor {record.feedback_detail['why']}"
+    ]
+    assert not [m for m in said if "held" in m]
+    assert loop.status.held_reason[str(web.ref)] == "ScaledToZero"
+
+
+def test_an_approval_not_carried_out_at_zero_keeps_its_why_though_the_ledger_fails_midway(
+    tmp_path: Any,
+) -> None:
+    """The approval lands after the HPA scaled web to 0, and the ledger goes away right
+    after the decision is closed ``superseded``. The closing and its ``execution`` row,
+    with why, were two transactions: the decision stayed closed with no why for
+    ``autonomic explain``, and nothing came back to it (its question no longer pending).
+    They are one transaction now."""
+    from agent.errors import TransientError
+    from agent.ledger import open_ledger
+    from agent.routing import Thresholds
+    from agent.settings import RoutingSettings
+    from tests.unit.decision_rig import inline_service
+
+    t, values = steady(24)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    try:
+        loop = loop_over(WeekReader(t, values), clock, [web])
+        # Asked, never automatic: the approval comes after the HPA scaled web to 0.
+        loop.decisions = inline_service(ledger, clock, RoutingSettings())
+        loop.thresholds = Thresholds(auto=1.0, ask=0.0)
+        cluster = cast(Any, loop.cluster)
+        hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+        cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 3)
+        run(loop, clock, 2)
+        (floor,) = ledger.decisions(kind="scaling")
+        assert floor.status == "asked" and floor.proposal["to"] == 7
+        cluster.workloads = [dataclasses.replace(web, replicas=0, ready_replicas=0)]
+        cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 0, 0)
+        assert ledger.transition(floor.id, ["asked"], "approved", clock.now())
+        real, down = ledger.transition, []
+
+        def transition(*args: Any, **kwargs: Any) -> bool:
+            if down:
+                raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
+            moved = bool(real(*args, **kwargs))
+            if moved and "superseded" in args:
+                down.append(True)  # gone right after the closing
+            return moved
+
+        def gone(*args: Any, **kwargs: Any) -> Any:
+            if down:
+                raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
+            raise AssertionError("not reached")
+
+        ledger.transition = transition  # type: ignore[method-assign]
+        with pytest.MonkeyPatch.context() as patch:
+            for name in ("add_feedback", "put_guard"):
+                real_call = getattr(ledger, name)
+                patch.setattr(
+                    ledger,
+                    name,
+                    lambda *a, _real=real_call, **k: gone() if down else _real(*a, **k),
+                )
+            run(loop, clock, 1)
+        assert down  # closed, and the ledger went away after it
+        del ledger.transition  # the ledger is back
+        run(loop, clock, 3)
+        record = ledger.get_decision(floor.id)
+        assert record is not None and record.status == "superseded"
+        rows = [r for r in ledger.feedback_for(floor.id) if r["kind"] == "execution"]
+        assert [r["outcome"] for r in rows] == ["superseded"]
+        assert rows[0]["detail"]["reason"] == "ScaledToZero"
+        assert rows[0]["detail"]["why"].startswith("not carried out (ScaledToZero): ")
+    finally:
+        ledger.close()
 
 
 def test_an_hpa_another_controller_manages_gets_the_floor_published_not_written(

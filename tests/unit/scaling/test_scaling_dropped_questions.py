@@ -4,6 +4,7 @@ in the ledger for good. It is now closed as ``superseded``, with the reason."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any, cast
@@ -143,6 +144,68 @@ def test_explain_says_why_an_approved_floor_was_not_carried_out(tmp_path: Path) 
         assert "status now: superseded" in story
         assert 'execution: superseded (autonomic) {"reason": "workload opted out"' in story
         assert "Deployment/shop/web left predictive scaling" in story
+    finally:
+        ledger.close()
+
+
+def test_a_dropped_approval_keeps_its_why_though_the_ledger_fails_midway(
+    tmp_path: Path,
+) -> None:
+    """The ledger goes away right after the dropped approval is closed ``superseded``.
+    The closing and its ``execution`` row, with why, were two transactions, and the
+    question was let go of before them: the decision stayed closed with no why for
+    ``autonomic explain``, and nothing came back to it. They are one transaction now."""
+    t, values = steady(63)
+    clock = FakeClock(float(t[-80]))
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, clock, RoutingSettings(), mode="propose", approvals=approvals, metrics=Metrics()
+    )
+    cluster = FakeCluster([WEB])
+    loop = ScalingLoop(
+        ScalingSettings(),
+        reader=WeekReader(t, values),
+        cluster=cast(Any, cluster),
+        decisions=decisions,
+        executor=cast(Any, RecordingExecutor(cluster)),
+        clock=clock,
+        submit=lambda signals: None,
+    )
+    try:
+        run(loop, clock, 2)
+        (question,) = ledger.questions()
+        assert decisions.answer(question.id, "approved", "alice")
+        (decision,) = ledger.decisions(kind="scaling")
+        down: list[bool] = []
+
+        def gone_after_the_closing(name: str) -> None:
+            real = getattr(ledger, name)
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                if down:
+                    raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
+                result = real(*args, **kwargs)
+                if name == "transition" and result and "superseded" in args:
+                    down.append(True)
+                return result
+
+            setattr(ledger, name, call)
+
+        for name in ("transition", "add_feedback"):
+            gone_after_the_closing(name)
+        leave(loop, "opt-out")
+        with contextlib.suppress(TransientError):  # the cycle's next write, if any
+            run(loop, clock, 1)
+        assert down  # closed, and the ledger went away after it
+        for name in ("transition", "add_feedback"):
+            delattr(ledger, name)  # the ledger is back
+        run(loop, clock, 3)
+        assert ledger.get_decision(decision.id).status == "superseded"  # type: ignore[union-attr]
+        rows = [r for r in ledger.feedback_for(decision.id) if r["kind"] == "execution"]
+        assert [(r["outcome"], r["detail"]["reason"]) for r in rows] == [
+            ("superseded", "workload opted out")
+        ]
     finally:
         ledger.close()
 

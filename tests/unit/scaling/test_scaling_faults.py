@@ -192,6 +192,70 @@ def test_a_repeat_override_is_held_twice_as_long_across_a_restart(restart: str |
     assert model.overrides == 2 and "no floor is written for 120 min" in str(model.quiet_why)
 
 
+def test_a_replica_that_leads_again_takes_up_the_overrides_counted_meanwhile() -> None:
+    """A counts the first override of its 7 and loses the lease; B, leading meanwhile,
+    writes the 7 again after the hour and counts the second override (two hours); A
+    leads again. A read the count back only once in its life, so it went on from its own
+    1: its next write carried 1 over B's 2, and the third override of the row was held
+    two hours again instead of four. A record another replica wrote since is read back
+    with its count."""
+    a, clock, web = raised(48, 5 * 60 + 10, **SEVEN)
+    ledger = cast(Any, a.decisions).ledger
+    t, values = steady(48, 5 * 60 + 10)
+    b = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    b.decisions, b.cluster = a.decisions, a.cluster  # one ledger, one cluster
+
+    def hold() -> float:  # the length of the hold the ledger has for the last override
+        record, _ = ledger.guard(f"{WRITTEN_KEY}/{web.ref}")
+        return float(record["quiet_until"] - record["overridden_at"])
+
+    set_min(a, web, 2)
+    run(a, clock, 3)
+    assert hold() == QUIET_AFTER_OVERRIDE and a.models[web.ref].overrides == 1
+    run(b, clock, QUIET_AFTER_OVERRIDE / STEP + 8)  # B leads: writes the 7 after the hour
+    assert writes(b) == [7]
+    set_min(b, web, 3)
+    run(b, clock, 3)
+    assert hold() == 2 * QUIET_AFTER_OVERRIDE and b.models[web.ref].overrides == 2
+    run(a, clock, 2 * QUIET_AFTER_OVERRIDE / STEP + 8)  # A leads again: B's hold kept
+    assert writes(a) == [7, 7]
+    set_min(a, web, 2)
+    run(a, clock, 3)
+    assert hold() == 4 * QUIET_AFTER_OVERRIDE
+    assert a.models[web.ref].overrides == 3
+
+
+def test_a_replica_that_leads_again_keeps_the_hold_the_leader_set_meanwhile() -> None:
+    """As above, but the person sets the same 2 again. A, leading again (a new term),
+    took the record it kept in memory for the ledger's: its own hour, long over, for the
+    hold B set; the 2 it had seen before did not send it back to the ledger, so it wrote
+    its 7 over the person's 2 in the middle of B's two hours. A new leadership term reads
+    the written floors from the ledger again."""
+    a, clock, web = raised(48, 5 * 60 + 10, **SEVEN)
+    ledger = cast(Any, a.decisions).ledger
+    t, values = steady(48, 5 * 60 + 10)
+    b = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    b.decisions, b.cluster = a.decisions, a.cluster  # one ledger, one cluster
+    term = [1]
+    a.leader_term = lambda: term[0]
+    set_min(a, web, 2)
+    run(a, clock, 3)
+    run(b, clock, QUIET_AFTER_OVERRIDE / STEP + 8)  # B leads: writes the 7 after the hour
+    assert writes(b) == [7]
+    set_min(b, web, 2)  # overridden again, to the same 2
+    run(b, clock, 3)
+    record, _ = ledger.guard(f"{WRITTEN_KEY}/{web.ref}")
+    assert record["quiet_until"] - record["overridden_at"] == 2 * QUIET_AFTER_OVERRIDE
+    said = len(feedback(a))
+    term[0] = 2  # A leads again
+    run(a, clock, 30)
+    assert writes(a) == [7]  # the person's 2 stands through B's two hours
+    assert feedback(a)[said:] == []  # and their override is not said again
+    model = a.models[web.ref]
+    assert model.quiet_until == record["quiet_until"] and model.overrides == 2
+    assert a.status.held_reason[str(web.ref)] == "Overridden"
+
+
 def test_an_override_is_honoured_by_the_next_leader() -> None:
     """The quiet hour is in the ledger: a new leader does not write over the person's
     value the minute it takes over, nor say the override again."""

@@ -328,6 +328,40 @@ def test_a_load_query_change_on_many_workloads_is_refitted_a_share_a_cycle(
     assert all(m.query == resolved(QUEUE, ref.name) for ref, m in loop.models.items())
 
 
+def test_workloads_whose_new_query_reads_nothing_do_not_keep_the_others_waiting() -> None:
+    """A chart names the queue query on every workload, and the first two (in the
+    listing's order) export no such metric: their refit reads nothing, each cycle. They
+    took the cycle's whole budget of change refits again at every cycle, so the two after
+    them, whose new query has data, waited on their old query for ever. A workload whose
+    change refit could not read yields to those that wait: it is tried again once they
+    have had their turn."""
+    from agent.loops import scaling
+
+    t, values = steady(89)
+    reader, clock = TwoMetrics(t, values), FakeClock(float(t[-80]))
+    fleet = [workload(f"w{i}", **{CAPACITY: "1000"}) for i in range(4)]
+    loop = loop_over(reader, clock, fleet, loadQueries=QUERIES)
+    run(loop, clock, 2)
+    silent = {resolved(QUEUE, "w0"), resolved(QUEUE, "w1")}
+    read = reader.range
+
+    def queue_only_on_some(
+        query: str, start: float, end: float, step: float, now: float
+    ) -> list[Any]:
+        return [] if query in silent else read(query, start, end, step, now)
+
+    reader.range = queue_only_on_some  # type: ignore[method-assign]
+    cast(Any, loop.cluster).workloads = [picks(w, "queue") for w in fleet]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scaling, "CHANGE_REFITS_PER_CYCLE", 2)
+        run(loop, clock, 4)
+    for w in fleet[2:]:  # refitted on the new query
+        assert loop.models[w.ref].query == resolved(QUEUE, w.ref.name)
+    for w in fleet[:2]:  # nothing to fit on: held, on the model they had
+        assert loop.models[w.ref].query == resolved(DEFAULT, w.ref.name)
+        assert loop.status.held_reason[str(w.ref)] == "NoLoadSeries"
+
+
 def test_a_history_cut_on_many_workloads_shares_the_changed_refits_budget(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
