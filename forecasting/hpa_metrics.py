@@ -6,7 +6,8 @@ but not the proposals, nor which metric decided (kubernetes/kubernetes#109538). 
 module redoes that step from the readings, with the controller's per-metric formulas
 (``replica_calculator.go``):
 
-- a reading and its target give ``ratio = current / target``;
+- a reading and its target give ``ratio = current / target`` (whole percents for a
+  utilization, whole milli-units otherwise, as the controller divides them);
 - inside the tolerance band ``1 - tol_down <= ratio <= 1 + tol_up`` (0.1 each unless the
   HPA sets its own) the metric proposes the current replica count, outside it
   ``ceil(ratio * replicas)``;
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -169,6 +171,31 @@ def _ceil(value: float) -> int:
     return math.ceil(value)
 
 
+def _milli(value: float) -> int:
+    """A quantity in whole milli-units, rounded up, as ``Quantity.MilliValue`` gives it
+    (of the decimal the float was read from: 2.007 is 2007, where ``ceil(2.007 * 1000)``
+    is 2008)."""
+    return math.ceil(Fraction(repr(value)) * 1000)
+
+
+# Below this, a whole number is a float exactly, and one float divided by another is the
+# quotient correctly rounded: what the controller's float64(a) / float64(b) gives.
+_EXACT = 2**53
+
+
+def _ratio(reading: MetricReading, current: float, target: float) -> float:
+    """``current / target`` as the controller divides them: whole percents for a
+    utilization, whole milli-units for every other target. Dividing the floats instead
+    rounds twice, and a reading right on the band's edge falls out of it (90m of 100m
+    is 0.9 to the controller, inside; 0.09 / 0.1 is 0.8999999999999999, outside)."""
+    if reading.target_type == "Utilization":
+        return current / target
+    wanted, seen = _milli(target), _milli(current)
+    if 0 < wanted < _EXACT and seen < _EXACT:
+        return seen / wanted
+    return current / target  # past what milli-units of an int64 hold: near enough
+
+
 def _propose(
     reading: MetricReading, replicas: int, tolerance_up: float, tolerance_down: float
 ) -> MetricProposal:
@@ -176,8 +203,12 @@ def _propose(
         return MetricProposal(reading, None, None, why="has no target that can be read")
     if reading.current is None or not (reading.current >= 0 and math.isfinite(reading.current)):
         return MetricProposal(reading, None, None, why="has no reading")
-    ratio = reading.current / reading.target
-    if not math.isfinite(ratio * max(replicas, 1)):
+    ratio = _ratio(reading, reading.current, reading.target)
+    try:
+        scaled = ratio * max(replicas, 1)
+    except OverflowError:  # a replica count past any float (an int32 in the API)
+        return MetricProposal(reading, None, None, why="cannot be worked out at so many replicas")
+    if not math.isfinite(scaled):
         return MetricProposal(reading, None, None, why="has a reading too large to work with")
     whole_value = reading.target_type == "Value"
     if replicas == 0:
