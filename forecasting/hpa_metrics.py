@@ -175,6 +175,12 @@ def _milli(value: float) -> int:
     """A quantity in whole milli-units, rounded up, as ``Quantity.MilliValue`` gives it
     (of the decimal the float was read from: 2.007 is 2007, where ``ceil(2.007 * 1000)``
     is 2008)."""
+    if abs(value) < 1e12:
+        # The common case, without a Fraction: a float that is some n / 1000 of fewer
+        # than 16 digits is read from that decimal and no other, so it is n.
+        whole = round(value * 1000)
+        if whole / 1000 == value:
+            return whole
     return math.ceil(Fraction(repr(value)) * 1000)
 
 
