@@ -167,8 +167,13 @@ def _number(value: float | None) -> str:
     return f"{value:g}"
 
 
+# The most replicas a proposal can be: the controller's counts are int32, and it caps a
+# larger proposal here (``getUsageRatioReplicaCount``, ``GetExternalPerPodMetricReplicas``).
+_MAX_PROPOSAL = 2**31 - 1
+
+
 def _ceil(value: float) -> int:
-    return math.ceil(value)
+    return min(math.ceil(value), _MAX_PROPOSAL)
 
 
 def _milli(value: float) -> int:

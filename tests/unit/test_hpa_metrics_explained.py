@@ -84,6 +84,15 @@ def test_a_replica_count_past_any_float_proposes_nothing_rather_than_raise() -> 
     assert "cpu cannot be worked out at so many replicas" in breakdown.sentence()
 
 
+def test_a_proposal_past_an_int32_is_the_controllers_cap() -> None:
+    """The controller caps a proposal at the largest int32; the breakdown said an
+    External metric at 2**70 of a target of 1 proposes 5902958103587056517120."""
+    reading = MetricReading("External", "queue", "Value", 1, float(2**70))
+    for replicas in (5, 0):
+        (proposal,) = explain_metrics([reading], replicas).proposals
+        assert proposal.replicas == 2**31 - 1
+
+
 def test_the_hpas_own_tolerances_are_used_when_set() -> None:
     (proposal,) = explain_metrics(
         [pct("cpu", 100, 105)], 10, tolerance_up=0.02, tolerance_down=0.3
