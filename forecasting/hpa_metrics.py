@@ -102,7 +102,7 @@ class MetricProposal:
 class MetricsBreakdown:
     """Each metric's proposal at ``current_replicas``, the one that decides (its index in
     ``proposals``, None when none proposes anything) and the count the metrics lead to
-    (None when none can be computed: the HPA does not scale)."""
+    (None when none can be computed: the HPA does not scale on its metrics)."""
 
     current_replicas: int
     proposals: tuple[MetricProposal, ...]
@@ -135,7 +135,16 @@ class MetricsBreakdown:
                 text += " (decides)"
             parts.append(text)
         text = f"at {self.current_replicas} replicas: " + ", ".join(parts)
-        if self.replicas is None:
+        if self.replicas is None and all(p.reading.current is None for p in self.proposals):
+            # The controller writes no reading at all when it did not read its metrics:
+            # replicas outside minReplicas..maxReplicas (it moves them inside first, as
+            # just after a floor is raised) or at 0 with minReplicas above 0 (off).
+            text += (
+                "; the HPA's status has no reading of any metric: its replicas were outside "
+                "its min/max or at 0 (it moves them inside without reading its metrics), "
+                "or no metric could be read (it does not scale)"
+            )
+        elif self.replicas is None:
             text += "; no metric can be computed, so the HPA does not scale"
         elif self.held_by_missing:
             text += (

@@ -93,6 +93,19 @@ def test_a_proposal_past_an_int32_is_the_controllers_cap() -> None:
         assert proposal.replicas == 2**31 - 1
 
 
+def test_a_status_with_no_reading_at_all_is_not_said_to_stop_the_hpa() -> None:
+    """The controller writes no currentMetrics when it does not read its metrics: its
+    replicas below minReplicas (just after Autonomic raised the floor: it scales up to
+    it), above maxReplicas, or at 0. The sentence said the HPA does not scale."""
+    readings = [pct("cpu", 70, None), MetricReading("Pods", "rps", "AverageValue", 100, None)]
+    said = explain_metrics(readings, 3).sentence()
+    assert "does not scale" not in said.replace("(it does not scale)", "")
+    assert "its replicas were outside its min/max or at 0" in said
+    # One metric unreadable and none other proposing: that one does stop it.
+    said = explain_metrics([pct("cpu", 70, None), pct("memory", 0, 50)], 3).sentence()
+    assert "no metric can be computed, so the HPA does not scale" in said
+
+
 def test_the_hpas_own_tolerances_are_used_when_set() -> None:
     (proposal,) = explain_metrics(
         [pct("cpu", 100, 105)], 10, tolerance_up=0.02, tolerance_down=0.3
