@@ -6,7 +6,8 @@ but not the proposals, nor which metric decided (kubernetes/kubernetes#109538). 
 module redoes that step from the readings, with the controller's per-metric formulas
 (``replica_calculator.go``):
 
-- a reading and its target give ``ratio = current / target``;
+- a reading and its target give ``ratio = current / target`` (whole percents for a
+  utilization, whole milli-units otherwise, as the controller divides them);
 - inside the tolerance band ``1 - tol_down <= ratio <= 1 + tol_up`` (0.1 each unless the
   HPA sets its own) the metric proposes the current replica count, outside it
   ``ceil(ratio * replicas)``;
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -100,7 +102,7 @@ class MetricProposal:
 class MetricsBreakdown:
     """Each metric's proposal at ``current_replicas``, the one that decides (its index in
     ``proposals``, None when none proposes anything) and the count the metrics lead to
-    (None when none can be computed: the HPA does not scale)."""
+    (None when none can be computed: the HPA does not scale on its metrics)."""
 
     current_replicas: int
     proposals: tuple[MetricProposal, ...]
@@ -133,7 +135,16 @@ class MetricsBreakdown:
                 text += " (decides)"
             parts.append(text)
         text = f"at {self.current_replicas} replicas: " + ", ".join(parts)
-        if self.replicas is None:
+        if self.replicas is None and all(p.reading.current is None for p in self.proposals):
+            # The controller writes no reading at all when it did not read its metrics:
+            # replicas outside minReplicas..maxReplicas (it moves them inside first, as
+            # just after a floor is raised) or at 0 with minReplicas above 0 (off).
+            text += (
+                "; the HPA's status has no reading of any metric: its replicas were outside "
+                "its min/max or at 0 (it moves them inside without reading its metrics), "
+                "or no metric could be read (it does not scale)"
+            )
+        elif self.replicas is None:
             text += "; no metric can be computed, so the HPA does not scale"
         elif self.held_by_missing:
             text += (
@@ -165,8 +176,44 @@ def _number(value: float | None) -> str:
     return f"{value:g}"
 
 
+# The most replicas a proposal can be: the controller's counts are int32, and it caps a
+# larger proposal here (``getUsageRatioReplicaCount``, ``GetExternalPerPodMetricReplicas``).
+_MAX_PROPOSAL = 2**31 - 1
+
+
 def _ceil(value: float) -> int:
-    return math.ceil(value)
+    return min(math.ceil(value), _MAX_PROPOSAL)
+
+
+def _milli(value: float) -> int:
+    """A quantity in whole milli-units, rounded up, as ``Quantity.MilliValue`` gives it
+    (of the decimal the float was read from: 2.007 is 2007, where ``ceil(2.007 * 1000)``
+    is 2008)."""
+    if abs(value) < 1e12:
+        # The common case, without a Fraction: a float that is some n / 1000 of fewer
+        # than 16 digits is read from that decimal and no other, so it is n.
+        whole = round(value * 1000)
+        if whole / 1000 == value:
+            return whole
+    return math.ceil(Fraction(repr(value)) * 1000)
+
+
+# Below this, a whole number is a float exactly, and one float divided by another is the
+# quotient correctly rounded: what the controller's float64(a) / float64(b) gives.
+_EXACT = 2**53
+
+
+def _ratio(reading: MetricReading, current: float, target: float) -> float:
+    """``current / target`` as the controller divides them: whole percents for a
+    utilization, whole milli-units for every other target. Dividing the floats instead
+    rounds twice, and a reading right on the band's edge falls out of it (90m of 100m
+    is 0.9 to the controller, inside; 0.09 / 0.1 is 0.8999999999999999, outside)."""
+    if reading.target_type == "Utilization":
+        return current / target
+    wanted, seen = _milli(target), _milli(current)
+    if 0 < wanted < _EXACT and seen < _EXACT:
+        return seen / wanted
+    return current / target  # past what milli-units of an int64 hold: near enough
 
 
 def _propose(
@@ -176,8 +223,12 @@ def _propose(
         return MetricProposal(reading, None, None, why="has no target that can be read")
     if reading.current is None or not (reading.current >= 0 and math.isfinite(reading.current)):
         return MetricProposal(reading, None, None, why="has no reading")
-    ratio = reading.current / reading.target
-    if not math.isfinite(ratio * max(replicas, 1)):
+    ratio = _ratio(reading, reading.current, reading.target)
+    try:
+        scaled = ratio * max(replicas, 1)
+    except OverflowError:  # a replica count past any float (an int32 in the API)
+        return MetricProposal(reading, None, None, why="cannot be worked out at so many replicas")
+    if not math.isfinite(scaled):
         return MetricProposal(reading, None, None, why="has a reading too large to work with")
     whole_value = reading.target_type == "Value"
     if replicas == 0:

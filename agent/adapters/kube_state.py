@@ -862,10 +862,12 @@ def _readings_or_none(spec: Obj, status: Obj) -> tuple[MetricReading, ...]:
 
 
 def _tolerance(raw: Any) -> float | None:
-    """A ``behavior`` tolerance (a quantity such as "0.05"), None when unset or when it
-    is no number from 0 to 1 (the API server refuses those)."""
+    """A ``behavior`` tolerance (a quantity such as "0.05" or "50m"), None when unset or
+    no finite number that is not negative (the API server refuses a negative one). One
+    above 1 is taken as written: the API server takes it too, and a scale-up tolerance
+    of 2 stops the HPA scaling up until a metric is three times its target."""
     value = _amount(raw)
-    return value if value is not None and 0.0 <= value <= 1.0 else None
+    return value if value is not None and math.isfinite(value) and value >= 0.0 else None
 
 
 def is_workload(obj: Obj) -> bool:

@@ -739,6 +739,8 @@ class ScalingLoop:
         self._templates: dict[ObjectRef, ObjectRef] = {}
         # workload -> its HPA's metrics explained this cycle (``_explain_hpa``)
         self._explained: dict[str, MetricsBreakdown] = {}
+        # workload -> the error its HPA's metrics last could not be explained for
+        self._unexplained: dict[str, str] = {}
         # Questions let go of when their workload left or turned forecast-only, with why:
         # closed as superseded once approved (``_close_dropped``).
         self._dropped: dict[str, tuple[str, str]] = {}
@@ -917,6 +919,8 @@ class ScalingLoop:
         for name in set(self.status.hpa_metrics) - seen:
             del self.status.hpa_metrics[name]
             self._explained.pop(name, None)
+        for name in set(self._unexplained) - seen:
+            del self._unexplained[name]
         for name in set(self.status.unplaced) - seen:
             del self.status.unplaced[name]
         for name in set(self.status.scheduled) - seen:
@@ -947,20 +951,35 @@ class ScalingLoop:
         name = str(ref)
         try:
             hpa = self.cluster.get_hpa_for(ref)
+            breakdown = (
+                explain_metrics(
+                    hpa.metrics,
+                    hpa.current_replicas,
+                    tolerance_up=hpa.tolerance_up,
+                    tolerance_down=hpa.tolerance_down,
+                )
+                if hpa is not None and hpa.metrics
+                else None
+            )
+            shown = {"hpa": str(hpa.ref), **breakdown.as_dict()} if hpa and breakdown else None
         except (TransientError, PermanentError):
-            hpa = None
-        if hpa is None or not hpa.metrics:
+            breakdown, shown = None, None
+        except Exception as exc:
+            # Called outside the workload's guarded turn: an error here (a bug) would end
+            # the cycle for every workload after it. Left unexplained; its turn reads
+            # the HPA again and is held if that fails too.
+            if self._unexplained.get(name) != repr(exc):  # logged once per error
+                log.warning("%s: its HPA's metrics could not be explained: %r", ref, exc)
+                self._unexplained[name] = repr(exc)
+            breakdown, shown = None, None
+        else:
+            self._unexplained.pop(name, None)
+        if breakdown is None or shown is None:
             self.status.hpa_metrics.pop(name, None)
             self._explained.pop(name, None)
             return
-        breakdown = explain_metrics(
-            hpa.metrics,
-            hpa.current_replicas,
-            tolerance_up=hpa.tolerance_up,
-            tolerance_down=hpa.tolerance_down,
-        )
         self._explained[name] = breakdown
-        self.status.hpa_metrics[name] = {"hpa": str(hpa.ref), **breakdown.as_dict()}
+        self.status.hpa_metrics[name] = shown
 
     def report(self) -> dict[str, Any]:
         """The loop's status as ``GET /scaling`` shows it: each workload held (reason code

@@ -54,6 +54,58 @@ def test_inside_the_tolerance_band_a_metric_proposes_the_current_count(
     assert (proposal.replicas, proposal.within_tolerance) == (proposes, within)
 
 
+@pytest.mark.parametrize(
+    ("target", "current", "shown"),
+    [
+        (0.1, 0.09, ("100m", "90m")),  # 0.09 / 0.1 is 0.8999999999999999 in floats
+        (0.2, 0.18, ("200m", "180m")),
+        (0.05, 0.045, ("50m", "45m")),
+    ],
+)
+def test_a_quantity_right_on_the_bands_edge_is_inside_it_as_for_the_controller(
+    target: float, current: float, shown: tuple[str, str]
+) -> None:
+    """The controller divides whole milli-units (90 / 100 = 0.9, inside the inclusive
+    band); dividing the floats the quantities read as put such a reading just outside,
+    and the breakdown said 9 replicas where the HPA stays at 10."""
+    reading = MetricReading("Pods", "rps", "AverageValue", target, current, *shown)
+    (proposal,) = explain_metrics([reading], 10).proposals
+    assert (proposal.replicas, proposal.within_tolerance) == (10, True)
+    assert proposal.ratio == 0.9
+
+
+def test_a_replica_count_past_any_float_proposes_nothing_rather_than_raise() -> None:
+    """An HPA status read with a currentReplicas of 10**400 (a whole number, which the
+    adapter takes) raised OverflowError out of the scaling loop's listing."""
+    readings = [pct("cpu", 70, 91), MetricReading("External", "q", "Value", 10, 30)]
+    breakdown = explain_metrics(readings, 10**400)
+    assert [p.replicas for p in breakdown.proposals] == [None, None]
+    assert breakdown.replicas is None
+    assert "cpu cannot be worked out at so many replicas" in breakdown.sentence()
+
+
+def test_a_proposal_past_an_int32_is_the_controllers_cap() -> None:
+    """The controller caps a proposal at the largest int32; the breakdown said an
+    External metric at 2**70 of a target of 1 proposes 5902958103587056517120."""
+    reading = MetricReading("External", "queue", "Value", 1, float(2**70))
+    for replicas in (5, 0):
+        (proposal,) = explain_metrics([reading], replicas).proposals
+        assert proposal.replicas == 2**31 - 1
+
+
+def test_a_status_with_no_reading_at_all_is_not_said_to_stop_the_hpa() -> None:
+    """The controller writes no currentMetrics when it does not read its metrics: its
+    replicas below minReplicas (just after Autonomic raised the floor: it scales up to
+    it), above maxReplicas, or at 0. The sentence said the HPA does not scale."""
+    readings = [pct("cpu", 70, None), MetricReading("Pods", "rps", "AverageValue", 100, None)]
+    said = explain_metrics(readings, 3).sentence()
+    assert "does not scale" not in said.replace("(it does not scale)", "")
+    assert "its replicas were outside its min/max or at 0" in said
+    # One metric unreadable and none other proposing: that one does stop it.
+    said = explain_metrics([pct("cpu", 70, None), pct("memory", 0, 50)], 3).sentence()
+    assert "no metric can be computed, so the HPA does not scale" in said
+
+
 def test_the_hpas_own_tolerances_are_used_when_set() -> None:
     (proposal,) = explain_metrics(
         [pct("cpu", 100, 105)], 10, tolerance_up=0.02, tolerance_down=0.3
@@ -231,7 +283,7 @@ def test_hpa_state_carries_the_readings_and_tolerances() -> None:
             "scaleTargetRef": {"kind": "Deployment", "name": "web"},
             "maxReplicas": 20,
             "metrics": [resource("cpu", {"type": "Utilization", "averageUtilization": 70})],
-            "behavior": {"scaleUp": {"tolerance": "0.05"}, "scaleDown": {"tolerance": 2}},
+            "behavior": {"scaleUp": {"tolerance": "0.05"}, "scaleDown": {"tolerance": -1}},
         },
         "status": {
             "currentReplicas": 5,
@@ -241,7 +293,33 @@ def test_hpa_state_carries_the_readings_and_tolerances() -> None:
     state = hpa_state(hpa)
     assert [r.name for r in state.metrics] == ["cpu"]
     assert state.tolerance_up == pytest.approx(0.05)
-    assert state.tolerance_down is None  # 2 is no tolerance the API server takes
+    assert state.tolerance_down is None  # a negative one the API server refuses
+
+
+@pytest.mark.parametrize(("written", "read"), [("2", 2.0), (1.5, 1.5), ("1500m", 1.5)])
+def test_a_tolerance_above_1_is_the_hpas_own(written: object, read: float) -> None:
+    """autoscaling/v2 takes any tolerance that is not negative. One above 1 was read as
+    unset (the default 0.1), and cpu at 1.5 times its target was said to propose 15
+    replicas where the controller, with a scale-up tolerance of 2, stays at 10."""
+    hpa = {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": "web"},
+            "maxReplicas": 20,
+            "metrics": [resource("cpu", {"type": "Utilization", "averageUtilization": 60})],
+            "behavior": {"scaleUp": {"tolerance": written}},
+        },
+        "status": {
+            "currentReplicas": 10,
+            "currentMetrics": [current("Resource", "cpu", averageUtilization=90)],
+        },
+    }
+    state = hpa_state(hpa)
+    assert state.tolerance_up == pytest.approx(read)
+    breakdown = explain_metrics(
+        state.metrics, 10, tolerance_up=state.tolerance_up, tolerance_down=state.tolerance_down
+    )
+    assert breakdown.replicas == 10 and breakdown.proposals[0].within_tolerance
 
 
 def test_two_metrics_of_one_name_are_told_apart_by_their_selector() -> None:

@@ -103,3 +103,29 @@ def test_explain_shows_the_hpa_metrics_whole(tmp_path: Path) -> None:
     )
     story = render(r.ledger, routed.decision_id)
     assert f"  HPA metrics {said}\n" in story
+
+
+def test_an_error_explaining_one_hpa_never_ends_the_cycle() -> None:
+    """The explanation is worked out outside each workload's guarded turn: an error
+    there that is neither transient nor permanent (a bug) ended the cycle, and no
+    workload listed after it was scaled. Now that workload's turn holds it as any
+    unexpected error does, and the others go on."""
+    t, values = week_and_a_day(71)
+    values[-100:] = 50.0
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "10", MIN_REPLICAS: "7"})
+    api = workload("api", **{CAPACITY: "10", MIN_REPLICAS: "7"})
+    loop = loop_over(WeekReader(t, values), clock, [web, api])
+    cluster = cast(Any, loop.cluster)
+    hpas = cluster.hpas
+
+    def get_hpa_for(ref: ObjectRef) -> HpaState | None:
+        if ref == web.ref:
+            raise RuntimeError("a bug reading web's HPA")
+        return cast(HpaState | None, hpas.get(ref))
+
+    cluster.get_hpa_for = get_hpa_for
+    loop.cycle()
+    assert [p.subject for p in cast(Any, loop.decisions).proposals] == [str(api.ref)]
+    assert loop.status.held_reason[str(web.ref)] == "Unexpected"
+    assert loop.report()["hpaMetrics"] == {}
