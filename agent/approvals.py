@@ -37,6 +37,7 @@ from agent.verdicts import (
     judge,
     no_verdict,
 )
+from remediation.events import event_lines
 
 __all__ = [
     "ESCALATIONS_SHOWN",
@@ -213,6 +214,7 @@ def question_json(question: Question, record: DecisionRecord | None, now: float)
     same keys for the same things): ids in full, times in epoch seconds, ``overdue``
     true for a pending question past its TTL that no daemon cycle has closed yet."""
     if_approved = record.evidence.get("if_approved") if record else None
+    events = record.evidence.get("events") if record else None
     return {
         "question": question.id,
         "decision": question.decision_id,
@@ -225,6 +227,9 @@ def question_json(question: Question, record: DecisionRecord | None, now: float)
         "overdue": question.status == "pending" and question.expires_at <= now,
         "asked_at": question.asked_at,
         "if_approved": if_approved if isinstance(if_approved, str) and if_approved else None,
+        # The target's recent Kubernetes Events as sentences (``evidence.events``; None for
+        # a decision that has none): what `kubectl describe` would show first.
+        "events": event_lines(events) if isinstance(events, Mapping) else None,
         "decision_status": record.status if record else None,
         "answered_by": question.answered_by,
         "answered_at": question.answered_at,

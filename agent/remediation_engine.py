@@ -35,7 +35,7 @@ from agent.anomaly_end import judge as judge_anomaly
 from agent.anomaly_end import may_name, open_signal
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
-from agent.errors import PermanentError, TransientError
+from agent.errors import AutonomicError, PermanentError, TransientError
 from agent.executor import REPLACED_SINCE_PLAN, DrainBudget, Executor
 from agent.ids import short_id
 from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, HeldBack, Intent, Ledger, is_hold
@@ -55,6 +55,7 @@ from agent.undo import (
 )
 from agent.verdicts import NOT_EXECUTED
 from remediation.durations import format_duration
+from remediation.events import fold_events, unread_events
 from remediation.family import siblings
 from remediation.guards import (
     HOUR,
@@ -106,6 +107,7 @@ from remediation.ports import (
     ClusterReader,
     DisruptionBudgetReader,
     Drain,
+    EventReader,
     EvictionRoom,
     HpaState,
     NodeState,
@@ -771,6 +773,8 @@ class RemediationEngine:
         # Executions whose recovery raised an error that is not a ``TransientError``
         # (``recover``): each cycle recovers them again (``_recover_left``).
         self._unrecovered: set[str] = set()
+        # The reasons an Events read for a decision failed for, each said once at warning.
+        self._events_said: set[str] = set()
         # Executions whose settling after a crash (``_settle_finished``) and asked
         # decisions whose asking (``_ask_unasked``) raised such an error: each cycle
         # tries them again (``_recover_left``).
@@ -1561,7 +1565,9 @@ class RemediationEngine:
             ) is not None:
                 # A limit behind a cooldown that outlasts it: the automation will not act
                 # when the cooldown ends either, so a person hears of it now.
-                self._hand_off(runbook, planned, held.reason_code, held.message, state, now)
+                self._hand_off(
+                    runbook, planned, held.reason_code, held.message, state, now, snapshot
+                )
             return Handled(
                 signal.describe(), runbook.name, "denied", gate.reason_code, gate.message
             )
@@ -1584,7 +1590,7 @@ class RemediationEngine:
             # waiting out the timeout would end INCOMPLETE and fail its verification. A
             # person hears of it, with the budget named, and nothing is done.
             denial = "; ".join(planned.blocked_by)
-            self._hand_off(runbook, planned, PDB_BLOCKS, denial, state, now)
+            self._hand_off(runbook, planned, PDB_BLOCKS, denial, state, now, snapshot)
             return Handled(signal.describe(), runbook.name, "denied", PDB_BLOCKS, denial)
         routed = self.decisions.decide(
             Proposal(
@@ -1614,6 +1620,8 @@ class RemediationEngine:
                         else {}
                     ),
                     "labels": dict(signal.labels),
+                    # What ``kubectl describe`` would show first (one cache lookup).
+                    **self._events_evidence(planned.target, snapshot),
                     "blast": {
                         "targets": planned.blast.targets,
                         "replicas_affected": planned.blast.replicas_affected,
@@ -1715,11 +1723,13 @@ class RemediationEngine:
         denial: str,
         state: GuardState,
         now: float,
+        snapshot: ClusterSnapshot | None = None,
     ) -> str | None:
         """Hand an incident the automation will not handle to a person: one escalated
         decision (type ``held/<runbook>``, never executed, never judged) per runbook,
         target, reason and spell of the limit, found again in the ledger by its incident
-        key after a restart or on another replica. Returns the key."""
+        key after a restart or on another replica. Returns the key. ``snapshot``: the
+        cycle's, whose pods of the target have their Events read with it's."""
         target = planned.target
         window = hold_window(planned, runbook.spec.guards, state, self.limits, now, reason_code)
         if reason_code == "CircuitOpen":
@@ -1757,6 +1767,7 @@ class RemediationEngine:
                     evidence={
                         "denial": denial,
                         "window": _window_dict(window),
+                        **self._events_evidence(target, snapshot),
                         **(
                             {"disruption_budgets": budgets}
                             if (budgets := getattr(planned, "budgets", None)) is not None
@@ -1773,6 +1784,45 @@ class RemediationEngine:
         while len(self._handed_off) > HANDOFF_KEYS:
             self._handed_off.popitem(last=False)
         return key
+
+    def _events_evidence(
+        self, target: ObjectRef, snapshot: ClusterSnapshot | None
+    ) -> dict[str, Any]:
+        """``{"events": ...}`` for a decision about ``target``: its recent Kubernetes
+        Events folded (``remediation.events.fold_events``), with those of its pods in
+        ``snapshot`` for a workload (and its current ReplicaSet's, which the adapter
+        adds for a Deployment). One lookup through the port; nothing from a reader that
+        reads no Events (the simulated cluster).
+
+        A failure to read them (a 403, a timeout, a namespace not read) never stops or
+        holds the decision: it is noted (``{"unread": why}``, which every view shows as
+        ``events: not readable: why``), counted in ``autonomic_errors_total`` by its
+        reason, and logged once per reason."""
+        reader = self.reader
+        if not isinstance(reader, EventReader):
+            return {}
+        related = (
+            tuple(p.ref for p in snapshot.pods if p.owner == target)
+            if snapshot is not None and target.kind in ("Deployment", "StatefulSet", "Rollout")
+            else ()
+        )
+        try:
+            read = reader.recent_events(target, related)
+        except Exception as exc:  # a decision never waits on its Events
+            reason = getattr(exc, "reason", None) if isinstance(exc, AutonomicError) else None
+            kind = reason if isinstance(reason, str) else "Unexpected"
+            self.decisions.metrics.errors.labels(kind=kind).inc()
+            if kind not in self._events_said:
+                self._events_said.add(kind)
+                log.warning(
+                    "Events of %s not read for its decision (%s): %s; the decision goes on "
+                    "without them (said once per reason)",
+                    target,
+                    kind,
+                    exc,
+                )
+            return {"events": unread_events(str(exc) or type(exc).__name__)}
+        return {"events": fold_events(read.events, about=read.about, left_out=read.left_out)}
 
     def _hand_off_text(
         self,

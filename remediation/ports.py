@@ -26,11 +26,14 @@ __all__ = [
     "DisruptionBudgetState",
     "DisruptionBudgets",
     "Drain",
+    "EventReader",
+    "EventsRead",
     "EvictPod",
     "EvictionRoom",
     "ExpandVolume",
     "HpaState",
     "NodeState",
+    "ObjectEvent",
     "ObjectRef",
     "Operation",
     "OperationResult",
@@ -623,6 +626,46 @@ class VolumeClaimReader(Protocol):
     Kubernetes adapter is one; a reader without it (the simulated cluster) has none."""
 
     def list_volume_claims(self, namespace: str | None = None) -> list[VolumeClaimState]: ...
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """One Kubernetes Event as read: the object it is about (``Pod/web-7d9f-x2k4q``:
+    its kind and name, in the namespace read), its ``type`` (``Warning``
+    or ``Normal``), ``reason`` (``BackOff``, ``FailedScheduling``...), ``message``,
+    ``count`` (how many times the source saw it: 1 when not said) and ``last_seen``
+    (seconds since the epoch: the latest of its times; None when it carries none)."""
+
+    about: str
+    type: str
+    reason: str
+    message: str
+    count: int
+    last_seen: float | None
+
+
+@dataclass(frozen=True)
+class EventsRead:
+    """What one read of Events gave: ``events`` about ``about`` (the target first,
+    then the objects read with it: its current ReplicaSet, its pods), and ``left_out``,
+    a sentence naming objects whose Events were not read (None: all were)."""
+
+    events: tuple[ObjectEvent, ...]
+    about: tuple[ObjectRef, ...]
+    left_out: str | None = None
+
+
+@runtime_checkable
+class EventReader(Protocol):
+    """A reader of recent Kubernetes Events (the Kubernetes adapter; the simulated
+    cluster has none). One call is one lookup: from a watch cache once it has listed,
+    never a LIST per object."""
+
+    def recent_events(self, target: ObjectRef, related: tuple[ObjectRef, ...] = ()) -> EventsRead:
+        """The recent Events about ``target`` and ``related`` (its pods), and for a
+        Deployment its current ReplicaSet's. Raises the adapter's errors (a 403, a
+        timeout, a namespace that is not read): the caller notes them."""
+        ...
 
 
 @dataclass(frozen=True)

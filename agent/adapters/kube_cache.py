@@ -72,6 +72,7 @@ __all__ = [
     "NamespacedCaches",
     "OptionalKind",
     "WatchCache",
+    "event_time",
 ]
 
 log = logging.getLogger("autonomic.kubernetes.cache")
@@ -651,6 +652,14 @@ class EventCache(WatchCache):
 
 def _last_seen(event: Obj, wall_clock: Callable[[], float]) -> float:
     """When ``event`` last happened (seconds since the epoch): the latest of its times."""
+    latest = event_time(event)
+    return wall_clock() if latest is None else latest
+
+
+def event_time(event: Obj) -> float | None:
+    """When ``event`` last happened (seconds since the epoch): the latest of its
+    ``series.lastObservedTime``, ``lastTimestamp``, ``eventTime`` and ``firstTimestamp``,
+    else its ``creationTimestamp``; None when it has no time that reads as one."""
     series = event.get("series") or {}
     latest = None
     for value in (
@@ -670,7 +679,7 @@ def _last_seen(event: Obj, wall_clock: Callable[[], float]) -> float:
         if isinstance(created, str) and created:
             with contextlib.suppress(ValueError):
                 latest = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
-    return wall_clock() if latest is None else latest
+    return latest
 
 
 class NamespacedCaches:

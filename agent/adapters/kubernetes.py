@@ -5,7 +5,8 @@ Reads come from watch caches (``kube_cache.WatchCache``, one per kind) once
 ``start()`` has run, and from direct LISTs before that; a cache that has not heard from
 the API server for ``stale_after`` seconds is listed again by the read that finds it so,
 and not read if that list fails (``_readable``: a ``TransientError``); Events from a bounded
-``kube_cache.EventCache`` that the first ``list_events`` after ``start()`` opens;
+``kube_cache.EventCache`` that the first ``list_events`` or ``recent_events`` (a
+remediation decision's, ``ports.EventReader``) after ``start()`` opens;
 writes always read fresh (``kube_ops``). Errors arrive as ``agent.errors`` families
 with reason codes (``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions
 these calls need; the manifests' ClusterRole is tested against it.
@@ -67,7 +68,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from agent.adapters.kube_api import KINDS, KubeApi, RefusalHook
-from agent.adapters.kube_cache import EventCache, NamespacedCaches, OptionalKind, WatchCache
+from agent.adapters.kube_cache import (
+    EventCache,
+    NamespacedCaches,
+    OptionalKind,
+    WatchCache,
+    event_time,
+)
 from agent.adapters.kube_errors import (
     ApiCall,
     BadObjectError,
@@ -95,10 +102,12 @@ from remediation.ports import (
     REPORT_PREFIX,
     DisruptionBudgets,
     Drain,
+    EventsRead,
     EvictionRoom,
     HpaState,
     Kind,
     NodeState,
+    ObjectEvent,
     ObjectRef,
     Operation,
     OperationResult,
@@ -353,9 +362,10 @@ class KubernetesCluster:
         }
 
         # Events: watched like the kinds above, bounded (``kube_cache.EventCache``), and
-        # only from the first ``list_events`` after ``start()``: nothing in the daemon
-        # reads Events today, and watching the noisiest kind for no reader would cost
-        # the API server and this process for nothing.
+        # only from the first ``list_events`` or ``recent_events`` after ``start()``
+        # (the daemon's first remediation decision): a daemon that decides nothing
+        # would watch the noisiest kind for no reader, at a cost to the API server and
+        # to this process.
         def event_cache(namespace: str | None = None) -> EventCache:
             return EventCache(
                 self.api,
@@ -809,9 +819,78 @@ class KubernetesCluster:
 
     event_wait = 5.0
 
-    def _event_cache(self, namespace: str) -> EventCache | NamespacedCaches | None:
+    def recent_events(self, target: ObjectRef, related: tuple[ObjectRef, ...] = ()) -> EventsRead:
+        """The Events about ``target``, the objects ``related`` to it (its pods, which
+        the caller knows from its snapshot) and, for a Deployment, its current
+        ReplicaSet (the one of the Deployment's revision: a FailedCreate of a quota or
+        an admission webhook is told there), for a decision's evidence.
+
+        One lookup, never waiting: one pass over the namespace's Events in the Event
+        watch cache (which the first call starts, without waiting for its first list).
+        Until that cache has listed, one LIST with a field selector reads the target's
+        own Events, and ``left_out`` says that its ReplicaSet's and pods' were not read.
+        A namespace the adapter does not read raises ``PermanentError``
+        (``NamespaceNotRead``); a refused or failed LIST raises as any read does."""
+        why = self.out_of_scope(target.namespace)
+        if why is not None:
+            raise PermanentError(
+                f"namespace {target.namespace} is not read ({why})", reason="NamespaceNotRead"
+            )
+        namespace = target.namespace or "default"
+        cache = self._event_cache(namespace, wait=0.0)
+        if cache is None:
+            fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
+            items, _ = self.api.list("Event", namespace, field_selector=fields)
+            others = (
+                "its ReplicaSet and pods"
+                if target.kind == "Deployment"
+                else "its pods"
+                if related
+                else None
+            )
+            left_out = (
+                f"the Events of {others} (the Event cache had not listed yet)" if others else None
+            )
+            return EventsRead(tuple(_object_event(e) for e in items), (target,), left_out)
+        try:
+            replicasets, left_out = self._current_replicasets(target), None
+        except AutonomicError as exc:  # its caches stale: the others' Events still read
+            replicasets, left_out = [], f"the Events of its ReplicaSet (not read: {exc})"
+        about = (target, *replicasets, *related)
+        wanted = {(ref.kind, ref.name) for ref in about}
+        items = [e for e in cache.items(namespace) if _involved(e) in wanted]
+        return EventsRead(tuple(_object_event(e) for e in items), about, left_out)
+
+    def _current_replicasets(self, target: ObjectRef) -> list[ObjectRef]:
+        """A Deployment's ReplicaSet of its current revision (from the caches; none
+        for another kind, or when its revision cannot be told)."""
+        if target.kind != "Deployment":
+            return []
+        deployment = next(
+            (d for d in self._objects("Deployment", target.namespace) if _name(d) == target.name),
+            None,
+        )
+        if deployment is None:
+            return []
+        uid = (deployment.get("metadata") or {}).get("uid")
+        revision = _revision(deployment)
+        return [
+            ObjectRef("ReplicaSet", _name(rs), target.namespace)
+            for rs in self._objects("ReplicaSet", target.namespace)
+            if revision is not None
+            and _revision(rs) == revision
+            and any(
+                isinstance(o, dict) and o.get("uid") == uid
+                for o in (rs.get("metadata") or {}).get("ownerReferences") or []
+            )
+        ]
+
+    def _event_cache(
+        self, namespace: str, *, wait: float | None = None
+    ) -> EventCache | NamespacedCaches | None:
         """The Event cache when it can answer for ``namespace`` (started on first use
-        after ``start()``), else None."""
+        after ``start()``, the first user waiting ``wait`` seconds, by default
+        ``event_wait``, for its first list), else None."""
         if not self._started or not self.events.covers(namespace):
             return None
         with self._events_lock:
@@ -819,8 +898,9 @@ class KubernetesCluster:
             if first:
                 self._events_started = True
                 self.events.start()
-        if first:
-            self.events.wait_synced(self.event_wait)
+        waited = self.event_wait if wait is None else wait
+        if first and waited > 0:
+            self.events.wait_synced(waited)
         try:
             readable = self._readable("Event", self.events)
         except TransientError:
@@ -963,3 +1043,46 @@ def _event_name(subject: str) -> str:
     """The subject's name and a random suffix, within the 253 characters a name may have:
     a long subject is cut (at a letter or digit, so the name stays a valid subdomain)."""
     return f"{subject[:236].rstrip('-.')}.{uuid.uuid4().hex[:16]}"
+
+
+def _name(obj: Obj) -> str:
+    name = (obj.get("metadata") or {}).get("name")
+    return name if isinstance(name, str) else ""
+
+
+def _revision(obj: Obj) -> str | None:
+    """An object's ``deployment.kubernetes.io/revision`` (a Deployment's and its
+    ReplicaSets'), None when it has none."""
+    annotations = (obj.get("metadata") or {}).get("annotations")
+    value = (
+        annotations.get("deployment.kubernetes.io/revision")
+        if isinstance(annotations, dict)
+        else None
+    )
+    return value if isinstance(value, str) and value else None
+
+
+def _involved(event: Obj) -> tuple[str, str]:
+    """The kind and name of the object ``event`` is about."""
+    involved = event.get("involvedObject")
+    if not isinstance(involved, dict):
+        return ("", "")
+    return (str(involved.get("kind") or ""), str(involved.get("name") or ""))
+
+
+def _object_event(event: Obj) -> ObjectEvent:
+    """``event`` as the port gives it; a field of an odd shape reads as absent."""
+    kind, name = _involved(event)
+    series = event.get("series")
+    count = event.get("count")
+    if not isinstance(count, int) and isinstance(series, dict):
+        count = series.get("count")
+    message = event.get("message") if isinstance(event.get("message"), str) else event.get("note")
+    return ObjectEvent(
+        about=f"{kind or '?'}/{name or '?'}",
+        type=str(event.get("type") or "Normal"),
+        reason=str(event.get("reason") or "?"),
+        message=message if isinstance(message, str) else "",
+        count=count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1,
+        last_seen=event_time(event),
+    )

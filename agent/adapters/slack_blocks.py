@@ -21,6 +21,7 @@ from typing import Any
 from agent.ledger import is_hold
 from agent.routing import both_confidences, confidence_percent
 from agent.verdicts import no_verdict
+from remediation.events import event_lines
 from remediation.windows import to_utc_text
 
 __all__ = [
@@ -88,6 +89,9 @@ _ANSWERED_HEADINGS: Mapping[str, str] = {
 }
 _FIELD_LIMIT = 1900  # Slack: 2000 characters per field
 _SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
+# One line of a decision's Kubernetes Events: 5 of them, and the two lines saying what was
+# left out, fit in one section with room for the escaping.
+_EVENT_LINE = 380
 # Slack refuses a message whose text is longer than 40,000 characters (msg_too_long):
 # plain text is cut below that, with room for what a caller adds after it.
 TEXT_LIMIT = 39_000
@@ -95,8 +99,9 @@ _SOURCE_KEYS = ("source_url", "sourceURL", "generator_url", "generatorURL", "das
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 # Evidence shown on a line of its own (who may answer, what a yes does), not among the
-# numbers; ``yes_acts`` is what the "If approved" line says in words.
-_OWN_LINE_KEYS = frozenset({"approvers", "runbook_approvers", "if_approved", "yes_acts"})
+# numbers; ``yes_acts`` is what the "If approved" line says in words; ``events`` (the
+# target's recent Kubernetes Events) has a section of its own.
+_OWN_LINE_KEYS = frozenset({"approvers", "runbook_approvers", "if_approved", "yes_acts", "events"})
 # A canary verdict's numbers per metric and its queries: the findings already say the
 # numbers, and six queries would crowd the question; `autonomic explain` shows them.
 _EXPLAIN_ONLY_KEYS = frozenset({"metrics", "queries"})
@@ -394,6 +399,20 @@ def _summary_blocks(
             {
                 "type": "section",
                 "text": {"type": "mrkdwn", "text": _cut("\n".join(evidence), _SECTION_LIMIT)},
+            }
+        )
+    events = decision.evidence.get("events")
+    if isinstance(events, Mapping):
+        # What `kubectl describe` shows first, a handful folded by reason; each line cut
+        # so that all of them (and what was left out) fit in one section.
+        said = "\n".join(f"• {escape(_cut(line, _EVENT_LINE))}" for line in event_lines(events))
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": _cut(f"*Recent Kubernetes Events*\n{said}", _SECTION_LIMIT),
+                },
             }
         )
     link = _link(source_link(decision.evidence), "Open the source")

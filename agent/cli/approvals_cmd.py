@@ -42,6 +42,7 @@ from agent.ids import ID_CHARS, distinct_ids, short_id
 from agent.routing import confidence_percent
 from agent.verdicts import NOT_EXECUTED
 from remediation.durations import format_duration
+from remediation.events import event_lines
 
 if TYPE_CHECKING:
     from agent.ledger import DecisionRecord
@@ -197,8 +198,14 @@ def list_questions(args: argparse.Namespace) -> int:
             # the Slack question's "If approved" line): the verdict, or a runbook's write.
             record = records[question.id]
             if_approved = record.evidence.get("if_approved") if record else None
+            indent = f"{'':{len(ids) + wide + width + 4}}"
             if isinstance(if_approved, str) and if_approved:
-                print(f"{'':{len(ids) + wide + width + 4}}if approved, {if_approved}")
+                print(f"{indent}if approved, {if_approved}")
+            # The target's recent Kubernetes Events, as the Slack question shows them.
+            events = record.evidence.get("events") if record else None
+            if isinstance(events, dict):
+                for line in event_lines(events):
+                    print(f"{indent}events: {line}")
     if hidden > 0:
         print(f"({_older_questions(hidden)} not listed: raise --limit)")
     for question in overdue:

@@ -12,6 +12,7 @@ from agent.cli._context import add_ledger_flags, ledger_from, one_decision
 from agent.ids import short_id
 from agent.routing import both_confidences, confidence_percent, threshold_percent
 from agent.verdicts import NOT_EXECUTED, status_said
+from remediation.events import event_lines
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -177,6 +178,14 @@ def render(
             lines += [f"    {found.get('says', found)}" for found in covering]
             if not value.get("unread") and not covering:
                 lines.append(f"    none of the {value.get('read', 0)} read covers a pod it evicts")
+        elif key == "events" and isinstance(value, dict):
+            # The target's recent Kubernetes Events, folded by reason, as Slack shows them.
+            said = event_lines(value)
+            if len(said) == 1 and not value.get("shown"):
+                lines.append(f"  events: {said[0]}")  # none recent, or not readable: why
+            else:
+                lines.append("  events:")
+                lines += [f"    {line}" for line in said]
         elif key == "denial" and isinstance(value, str):
             # A hand-off's: its reason says it, whole; said apart only if it does not.
             if value not in record.reason:

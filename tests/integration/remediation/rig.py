@@ -477,7 +477,11 @@ def build_rig(
     ledger_url: str | None = None,
     identity: str = "autonomic-test",
     exclude_namespaces: Sequence[str] = (),
+    approvals_of: Callable[[Ledger, FakeClock], Approvals] | None = None,
 ) -> KubeRig:
+    """The rig; ``approvals_of`` builds the approvals service over the ledger and clock
+    (the Slack adapter over the Slack stand-in, say) in place of the ledger-only one
+    whose every message ``KubeRig.channel`` counts."""
     server = server or start_fake_apiserver()
     clock = FakeClock(START if start is None else start)
     server.store.clock = clock.now  # managedFields times on the engine's clock
@@ -493,7 +497,11 @@ def build_rig(
     url = ledger_url or f"sqlite:///{ledger_path or tmp_path / 'ledger.sqlite'}"
     ledger = open_ledger(url, clock.now())
     channel = RecordingChannel(ledger, clock.now)
-    approvals = Approvals(ledger, channel, ttl=3600, snooze=900)
+    approvals = (
+        Approvals(ledger, channel, ttl=3600, snooze=900)
+        if approvals_of is None
+        else approvals_of(ledger, clock)
+    )
     decisions = DecisionService(
         ledger,
         clock,

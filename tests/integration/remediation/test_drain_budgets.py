@@ -127,7 +127,8 @@ def test_explain_says_a_budget_blocked_drain_once_with_each_budget_and_no_confid
     assert f"`kubectl drain {NODE} --ignore-daemonsets --delete-emptydir-data`" in why
     evidence = text[text.index("Evidence") + 1 : text.index("Routing") - 1]
     assert evidence[0] == "  disruption budgets:"
-    assert len(evidence) == 2 and evidence[1].startswith(f"    {budget}"), evidence
+    assert len(evidence) == 3 and evidence[1].startswith(f"    {budget}"), evidence
+    assert evidence[2] == "  events: none recent"  # the Node's recent Kubernetes Events
     assert evidence[1].endswith("or move the pods by hand"), evidence
     routing = text[text.index("Routing") + 1 : text.index("Outcome") - 1]
     assert routing == [

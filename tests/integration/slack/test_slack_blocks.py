@@ -299,3 +299,33 @@ def test_the_signals_and_the_decisions_confidence_are_each_named() -> None:
     # Without the signal's recorded (older decisions): the decision's alone.
     older = _decision(confidence=0.675, evidence={"routing": {"auto": 0.95, "ask": 0.6}})
     assert "*Confidence*\n67.5%" in _mrkdwn(question_blocks(older, _question()))
+
+
+def test_a_decisions_kubernetes_events_have_a_section_of_their_own() -> None:
+    from remediation.events import fold_events, unread_events
+    from remediation.ports import ObjectEvent
+
+    pods = [f"Pod/web-{i}-{'x' * 240}" for i in range(40)]  # long names, many pods
+    events = [
+        ObjectEvent(pod, "Warning", f"Reason{i % 9}", "<!channel> " + "m" * 2000, 3, NOW - i)
+        for i, pod in enumerate(pods)
+    ]
+    decision = _decision(evidence={"replicas": 3, "events": fold_events(events)})
+    blocks = question_blocks(decision, _question())
+    (section,) = [
+        b for b in blocks if "Recent Kubernetes Events" in b.get("text", {}).get("text", "")
+    ]
+    text = section["text"]["text"]
+    assert len(text) <= 3000 and len(blocks) <= 50
+    assert text.count("\n• Warning Reason") == 5 and "4 more reasons not shown" in text
+    assert "<!channel>" not in text
+    short = fold_events([ObjectEvent("Pod/web-1", "Warning", "BackOff", "<!channel> & co", 1, NOW)])
+    said = json.dumps(question_blocks(_decision(evidence={"events": short}), _question()))
+    assert "<!channel>" not in said and "&lt;!channel&gt; &amp; co" in said
+    # Not dumped again among the other evidence.
+    evidence = next(b for b in blocks if b.get("text", {}).get("text", "").startswith("*Evidence*"))
+    assert "events" not in evidence["text"]["text"] and "replicas" in evidence["text"]["text"]
+
+    unread = _decision(evidence={"events": unread_events("events is forbidden")})
+    said = json.dumps(escalation_blocks(unread, "expired", "S0ONCALL"))
+    assert "not readable: events is forbidden" in said

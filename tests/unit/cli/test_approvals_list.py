@@ -190,3 +190,32 @@ def test_bad_limit_and_since_are_refused_as_history_refuses_them(
     assert err.startswith(said)
     code, _, history = (main(["history", *argv, "--ledger", url]), *capsys.readouterr())
     assert code == 2 and history.splitlines()[0] == err.splitlines()[0]
+
+
+def test_a_pending_question_shows_its_targets_kubernetes_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dataclasses import replace
+
+    from remediation.events import fold_events, unread_events
+    from remediation.ports import ObjectEvent
+
+    url, clock, ledger = _ledger(tmp_path, time.time() - 600)
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.95, ask=0.6))
+    seen = fold_events([ObjectEvent("Pod/web-2", "Warning", "BackOff", "Back-off", 4, None)])
+    read = decisions.decide(replace(_proposal("Pod/shop/web-2", 1.0), evidence={"events": seen}))
+    unread = decisions.decide(
+        replace(_proposal("Pod/shop/web-3", 1.0), evidence={"events": unread_events("403")})
+    )
+    served = json.loads(_pending(ledger, time.time()).body)
+    ledger.close()
+
+    by_decision = {p["decision"]: p["events"] for p in served["pending"]}
+    assert by_decision == {
+        read.decision_id: ["Warning BackOff ×4 on Pod/web-2: Back-off"],
+        unread.decision_id: ["not readable: 403"],
+    }
+    code, out, _ = _run(capsys, "--ledger", url)
+    assert code == 0
+    assert "events: Warning BackOff ×4 on Pod/web-2: Back-off" in out
+    assert "events: not readable: 403" in out

@@ -1,0 +1,231 @@
+"""A remediation decision carries its target's recent Kubernetes Events: the real
+adapter reads them from its Event watch cache (the Deployment's, its current
+ReplicaSet's and its pods'), the Slack question posted to the stand-in shows them, the
+ledger keeps them for ``autonomic explain``. Events that cannot be read (a 403) are
+noted and counted, and the question is asked all the same."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.adapters.slack import RetryPolicy, build_approvals
+from agent.approvals import Approvals
+from agent.cli.explain_cmd import render
+from agent.clock import FakeClock
+from agent.errors import PermanentError
+from agent.ledger import DecisionRecord, Ledger
+from remediation.ports import ObjectRef
+from tests.fakeslack import FakeSlack, start_fake_slack
+from tests.integration.remediation.rig import KubeRig, build_rig, seed_web
+from tests.integration.slack.conftest import APP_TOKEN, CHANNEL, ENVIRON, TOKEN, slack_settings
+
+RUNBOOK = "crashloop-after-rollout-rollback"
+WEB = ObjectRef("Deployment", "web", "shop")
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = start_fake_slack(token=TOKEN, app_token=APP_TOKEN, groups={"S0ONCALL": ["U0BOB"]})
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def rig(tmp_path: Path, slack: FakeSlack) -> Iterator[KubeRig]:
+    """The remediation rig whose questions go to the Slack stand-in; ``auto`` out of
+    reach, so the crash loop's rollback is asked about."""
+
+    def approvals(ledger: Ledger, clock: FakeClock) -> Approvals:
+        built, receiver = build_approvals(
+            slack_settings(slack.url + "/api/"),
+            ENVIRON,
+            ledger,
+            clock=clock.now,
+            policy=RetryPolicy(attempts=2, max_retry_after=1.0, backoff=0.01, post_interval=0.0),
+            sleep=lambda _s: None,
+        )
+        assert receiver is not None
+        receiver.close()  # no clicks in these tests
+        return built
+
+    built = build_rig(tmp_path, auto=0.99, ask=0.1, approvals_of=approvals)
+    yield built
+    built.decisions.approvals.close()
+    built.close()
+
+
+def rfc3339(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def put_event(
+    rig: KubeRig,
+    name: str,
+    kind: str,
+    about: str,
+    reason: str,
+    seconds_ago: float,
+    *,
+    type_: str = "Warning",
+    count: int = 1,
+    message: str | None = None,
+) -> None:
+    at = rfc3339(rig.clock.now() - seconds_ago)
+    rig.server.store.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": "shop"},
+            "involvedObject": {"kind": kind, "name": about, "namespace": "shop"},
+            "reason": reason,
+            "message": message or f"{reason} of {about}",
+            "type": type_,
+            "count": count,
+            "firstTimestamp": at,
+            "lastTimestamp": at,
+        }
+    )
+
+
+def crash_looping_web(rig: KubeRig) -> tuple[list[str], str, str]:
+    """shop/web crash-looping since its rollout; returns its pods, its current
+    ReplicaSet and its previous one."""
+    seed_web(rig, behaviour="CrashLoopBackOff")
+    pods = sorted(
+        p["metadata"]["name"]
+        for p in rig.server.store.objects("Pod", "shop")
+        if p["metadata"]["labels"].get("app") == "web"
+    )
+    by_revision = {
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: rs["metadata"]["name"]
+        for rs in rig.server.store.objects("ReplicaSet", "shop")
+    }
+    return pods, by_revision["2"], by_revision["1"]
+
+
+def asked_decision(rig: KubeRig) -> DecisionRecord:
+    decided = [h for h in rig.cycle() if h.outcome == "decided"]
+    assert [(h.runbook, h.route) for h in decided] == [(RUNBOOK, "ask")]
+    decision = rig.ledger.get_decision(decided[0].decision_id or "")
+    assert decision is not None and decision.status == "asked"
+    return decision
+
+
+def question_message(slack: FakeSlack, decision: DecisionRecord) -> tuple[str, list[Any]]:
+    """The question's text as a person reads it (every block's text), and its blocks."""
+    (message,) = [m for m in slack.top_level() if m.channel == CHANNEL]
+    assert decision.id in str(message.blocks)
+    texts = [
+        str(block["text"]["text"])
+        for block in message.blocks
+        if isinstance(block.get("text"), dict)
+    ]
+    return "\n".join(texts), message.blocks
+
+
+def event_requests(rig: KubeRig, verb: str) -> int:
+    return sum(1 for r in rig.requests() if r.resource == "events" and r.verb == verb)
+
+
+def test_the_question_and_the_ledger_show_the_workloads_recent_events(
+    rig: KubeRig, slack: FakeSlack
+) -> None:
+    pods, current, previous = crash_looping_web(rig)
+    put_event(rig, "a", "Pod", pods[0], "BackOff", 40, count=7, message="Back-off restarting")
+    put_event(rig, "b", "Pod", pods[1], "BackOff", 20, count=5, message="Back-off again")
+    put_event(rig, "c", "Pod", pods[2], "Unhealthy", 90, message="Liveness probe failed: 500")
+    put_event(rig, "d", "ReplicaSet", current, "FailedCreate", 60, message="exceeded quota")
+    put_event(rig, "e", "Deployment", "web", "ScalingReplicaSet", 600, type_="Normal")
+    # Not about web's current objects: the other Deployment, the old ReplicaSet.
+    put_event(rig, "f", "Pod", "api-0", "BackOff", 5)
+    put_event(rig, "g", "ReplicaSet", previous, "FailedCreate", 5)
+    rig.cluster.start()
+    assert rig.cluster.list_events(WEB) != []  # the Event cache has listed: a cache read
+
+    lists_before = event_requests(rig, "list")
+    decision = asked_decision(rig)
+    assert event_requests(rig, "list") == lists_before  # one cache lookup, no LIST
+
+    events = decision.evidence["events"]
+    shown = [(e["type"], e["reason"], e["count"]) for e in events["shown"]]
+    assert shown == [
+        ("Warning", "BackOff", 12),  # two pods' BackOffs folded, newest first
+        ("Warning", "FailedCreate", 1),  # the current ReplicaSet's
+        ("Warning", "Unhealthy", 1),
+        ("Normal", "ScalingReplicaSet", 1),  # room left: the Normal one
+    ]
+    assert events["shown"][0]["message"] == "Back-off again"
+    assert events["shown"][0]["objects"] == sorted(f"Pod/{p}" for p in pods[:2])
+    assert events["shown"][1]["objects"] == [f"ReplicaSet/{current}"]
+    assert events["read"] == 5 and events["more"] == 0
+    assert events["about"][:2] == ["Deployment/shop/web", f"ReplicaSet/shop/{current}"]
+
+    text, blocks = question_message(slack, decision)
+    assert "*Recent Kubernetes Events*" in text
+    assert "Warning BackOff ×12" in text and "Back-off again" in text
+    assert "Warning FailedCreate (last " in text and "exceeded quota" in text
+    assert "Normal ScalingReplicaSet" in text
+    assert "api-0" not in text and previous not in text
+    assert len(blocks) <= 50
+    assert all(len(str(b.get("text", {}).get("text", ""))) <= 3000 for b in blocks)
+
+    # `autonomic explain` prints them from the ledger, as Slack shows them.
+    story = render(rig.ledger, decision.id, now=rig.clock.now())
+    assert "  events:\n    Warning BackOff ×12 (last " in story
+    assert f"on ReplicaSet/{current}: exceeded quota" in story
+
+    # A cycle that decides nothing new (the incident has its question) reads no Events.
+    rig.cycle()
+    assert event_requests(rig, "list") == lists_before
+
+
+def test_a_403_on_events_is_noted_and_the_question_is_asked(rig: KubeRig, slack: FakeSlack) -> None:
+    crash_looping_web(rig)
+    rig.server.forbid("list", "events")
+    rig.server.forbid("watch", "events")
+    errors = rig.decisions.metrics.errors.labels(kind="Forbidden")
+    before = errors._value.get()
+
+    decision = asked_decision(rig)
+
+    said = decision.evidence["events"]["unread"]
+    assert "events" in said and "list" in said
+    text, _ = question_message(slack, decision)
+    assert "not readable:" in text
+    assert errors._value.get() == before + 1
+
+
+def test_before_the_event_cache_has_listed_the_targets_own_events_are_read(
+    rig: KubeRig,
+) -> None:
+    # Not started (no watch cache): one LIST with a field selector for the Deployment's
+    # own Events, and the evidence says its ReplicaSet's and pods' were not read.
+    pods, current, _ = crash_looping_web(rig)
+    put_event(rig, "a", "Pod", pods[0], "BackOff", 40)
+    put_event(rig, "d", "ReplicaSet", current, "FailedCreate", 60)
+    put_event(rig, "e", "Deployment", "web", "ProgressDeadlineExceeded", 30)
+
+    decision = asked_decision(rig)
+
+    events = decision.evidence["events"]
+    assert [e["reason"] for e in events["shown"]] == ["ProgressDeadlineExceeded"]
+    assert events["left_out"] == (
+        "the Events of its ReplicaSet and pods (the Event cache had not listed yet)"
+    )
+    assert event_requests(rig, "list") == 1
+
+
+def test_a_namespace_not_read_is_said_not_read(tmp_path: Path) -> None:
+    rig = build_rig(tmp_path, exclude_namespaces=("shop",))
+    try:
+        with pytest.raises(PermanentError, match=r"cluster\.excludeNamespaces") as raised:
+            rig.cluster.recent_events(WEB)
+        assert raised.value.reason == "NamespaceNotRead"
+        assert rig.server.requests == []  # nothing asked of the API server
+    finally:
+        rig.close()
