@@ -282,6 +282,13 @@ class HpaState:
     # HPAConfigurableTolerance gate), None when not set: the controller's 0.1.
     tolerance_up: float | None = None
     tolerance_down: float | None = None
+    # Who wrote ``spec.minReplicas`` since Autonomic last did, from the HPA's
+    # ``metadata.managedFields``: the newest field manager other than Autonomic and the
+    # cluster's own that owns the field (``kubectl-edit``, ``argocd-controller``...), and
+    # when (epoch seconds, the API server's clock, whole seconds). None when no such
+    # manager owns it (or the object carries no managedFields).
+    min_set_by: str | None = None
+    min_set_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -193,8 +193,10 @@ class WatchCache:
         clock: Callable[[], float] = elapsed,
     ) -> None:
         self.api, self.kind, self.namespace = api, kind, namespace
-        # Whether who last wrote each object is kept (see ``_slim``).
-        self._owners = kind in OWNER_KINDS
+        # Whether who last wrote each object is kept, and which fields' owners (see
+        # ``_slim``).
+        self._owners = kind in OWNER_KINDS or kind in FIELDS_KEPT
+        self._fields = FIELDS_KEPT.get(kind, ())
         # Whether string values are interned (see ``_share_strings``): not for Events, a
         # flood of mostly unique names and times that the cache keeps only briefly.
         self._share = kind != "Event"
@@ -333,7 +335,7 @@ class WatchCache:
                 self.optional.readable(self.namespace)
             self.unserved = None
         fresh = {
-            _key(obj): _slim(obj, self._owners, self._share)
+            _key(obj): _slim(obj, self._owners, self._share, self._fields)
             for obj in items
             if not self._excluded(obj)
         }
@@ -513,7 +515,7 @@ class WatchCache:
             if epoch is not None and epoch != self._epoch:
                 return False
             if kind in ("ADDED", "MODIFIED") and not self._excluded(obj):
-                obj = _slim(obj, self._owners, self._share)
+                obj = _slim(obj, self._owners, self._share, self._fields)
                 obj.setdefault("kind", self.kind)
                 key = _key(obj)
                 self._objects[key] = obj
@@ -810,6 +812,13 @@ def _is_unavailable(exc: BaseException) -> bool:
 # The kinds whose field managers are kept in a cache: what the "a person changed it
 # recently" guard reads (``kube_state.last_change_by_others``).
 OWNER_KINDS = frozenset({"Deployment", "StatefulSet", "Rollout", "Node"})
+# The kinds whose field managers are kept with the ownership of some fields
+# (``fieldsV1``, cut to those): an HPA's ``spec.minReplicas``, whose owner tells a
+# person's (or a GitOps tool's) write of the floor from Autonomic's
+# (``kube_state.min_replicas_writer``).
+FIELDS_KEPT: dict[str, tuple[tuple[str, ...], ...]] = {
+    "HorizontalPodAutoscaler": (("spec", "minReplicas"),),
+}
 
 
 def _share_strings(obj: Obj) -> None:
@@ -836,7 +845,27 @@ def _share_strings(obj: Obj) -> None:
                     stack.append(value)
 
 
-def _slim(obj: Obj, owners: bool = False, share: bool = True) -> Obj:
+def _owned_fields(fields_v1: Any, paths: tuple[tuple[str, ...], ...]) -> Obj:
+    """Of a managedFields entry's ``fieldsV1``, only the ``paths`` it names."""
+    cut: Obj = {}
+    for path in paths:
+        node = fields_v1
+        for key in path:
+            node = node.get(f"f:{key}") if isinstance(node, dict) else None
+        if node is None:
+            continue
+        into = cut
+        for key in path:
+            into = into.setdefault(sys.intern(f"f:{key}"), {})
+    return cut
+
+
+def _slim(
+    obj: Obj,
+    owners: bool = False,
+    share: bool = True,
+    fields: tuple[tuple[str, ...], ...] = (),
+) -> Obj:
     """Shrink ``metadata.managedFields`` (server-side apply's field ownership: often a
     third of a real object's JSON; writes read objects fresh from the API server, never
     from this cache). client-go informers are commonly given the same transform.
@@ -847,6 +876,9 @@ def _slim(obj: Obj, owners: bool = False, share: bool = True) -> Obj:
     person's change) left out: what ``last_change_by_others`` reads. About 0.45 KB in
     memory per entry kept (1.4 KB for a Deployment's usual three: a client's, the
     Deployment controller's, Autonomic's), against several KB with the field sets.
+    ``fields`` (``FIELDS_KEPT``, with ``owners``): each entry keeps of its field set
+    only these fields, where it owns them (an HPA's: ``{"f:spec": {"f:minReplicas":
+    {}}}`` or nothing), what ``min_replicas_writer`` reads.
 
     ``share`` True (every kind but Events): every string value left is then interned
     (``_share_strings``), so equal values in different objects are one string. Not for
@@ -863,11 +895,14 @@ def _slim(obj: Obj, owners: bool = False, share: bool = True) -> Obj:
         for entry in entries:
             if not isinstance(entry, dict) or entry.get("subresource") == "status":
                 continue
-            small = {
+            small: Obj = {
                 key: sys.intern(value) if key != "time" else value
                 for key in ("manager", "operation", "time", "subresource")
                 if isinstance(value := entry.get(key), str)
             }
+            owned = _owned_fields(entry.get("fieldsV1"), fields)
+            if owned:
+                small["fieldsV1"] = owned
             kept.append(small)
         metadata["managedFields"] = kept
     return obj

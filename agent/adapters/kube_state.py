@@ -51,6 +51,7 @@ __all__ = [
     "hpa_state",
     "last_change_by_others",
     "metric_readings",
+    "min_replicas_writer",
     "node_state",
     "not_safe_to_evict",
     "owner_index",
@@ -233,6 +234,54 @@ def last_change_by_others(
         at = parse_time(entry.get("time"))
         if at is not None and (newest is None or at > newest):
             newest = at
+    return newest
+
+
+def _owns(entry: Obj, path: tuple[str, ...]) -> bool:
+    """Whether a managedFields entry's ``fieldsV1`` names the field at ``path``."""
+    node: Any = entry.get("fieldsV1")
+    for key in path:
+        if not isinstance(node, dict):
+            return False
+        node = node.get(f"f:{key}")
+    return node is not None
+
+
+def min_replicas_writer(
+    hpa: Obj, ignore: frozenset[str] | set[str] = CLUSTER_FIELD_MANAGERS
+) -> tuple[str, float] | None:
+    """Who wrote the HPA's ``spec.minReplicas`` after Autonomic last did, from its
+    ``metadata.managedFields``: (field manager, epoch seconds) of the newest entry other
+    than Autonomic's and those of the managers in ``ignore`` whose ``fieldsV1`` owns
+    the field; None when there is none, or it is older than Autonomic's own entry for
+    the field.
+
+    An Update (``kubectl edit``, ``kubectl apply``, a merge patch like Autonomic's) that
+    changes the field takes it from every other manager, so a manager other than
+    Autonomic owning it changed it after Autonomic's last write, whatever the value:
+    the one Autonomic wrote, put back by a GitOps tool after Autonomic lowered it, is
+    theirs too. A server-side apply of the same value shares the field instead: then
+    it counts when its time is not older than Autonomic's (the same second included;
+    Autonomic's write would have taken the field from an earlier one). Status writes
+    and entries without a manager or a time that parses are passed over."""
+    entries = (hpa.get("metadata") or {}).get("managedFields")
+    ours: float | None = None
+    newest: tuple[str, float] | None = None
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict) or entry.get("subresource") == "status":
+            continue
+        manager = entry.get("manager")
+        at = parse_time(entry.get("time"))
+        if not isinstance(manager, str) or not manager or at is None:
+            continue
+        if not _owns(entry, ("spec", "minReplicas")):
+            continue
+        if manager == AUTONOMIC_FIELD_MANAGER:
+            ours = at if ours is None else max(ours, at)
+        elif manager not in ignore and (newest is None or at > newest[1]):
+            newest = (manager, at)
+    if newest is None or (ours is not None and newest[1] < ours):
+        return None
     return newest
 
 
@@ -597,7 +646,8 @@ def node_state(node: Obj, ignore_managers: frozenset[str] = CLUSTER_FIELD_MANAGE
 
 
 @_refusing
-def hpa_state(hpa: Obj) -> HpaState:
+def hpa_state(hpa: Obj, ignore_managers: frozenset[str] = CLUSTER_FIELD_MANAGERS) -> HpaState:
+    """An HPA; ``ignore_managers`` as for ``min_replicas_writer``."""
     meta, spec, status = (
         _object(hpa.get("metadata")),
         _object(hpa.get("spec")),
@@ -607,6 +657,7 @@ def hpa_state(hpa: Obj) -> HpaState:
     ref = _ref(hpa, "HorizontalPodAutoscaler")
     owner = _controller_of(hpa)
     scale_up = _object(_object(spec.get("behavior")).get("scaleUp"))
+    set_by = min_replicas_writer(hpa, ignore_managers)
     return HpaState(
         ref=ref,
         target=ObjectRef(
@@ -628,6 +679,8 @@ def hpa_state(hpa: Obj) -> HpaState:
         tolerance_down=_tolerance(
             _object(_object(spec.get("behavior")).get("scaleDown")).get("tolerance")
         ),
+        min_set_by=set_by[0] if set_by else None,
+        min_set_at=set_by[1] if set_by else None,
     )
 
 

@@ -654,7 +654,12 @@ class KubernetesCluster:
                 self._left_out("HorizontalPodAutoscaler", exc)
             return held.states, held.unreadable
         unreadable: list[tuple[Obj, BadObjectError]] = []
-        states = self._skipping("HorizontalPodAutoscaler", hpa_state, objects, unreadable)
+        states = self._skipping(
+            "HorizontalPodAutoscaler",
+            lambda obj: hpa_state(obj, self.cluster_managers),
+            objects,
+            unreadable,
+        )
         self._hpas_read[namespace] = _HpasRead(key, objects, states, unreadable)
         return states, unreadable
 

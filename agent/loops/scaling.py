@@ -1215,11 +1215,19 @@ class ScalingLoop:
         now_uid = hpa.uid if hpa is not None else workload.uid
         if now - at < 2 * self.settings.period or (uid and now_uid and uid != now_uid):
             return  # the watch may lag a cycle; a new HPA (or workload) is not an override
-        if found == written:
-            if now - at >= QUIET_AFTER_OVERRIDE:
-                model.overrides = 0  # a written value that stood: the count starts again
-            return
+        # Someone's write of minReplicas after Autonomic's (managedFields), whatever the
+        # value: the one Autonomic wrote, put back by a GitOps tool, is theirs as well.
+        set_by = (
+            (hpa.min_set_by, hpa.min_set_at)
+            if hpa is not None and hpa.min_set_by is not None and hpa.min_set_at is not None
+            else None
+        )
         flagged = record.get("quiet_until")
+        held = isinstance(flagged, int | float) and now < flagged
+        if found == written and (set_by is None or (_said_of(record, set_by) and not held)):
+            if set_by is None and now - at >= QUIET_AFTER_OVERRIDE:
+                model.overrides = 0  # a written value that stood: the count starts again
+            return  # the loop's own value (or their write of it, held for already)
         if isinstance(flagged, int | float):  # flagged by this or an earlier leader
             if now < flagged:
                 # Held as the process that saw the change held it: the same reason and
@@ -1236,6 +1244,7 @@ class ScalingLoop:
                     record.get("decision_id"),
                     float(flagged) - (float(at_flag) if isinstance(at_flag, int | float) else now),
                     float(flagged),
+                    _stored_set_by(record),
                 )
                 model.quiet_until, model.quiet_why = float(flagged), why
                 model.quiet_reason, model.theirs = "Overridden", True
@@ -1252,17 +1261,23 @@ class ScalingLoop:
         quiet = min(QUIET_AFTER_OVERRIDE * 2 ** (model.overrides - 1), MAX_QUIET_AFTER_OVERRIDE)
         until = now + quiet
         decision_id = record.get("decision_id")
-        why = self._override_why(ref, hpa, found, written, decision_id, quiet, until)
+        why = self._override_why(ref, hpa, found, written, decision_id, quiet, until, set_by)
         log.warning("scaling %s: %s", ref, why)
         model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
         model.theirs = True
         flag = {**record, "overridden_at": now, "found": found, "quiet_until": until}
         flag["overrides"] = model.overrides
+        flag.pop("set_by", None)
+        flag.pop("set_at", None)
+        if set_by is not None:
+            flag["set_by"], flag["set_at"] = set_by
         if self._remember_written(ref, flag, now):
             model.written = flag
         ledger = self.decisions.ledger
         if isinstance(decision_id, str) and ledger.get_decision(decision_id) is not None:
             detail = {"field": field, "written": written, "found": found, "why": why}
+            if set_by is not None:
+                detail["by"] = set_by[0]
             ledger.add_feedback(decision_id, "execution", "overridden", "cluster", now, detail)
             self.decisions.progress(decision_id, f"overridden: {why}")
 
@@ -1299,15 +1314,32 @@ class ScalingLoop:
         decision_id: object,
         quiet: float,
         until: float,
+        set_by: tuple[str, float] | None = None,
     ) -> str:
         """What ``_overridden`` says of someone's ``found`` over the ``written`` value:
-        by the process that saw the change, and by one that reads its hold back."""
+        by the process that saw the change, and by one that reads its hold back. With
+        ``set_by`` (the field manager that wrote minReplicas after Autonomic, and when:
+        managedFields) it names them, and says so of the value Autonomic wrote too."""
         by = f" (decision {decision_id})" if decision_id else ""
         if hpa is not None:
+            who = (
+                f'field manager "{set_by[0]}", {to_utc_text(set_by[1])}'
+                if set_by is not None
+                else "a person, a GitOps controller putting its own back, or a "
+                "remediation runbook's scale-out"
+            )
+            if found == written and set_by is not None:
+                what = (
+                    f"{hpa.ref} minReplicas is {found}, as Autonomic wrote{by}, but written "
+                    f"since by someone else ({who})"
+                )
+            else:
+                what = (
+                    f"{hpa.ref} minReplicas is {found}, not the {written} Autonomic "
+                    f"wrote{by}: changed by someone else ({who})"
+                )
             return (
-                f"{hpa.ref} minReplicas is {found}, not the {written} Autonomic wrote{by}: "
-                "changed by someone else (a person, a GitOps controller putting its own "
-                "back, or a remediation runbook's scale-out); theirs stands: no floor is "
+                f"{what}; theirs stands: no floor is "
                 f"written for {quiet / 60:.0f} min, until {to_utc_text(until)}. If a "
                 f"controller owns minReplicas, let it ignore the field, or set {PREDICTIVE}: "
                 f"{FORECAST_ONLY} and set the floor there from {RECOMMENDED}"
@@ -3976,6 +4008,21 @@ def _field(record: Mapping[str, Any]) -> str:
     """What a written record is about (``MIN_FIELD`` for records from before there
     were two)."""
     return str(record.get("field") or MIN_FIELD)
+
+
+def _said_of(record: Mapping[str, Any], set_by: tuple[str, float]) -> bool:
+    """Whether the override stored on ``record`` was already that write of ``set_by``
+    (the same field manager, at that time or later): the hold said for it, not a new one."""
+    at = record.get("set_at")
+    return record.get("set_by") == set_by[0] and isinstance(at, int | float) and at >= set_by[1]
+
+
+def _stored_set_by(record: Mapping[str, Any]) -> tuple[str, float] | None:
+    """The field manager and time an override stored on ``record`` names, if any."""
+    by, at = record.get("set_by"), record.get("set_at")
+    if isinstance(by, str) and by and isinstance(at, int | float):
+        return by, float(at)
+    return None
 
 
 def _written_value(record: Mapping[str, Any]) -> int | None:

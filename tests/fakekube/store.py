@@ -317,6 +317,113 @@ def _validate(rt: ResourceType, obj: Obj) -> list[tuple[str, str]]:
     return causes
 
 
+# --------------------------------------------------------------------- field ownership
+
+# A field path as managedFields' ``fieldsV1`` names it, one key per level:
+# ("spec", "minReplicas") is {"f:spec": {"f:minReplicas": {}}}.
+FieldPath = tuple[str, ...]
+# The metadata the API server keeps itself: no manager owns it.
+_SERVER_METADATA = frozenset(
+    {
+        "name",
+        "namespace",
+        "generateName",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "managedFields",
+        "selfLink",
+    }
+)
+_MISSING: Any = object()
+
+
+def _owned_part(rt: ResourceType, obj: Obj | None, subresource: str) -> Obj:
+    """What of ``obj`` a write through ``subresource`` can own: ``status`` alone through
+    the status subresource; otherwise everything but the type, the server's metadata and
+    (a kind with a status subresource) the status."""
+    if obj is None:
+        return {}
+    if subresource == "status":
+        return {"status": obj["status"]} if "status" in obj else {}
+    part = {
+        k: v
+        for k, v in obj.items()
+        if k not in ("apiVersion", "kind", "metadata")
+        and not (k == "status" and "status" in rt.subresources)
+    }
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_METADATA}
+    if meta:
+        part["metadata"] = meta
+    return part
+
+
+def _leaves(value: Any, path: FieldPath, into: set[FieldPath]) -> None:
+    """Every field path under ``value`` (a map's keys, level by level; a list or a
+    scalar, or an empty map, is one field: the fake keeps no list keys)."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            _leaves(item, (*path, str(key)), into)
+    else:
+        into.add(path)
+
+
+def _diff(
+    old: Any, new: Any, path: FieldPath, taken: set[FieldPath], removed: set[FieldPath]
+) -> None:
+    if isinstance(old, dict) and isinstance(new, dict) and (old or new):
+        for key in old.keys() | new.keys():
+            _diff(old.get(key, _MISSING), new.get(key, _MISSING), (*path, str(key)), taken, removed)
+    elif new is _MISSING:
+        removed.add(path)
+    elif old is _MISSING or old != new:
+        _leaves(new, path, taken)
+
+
+def _changed_fields(
+    rt: ResourceType, old: Obj | None, new: Obj, subresource: str
+) -> tuple[set[FieldPath], set[FieldPath]]:
+    """The fields a write from ``old`` (None: a create) to ``new`` set or changed, and
+    those it removed, as managedFields counts them for its writer."""
+    taken: set[FieldPath] = set()
+    removed: set[FieldPath] = set()
+    _diff(_owned_part(rt, old, subresource), _owned_part(rt, new, subresource), (), taken, removed)
+    return taken - {()}, removed - {()}
+
+
+def _overlaps(a: FieldPath, b: FieldPath) -> bool:
+    """Whether one path is the other or lies under it."""
+    return a[: len(b)] == b or b[: len(a)] == a
+
+
+def _field_paths(fields: Any, path: FieldPath = ()) -> set[FieldPath]:
+    """The field paths a ``fieldsV1`` set names (its ``f:`` keys; other keys, such as
+    the real server's ``.`` or list keys, are passed over)."""
+    found: set[FieldPath] = set()
+    if not isinstance(fields, dict):
+        return found
+    for key, inner in fields.items():
+        if not isinstance(key, str) or not key.startswith("f:"):
+            continue
+        below = (*path, key[2:])
+        deeper = _field_paths(inner, below)
+        found |= deeper or {below}
+    return found
+
+
+def _fields_v1(paths: set[FieldPath]) -> Obj:
+    """``paths`` as a ``fieldsV1`` set."""
+    root: Obj = {}
+    for path in sorted(paths):
+        node = root
+        for key in path:
+            node = node.setdefault(f"f:{key}", {})
+    return root
+
+
 # ---------------------------------------------------------------------------- the store
 
 
@@ -569,16 +676,31 @@ class Store:
             "conditions": [condition],
         }
 
-    def _manage(self, rt: ResourceType, meta: Obj, old_entries: Any, writer: Writer | None) -> None:
-        """Record ``writer`` (manager, subresource) in ``meta["managedFields"]`` as the API
-        server does for a write that changes the object: one entry per manager,
-        operation and subresource, its ``time`` the write's, in whole seconds. Always
-        operation ``Update`` (the fake takes no server-side apply), ``fieldsV1`` left
-        empty (no field ownership is worked out, so no entry is ever taken over or
-        removed). Without a writer (the test aids) the entries stay as they were."""
+    def _manage(self, rt: ResourceType, old: Obj | None, new: Obj, writer: Writer | None) -> None:
+        """Record ``writer`` (manager, subresource) in ``new``'s ``managedFields`` as the
+        API server does for an ``Update`` (a create, a PUT or a patch) that changes the
+        object: one entry per manager, operation and subresource, its ``time`` the
+        write's, in whole seconds, and its ``fieldsV1`` the fields it owns. The writer
+        takes the fields its write set or changed (``_changed_fields``; on a create every
+        field it wrote), and no other entry keeps them: an Update takes a field over
+        without a conflict; a field the write removed is nobody's. Unlike a real server,
+        an entry left owning no field is kept, and a write that only removed fields
+        still records its writer and time (a real server records neither: it drops an
+        entry that owns nothing): the tests of a person's uncordon (``spec.unschedulable``
+        removed) rely on it. Always operation ``Update`` (the fake takes no server-side
+        apply). Without a writer (the test aids) the entries stay as they were."""
+        meta = new["metadata"]
+        old_entries = (old or {}).get("metadata", {}).get("managedFields")
         entries = [dict(e) for e in old_entries if isinstance(e, dict)] if old_entries else []
         if writer is not None:
             manager, subresource = writer
+            taken, removed = _changed_fields(rt, old, new, subresource)
+            gone = taken | removed
+            for entry in entries:
+                owned = _field_paths(entry.get("fieldsV1"))
+                kept = {p for p in owned if not any(_overlaps(p, q) for q in gone)}
+                if kept != owned:
+                    entry["fieldsV1"] = _fields_v1(kept)
             stamp = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             for entry in entries:
                 if (entry.get("manager"), entry.get("operation"), entry.get("subresource", "")) == (
@@ -587,6 +709,8 @@ class Store:
                     subresource,
                 ):
                     entry["time"] = stamp
+                    owned = _field_paths(entry.get("fieldsV1"))
+                    entry["fieldsV1"] = _fields_v1(owned | taken)
                     break
             else:
                 entry = {
@@ -595,7 +719,7 @@ class Store:
                     "apiVersion": rt.api_version,
                     "time": stamp,
                     "fieldsType": "FieldsV1",
-                    "fieldsV1": {},
+                    "fieldsV1": _fields_v1(taken),
                 }
                 if subresource:
                     entry["subresource"] = subresource
@@ -640,7 +764,7 @@ class Store:
             meta["creationTimestamp"] = now_rfc3339()
             meta.pop("resourceVersion", None)
             if writer is not None:
-                self._manage(rt, meta, None, writer)
+                self._manage(rt, None, obj, writer)
             if "spec" in obj:
                 meta["generation"] = 1
             return self._commit(rt, None, obj, dry_run)
@@ -727,7 +851,7 @@ class Store:
             # A no-op write does not bump the resourceVersion (nor a manager's time),
             # as on a real server.
             return copy.deepcopy(old)
-        self._manage(rt, meta, old["metadata"].get("managedFields"), writer)
+        self._manage(rt, old, new, writer)
         return self._commit(rt, old, new, dry_run)
 
     def _check_resize(self, rt: ResourceType, old: Obj, new: Obj) -> None:

@@ -1,7 +1,8 @@
 """The fake API server records ``metadata.managedFields`` as a real one does for the
 writes it takes: one entry per (manager, operation, subresource), the manager from the
 ``fieldManager`` parameter or the User-Agent, the time renewed by each write that
-changes the object and by no other."""
+changes the object and by no other, and the fields each manager owns (``fieldsV1``):
+an Update takes the fields it changed from every other manager."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.fakekube import FakeApiServer
-from tests.fakekube.seed import seed_deployment
+from tests.fakekube.seed import seed_deployment, seed_hpa
 
 
 def _entries(fake: FakeApiServer) -> list[tuple[str, str, str, str]]:
@@ -73,3 +74,95 @@ def test_a_field_manager_over_128_characters_is_refused(
         )
     assert refused.value.status == 400
     assert _entries(fake) == []
+
+
+def _owners(fake: FakeApiServer) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    """The HPA's managedFields: (manager, subresource) -> (time, fieldsV1)."""
+    (obj,) = fake.store.objects("HorizontalPodAutoscaler", "shop")
+    return {
+        (e["manager"], e.get("subresource", "")): (e["time"], e["fieldsV1"])
+        for e in obj["metadata"].get("managedFields", [])
+        if e["operation"] == "Update"
+    }
+
+
+def test_an_update_takes_the_fields_it_changes_from_the_other_managers(
+    fake: FakeApiServer, api_client: Any
+) -> None:
+    """Autonomic raises an HPA's minReplicas; a GitOps tool puts its own back: it now owns
+    spec.minReplicas, Autonomic's entry is left owning no field. The tool writing the
+    same value again changes nothing (its time stays); Autonomic taking the field back
+    leaves the tool owning only the maximum it had also written."""
+    now = [1_800_000_000.0]
+    fake.store.clock = lambda: now[0]
+    seed_hpa(fake.store, "web", target="web", namespace="shop", min_replicas=2, max_replicas=9)
+    hpas = client.AutoscalingV2Api(api_client)
+    hpas.patch_namespaced_horizontal_pod_autoscaler(
+        "web", "shop", {"spec": {"minReplicas": 7}}, field_manager="autonomic"
+    )
+    minimum = {"f:spec": {"f:minReplicas": {}}}
+    assert _owners(fake) == {("autonomic", ""): ("2027-01-15T08:00:00Z", minimum)}
+    now[0] += 60
+    hpas.patch_namespaced_horizontal_pod_autoscaler(
+        "web",
+        "shop",
+        {"spec": {"minReplicas": 2, "maxReplicas": 10}},
+        field_manager="argocd-controller",
+    )
+    both = {"f:spec": {"f:maxReplicas": {}, "f:minReplicas": {}}}
+    assert _owners(fake) == {
+        ("autonomic", ""): ("2027-01-15T08:00:00Z", {}),
+        ("argocd-controller", ""): ("2027-01-15T08:01:00Z", both),
+    }
+    now[0] += 60
+    hpas.patch_namespaced_horizontal_pod_autoscaler(
+        "web", "shop", {"spec": {"minReplicas": 2}}, field_manager="argocd-controller"
+    )  # the same value: a no-op
+    assert _owners(fake)[("argocd-controller", "")][0] == "2027-01-15T08:01:00Z"
+    hpas.patch_namespaced_horizontal_pod_autoscaler(
+        "web", "shop", {"spec": {"minReplicas": 6}}, field_manager="autonomic"
+    )
+    hpas.patch_namespaced_horizontal_pod_autoscaler_status(
+        "web", "shop", {"status": {"desiredReplicas": 6}}, field_manager="kube-controller-manager"
+    )
+    assert _owners(fake) == {
+        ("argocd-controller", ""): ("2027-01-15T08:01:00Z", {"f:spec": {"f:maxReplicas": {}}}),
+        ("autonomic", ""): ("2027-01-15T08:02:00Z", minimum),
+        ("kube-controller-manager", "status"): (
+            "2027-01-15T08:02:00Z",
+            {"f:status": {"f:desiredReplicas": {}}},
+        ),
+    }
+
+
+def test_a_create_owns_what_it_wrote_and_a_removed_field_is_nobodys(
+    fake: FakeApiServer, api_client: Any
+) -> None:
+    now = [1_800_000_000.0]
+    fake.store.clock = lambda: now[0]
+    body = {
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 2,
+            "maxReplicas": 9,
+        },
+    }
+    hpas = client.AutoscalingV2Api(api_client)
+    hpas.create_namespaced_horizontal_pod_autoscaler("shop", body, field_manager="helm")
+    ((when, fields),) = _owners(fake).values()
+    assert when == "2027-01-15T08:00:00Z"
+    assert fields == {
+        "f:metadata": {"f:labels": {"f:app": {}}},
+        "f:spec": {
+            "f:maxReplicas": {},
+            "f:minReplicas": {},
+            "f:scaleTargetRef": {"f:apiVersion": {}, "f:kind": {}, "f:name": {}},
+        },
+    }
+    hpas.patch_namespaced_horizontal_pod_autoscaler(
+        "web", "shop", {"metadata": {"labels": {"app": None}}}, field_manager="kubectl-edit"
+    )
+    owners = _owners(fake)
+    assert "f:metadata" not in owners[("helm", "")][1]  # removed: the label is nobody's
+    assert owners[("kubectl-edit", "")][1] == {}  # it owns nothing (the fake keeps it)

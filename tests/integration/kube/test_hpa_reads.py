@@ -34,9 +34,9 @@ def test_unchanged_hpas_are_converted_once_and_a_change_is_read(
     converted: list[str] = []
     real = kubernetes.hpa_state
 
-    def counting(obj: dict[str, Any]) -> HpaState:
+    def counting(obj: dict[str, Any], *rest: Any) -> HpaState:
         converted.append(obj["metadata"]["name"])
-        return real(obj)
+        return real(obj, *rest)
 
     monkeypatch.setattr(kubernetes, "hpa_state", counting)
     told: list[str] = []

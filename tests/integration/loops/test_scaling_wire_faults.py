@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from agent.loops.scaling import RETRY_AFTER_FAILURE
 from remediation.ports import ObjectRef
@@ -71,9 +72,15 @@ class Rig(ScalingRig):
     """The loop in ``act`` mode on the real adapters, the clock at ``start``."""
 
     def __init__(
-        self, prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path, start: float
+        self,
+        prometheus: PrometheusServer,
+        fake: FakeApiServer,
+        tmp_path: Path,
+        start: float,
+        *,
+        started: bool = False,
     ) -> None:
-        super().__init__(prometheus, fake, tmp_path, start=start, query=QUERY)
+        super().__init__(prometheus, fake, tmp_path, start=start, query=QUERY, started=started)
 
     def hpa_min(self, name: str = "web") -> int:
         (obj,) = [
@@ -247,6 +254,120 @@ def test_replicas_scaled_between_the_loops_read_and_its_write_are_not_overwritte
     assert decision.status == "failed" and decision.proposal["op"] == "scale"
     assert decision.proposal["from"] == 3
     assert "they are 5, not the 3 the decision was made from" in rig.loop.status.held[str(WEB)]
+
+
+# ------------------------------------------------ someone else writes the floor
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+@pytest.fixture
+def watched(prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path) -> Iterator[Rig]:
+    """The loop over the watch caches (what they keep of managedFields is what it
+    reads), 80 minutes of load ahead, managedFields stamped by the rig's clock; it has
+    raised web's floor from its owner's 2, and the cache shows Autonomic's write."""
+    opted_in(fake, "web")
+    made = Rig(prometheus, fake, tmp_path, NOW - 80 * 60, started=True)
+    fake.store.clock = made.clock.now
+    try:
+        eventually(lambda: made.cluster.get_hpa_for(WEB) is not None)
+        made.cycles(3)
+        written = made.hpa_min()
+        assert written > 2
+
+        def seen() -> bool:
+            hpa = made.cluster.get_hpa_for(WEB)
+            return hpa is not None and hpa.min_replicas == written
+
+        eventually(seen)
+        yield made
+    finally:
+        made.close()
+
+
+def _set_min(rig: Rig, value: int, manager: str) -> None:
+    client.AutoscalingV2Api(rig.api).patch_namespaced_horizontal_pod_autoscaler(
+        "web", "shop", {"spec": {"minReplicas": value}}, field_manager=manager
+    )
+
+
+def _cache_caught_up(rig: Rig) -> None:
+    """Until the HPA in the watch cache is the one in the store (its resourceVersion)."""
+    (stored,) = rig.fake.store.objects("HorizontalPodAutoscaler", "shop")
+    version = stored["metadata"]["resourceVersion"]
+
+    def caught_up() -> bool:
+        cached = rig.cluster.caches["HorizontalPodAutoscaler"].items("shop")
+        return [h["metadata"]["resourceVersion"] for h in cached] == [version]
+
+    eventually(caught_up)
+
+
+def _overridden(rig: Rig) -> list[dict[str, Any]]:
+    return [
+        f["detail"]
+        for d in rig.ledger.decisions(kind="scaling")
+        for f in rig.ledger.feedback_for(d.id)
+        if f["outcome"] == "overridden"
+    ]
+
+
+def test_the_floor_autonomic_wrote_put_back_by_a_gitops_tool_is_theirs(
+    watched: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A person raises minReplicas to 30 for an incident, and Argo CD's self-heal puts
+    its manifest's value back within the minute: the very value Autonomic wrote. The
+    loop used to take it for its own floor (the value is what the ledger says it
+    wrote) and go on writing over a field Argo CD owns. The HPA's managedFields say
+    who wrote it last: theirs, held for the hour and said once, naming the manager;
+    after the hour the same write is not a new override."""
+    rig = watched
+    written = rig.hpa_min()
+    _set_min(rig, 30, "kubectl-edit")
+    _set_min(rig, written, "argocd-controller")
+    at = rig.clock.now()
+    _cache_caught_up(rig)
+    patches = rig.hpa_patches()
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        rig.cycles(50)
+    assert rig.hpa_patches() == patches  # nothing written over theirs
+    said = [r.getMessage() for r in caplog.records if "as Autonomic wrote" in r.getMessage()]
+    assert len(said) == 1, said
+    assert f"HorizontalPodAutoscaler/shop/web minReplicas is {written}, as Autonomic" in said[0]
+    assert (
+        f'but written since by someone else (field manager "argocd-controller", {_utc(at)}); '
+        "theirs stands: no floor is written for 60 min"
+    ) in said[0]
+    assert "argocd-controller" in rig.loop.status.held[str(WEB)]
+    (detail,) = _overridden(rig)
+    assert (detail["written"], detail["found"], detail["by"]) == (
+        written,
+        written,
+        "argocd-controller",
+    )
+    rig.cycles(15)  # the hour is over: Argo CD's write, already held for, is not a new one
+    assert len(_overridden(rig)) == 1
+
+
+def test_a_floor_changed_by_a_field_manager_names_it(
+    watched: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value other than Autonomic's was an override before; the sentence now says
+    whose, from managedFields, instead of guessing among a person, GitOps and a runbook."""
+    rig = watched
+    written = rig.hpa_min()
+    _set_min(rig, 3, "helm")
+    at = rig.clock.now()
+    _cache_caught_up(rig)
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        rig.cycles(4)
+    assert rig.hpa_min() == 3
+    said = [r.getMessage() for r in caplog.records if "Autonomic wrote" in r.getMessage()]
+    assert len(said) == 1, said
+    assert (f"minReplicas is 3, not the {written} Autonomic wrote (decision ") in said[0]
+    assert f'changed by someone else (field manager "helm", {_utc(at)}); theirs stands' in said[0]
 
 
 # ------------------------------------------------ the load read unusable
