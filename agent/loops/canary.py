@@ -1227,6 +1227,7 @@ class CanaryLoop:
         now_said = (
             self._yes_does(
                 verdict,
+                confidence=canary_confidence(float(record.confidence), approved=True),
                 canary=target,
                 baseline=baseline,
                 revision=int(record.proposal.get("revision", 0)),
@@ -1535,7 +1536,8 @@ class CanaryLoop:
                     # (``_confirmed`` passes that on to the runbooks).
                     **(
                         {"if_approved": told[0], "yes_acts": told[1]}
-                        if (told := self._if_approved(analysis, decision)) is not None
+                        if (told := self._if_approved(analysis, decision, verdict.confidence))
+                        is not None
                         else {}
                     ),
                 },
@@ -1554,10 +1556,13 @@ class CanaryLoop:
             )
         )
 
-    def _if_approved(self, analysis: Analysis, decision: str) -> tuple[str, bool] | None:
+    def _if_approved(
+        self, analysis: Analysis, decision: str, judged: float
+    ) -> tuple[str, bool] | None:
         """What a person's yes to a promotion or a rollback does, for its question: the
-        runbooks that would take up the approved verdict (``_confirmed`` sends it at
-        ``CONFIRMED`` with the approver's name), read from the loaded runbooks, each with
+        runbooks that would take up the approved verdict (``_confirmed`` sends it with the
+        approver's name, at ``judged``, the judge's confidence, or ``CONFIRMED``, whichever
+        is more: ``canary_confidence``), read from the loaded runbooks, each with
         what it writes and whether it asks again; the verdict endpoints answer the verdict
         either way. With it, whether the yes acts without another question: True only
         where at least one runbook takes it up and each that does acts "without asking
@@ -1582,6 +1587,7 @@ class CanaryLoop:
             )
         return self._yes_does(
             decision,
+            confidence=canary_confidence(judged, approved=True),
             canary=analysis.canary,
             baseline=analysis.baseline,
             revision=analysis.revision,
@@ -1593,6 +1599,7 @@ class CanaryLoop:
         self,
         decision: str,
         *,
+        confidence: float,
         canary: ObjectRef,
         baseline: ObjectRef,
         revision: int,
@@ -1601,13 +1608,16 @@ class CanaryLoop:
     ) -> tuple[str, bool] | None:
         """``_if_approved`` for a native canary (``workload`` as read), from the runbooks
         loaded now: when the question is asked, and again when the approved verdict is
-        handed on (``_promise_broken``), so that both read it alike."""
+        handed on (``_promise_broken``), so that both read it alike; ``confidence`` is the
+        one the approved verdict is sent with (before, ``CONFIRMED`` whatever the judge's:
+        a rollback, sent at 0.9949 or more, was read at 0.99, and a runbook asking for
+        more than 0.99 was said to take up no yes that it then took up)."""
         if self.runbooks is None or workload is None:
             return None
         approved = canary_signal(
             verdict="rollback" if decision == "rollback" else "promote",
             target=canary,
-            confidence=CONFIRMED,
+            confidence=confidence,
             at=self.clock.now(),
             revision=revision,
             evidence={"approved_by": "a person"},
@@ -1628,7 +1638,7 @@ class CanaryLoop:
                 f"them; Autonomic changes nothing itself ({why})",
                 False,
             )
-        does = [_what_a_runbook_does(r, canary, baseline) for r in acting]
+        does = [_what_a_runbook_does(r, canary, baseline, confidence) for r in acting]
         said = "; ".join(line for line, _ in does)
         return f"{said}; the verdict endpoints answer {decision}", all(acts for _, acts in does)
 
@@ -2388,12 +2398,13 @@ def _not_mid_rollout(rollout: WorkloadState) -> str:
 
 
 def _what_a_runbook_does(
-    runbook: Runbook, canary: ObjectRef, stable: ObjectRef
+    runbook: Runbook, canary: ObjectRef, stable: ObjectRef, confidence: float
 ) -> tuple[str, bool]:
     """What ``runbook`` does with a canary verdict a person approved, for the verdict's
     question: its writes (``notify`` is a message, not a write), and whether it asks
     again (its ``maxAutonomy``, a forced approval) or writes nothing (its ``mode``).
-    ``stable`` is the Deployment a ``promoteCanary`` action gives the canary's images.
+    ``stable`` is the Deployment a ``promoteCanary`` action gives the canary's images;
+    ``confidence`` the one the approved verdict is sent with.
     With it, whether the line says it acts "without asking again" (a forced approval on
     the replicas affected still asks on its own, whatever the mode)."""
     verbs: list[str] = []
@@ -2430,7 +2441,7 @@ def _what_a_runbook_does(
     rules = spec.require_approval_when
     if rules is not None and (
         canary.namespace in rules.namespaces
-        or (rules.confidence_below is not None and rules.confidence_below > CONFIRMED)
+        or (rules.confidence_below is not None and rules.confidence_below > confidence)
     ):
         return (
             f"runbook {runbook.name} asks once more (its requireApprovalWhen), then {verb}{detail}",
