@@ -1155,9 +1155,13 @@ class CanaryLoop:
         """Send a rollback or promotion a person approved to the runbooks (the
         ``canary-rollback`` runbook carries out a rollback of a native canary,
         ``canary-promote`` the promotion of an opted-in one). The
-        signal's confidence is at least ``CONFIRMED``: a person has looked. One routed
+        signal's confidence is the judge's (``_judged``), at least ``CONFIRMED``: a person
+        has looked (before, the decision's confidence was raised to ``CONFIRMED``: with a
+        poor track record, a verdict the judge stated at 0.996 went out at 0.99, not what
+        its question had read the runbooks at). One routed
         auto while Autonomic was paused (``by_person`` False) is sent now, after the
-        pause, with the judge's confidence. ``canary`` is the canary as read now (what
+        pause, with its decision's confidence (at or above its automatic threshold, as
+        runbooks/canary-rollback.yaml says). ``canary`` is the canary as read now (what
         the runbooks loaded now match, ``_promise_broken``)."""
         verdict = record.proposal.get("verdict")
         target = _subject_ref(record.subject)
@@ -1200,7 +1204,10 @@ class CanaryLoop:
                 canary_signal(
                     verdict="rollback" if verdict == "rollback" else "promote",
                     target=target,
-                    confidence=canary_confidence(float(record.confidence), approved=by_person),
+                    confidence=canary_confidence(
+                        _judged(record) if by_person else float(record.confidence),
+                        approved=by_person,
+                    ),
                     at=now,
                     revision=int(record.proposal.get("revision", 0)),
                     evidence=evidence,
@@ -1227,7 +1234,7 @@ class CanaryLoop:
         now_said = (
             self._yes_does(
                 verdict,
-                confidence=canary_confidence(float(record.confidence), approved=True),
+                confidence=canary_confidence(_judged(record), approved=True),
                 canary=target,
                 baseline=baseline,
                 revision=int(record.proposal.get("revision", 0)),
@@ -2291,6 +2298,15 @@ def _incident_key(
     (for an Argo Rollout, the canary ReplicaSet of that pod-template hash)."""
     key = f"canary/{canary}/rev{revision}/" + ",".join(images)
     return f"{key}/{pod_hash}" if pod_hash else key
+
+
+def _judged(record: Any) -> float:
+    """The judge's own confidence in the verdict a canary decision recorded (its routing's
+    ``signal_confidence``), which the decision's confidence weighs with a track record;
+    the decision's confidence where the routing did not keep it."""
+    routing = record.evidence.get("routing")
+    judged = routing.get("signal_confidence") if isinstance(routing, dict) else None
+    return float(judged) if isinstance(judged, int | float) else float(record.confidence)
 
 
 def _recorded_verdict(record: DecisionRecord) -> Verdict:
