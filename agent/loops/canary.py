@@ -882,9 +882,14 @@ class CanaryLoop:
                 verdict = analysis.judge.update(interval)
             except CanaryDataError as exc:  # as ``_judge_pair``: no interval, nothing changed
                 refused.append((at, str(exc)))
-                continue
+                concluded = analysis.judge.conclude()  # from the maximum duration on, as live
+                if concluded is None or not concluded.final:
+                    continue
+                verdict = concluded
             analysis.latest = verdict
             analysis.history.append((at, verdict.decision.value, verdict.confidence))
+            if verdict.final:
+                break
         read = f"{count} earlier intervals read back from Prometheus"
         if not refused:
             return read
@@ -1017,7 +1022,17 @@ class CanaryLoop:
             baseline=self._read(baseline, now, problems),
             canary=self._read(canary, now, problems),
         )
-        verdict = analysis.judge.update(interval)
+        try:
+            verdict = analysis.judge.update(interval)
+        except CanaryDataError:
+            # Refused: from the maximum duration on, decided on the intervals judged, as
+            # ``autonomic judge`` decides files that end so. Before, an analysis whose
+            # every interval from then on was refused (both sides +Inf: no ``OffScale``,
+            # the canary no worse there) never ended, "continue" for as long as it lasted.
+            concluded = analysis.judge.conclude()
+            if concluded is None or not concluded.final:
+                raise
+            verdict = concluded
         analysis.latest = verdict
         analysis.history.append((now, verdict.decision.value, verdict.confidence))
         problem = "; ".join(problems)
