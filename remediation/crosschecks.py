@@ -517,11 +517,14 @@ def _canary_confidence_notes(runbook: Runbook) -> list[tuple[Loc, str]]:
     """A canary trigger whose ``minConfidence`` is above the most the judge states for one
     of its verdicts (the top knot of that verdict's table in
     ``forecasting.canary.calibration``; a promotion's is far below a rollback's): the
-    judge's own verdict never starts the runbook, only one a person approved (sent at
-    0.99). Said, not refused, as for anomalies; read from the table, so a refit that
-    lowers it is said at the next load."""
+    judge's own verdict never starts the runbook, only one a person approved (sent with
+    ``CANARY_CONFIRMED`` or the judge's confidence, whichever is more:
+    ``canary_confidence``); and above that too, no verdict at all. Said, not refused, as
+    for anomalies; read from the table, so a refit that lowers it is said at the next
+    load."""
     from forecasting.canary.calibration import CALIBRATION
     from forecasting.canary.verdict import Decision
+    from remediation.signals import CANARY_CONFIRMED, canary_confidence
 
     found: list[tuple[Loc, str]] = []
     for index, trigger in enumerate(runbook.spec.triggers):
@@ -534,15 +537,26 @@ def _canary_confidence_notes(runbook: Runbook) -> list[tuple[Loc, str]]:
             top = max(p for _, p in knots)
             if trigger.min_confidence <= top:
                 continue
+            approved = canary_confidence(top, approved=True)
+            if trigger.min_confidence <= approved:
+                who = (
+                    "the judge's own verdict never starts this runbook; only one a person "
+                    f"approved does (it is sent at {CANARY_CONFIRMED:g}), and one routed "
+                    "automatically is dropped"
+                )
+            else:
+                who = (
+                    f"no {verdict} verdict ever starts this runbook, not even one a person "
+                    f"approved (sent at {CANARY_CONFIRMED:g} or the judge's confidence, "
+                    f"whichever is more: at most {approved:g})"
+                )
             found.append(
                 (
                     ("spec", "triggers", index, "minConfidence"),
                     f"{trigger.min_confidence:g} is above the most the canary judge states "
                     f"for a {verdict} verdict ({top:g}: its calibrated confidence, "
-                    "forecasting/canary/calibration.py), so the judge's own verdict never "
-                    "starts this runbook; only one a person approved does (it is sent at "
-                    f"0.99), and one routed automatically is dropped; lower it to {top:g} "
-                    "or less (see runbooks/canary-promote.yaml)",
+                    f"forecasting/canary/calibration.py), so {who}; lower it to {top:g} or "
+                    "less (see runbooks/canary-promote.yaml)",
                 )
             )
     return found

@@ -230,9 +230,11 @@ CANARY_CONFIRMED = 0.99
 def canary_confidence(judged: float, *, approved: bool = False) -> float:
     """The confidence a canary verdict's signal to the runbooks carries, ``judged`` being
     the judge's (calibrated) confidence in the verdict: that alone for one sent without
-    a person (routed ``auto``, or held by a pause and sent after it), and at least
-    ``CANARY_CONFIRMED`` for one a person approved. The canary loop sends with it, and
-    ``autonomic runbooks test`` states a given canary verdict with it."""
+    a person (routed ``auto``; one held by a pause is sent after it with its decision's
+    confidence, at or above its automatic threshold), and at least ``CANARY_CONFIRMED``
+    for one a person approved. The canary loop sends with it (and reads the runbooks
+    with it for a verdict's question), and ``autonomic runbooks test`` states a given
+    canary verdict with it."""
     return max(judged, CANARY_CONFIRMED) if approved else judged
 
 

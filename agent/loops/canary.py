@@ -882,9 +882,14 @@ class CanaryLoop:
                 verdict = analysis.judge.update(interval)
             except CanaryDataError as exc:  # as ``_judge_pair``: no interval, nothing changed
                 refused.append((at, str(exc)))
-                continue
+                concluded = analysis.judge.conclude()  # from the maximum duration on, as live
+                if concluded is None or not concluded.final:
+                    continue
+                verdict = concluded
             analysis.latest = verdict
             analysis.history.append((at, verdict.decision.value, verdict.confidence))
+            if verdict.final:
+                break
         read = f"{count} earlier intervals read back from Prometheus"
         if not refused:
             return read
@@ -1017,7 +1022,17 @@ class CanaryLoop:
             baseline=self._read(baseline, now, problems),
             canary=self._read(canary, now, problems),
         )
-        verdict = analysis.judge.update(interval)
+        try:
+            verdict = analysis.judge.update(interval)
+        except CanaryDataError:
+            # Refused: from the maximum duration on, decided on the intervals judged, as
+            # ``autonomic judge`` decides files that end so. Before, an analysis whose
+            # every interval from then on was refused (both sides +Inf: no ``OffScale``,
+            # the canary no worse there) never ended, "continue" for as long as it lasted.
+            concluded = analysis.judge.conclude()
+            if concluded is None or not concluded.final:
+                raise
+            verdict = concluded
         analysis.latest = verdict
         analysis.history.append((now, verdict.decision.value, verdict.confidence))
         problem = "; ".join(problems)
@@ -1155,9 +1170,13 @@ class CanaryLoop:
         """Send a rollback or promotion a person approved to the runbooks (the
         ``canary-rollback`` runbook carries out a rollback of a native canary,
         ``canary-promote`` the promotion of an opted-in one). The
-        signal's confidence is at least ``CONFIRMED``: a person has looked. One routed
+        signal's confidence is the judge's (``_judged``), at least ``CONFIRMED``: a person
+        has looked (before, the decision's confidence was raised to ``CONFIRMED``: with a
+        poor track record, a verdict the judge stated at 0.996 went out at 0.99, not what
+        its question had read the runbooks at). One routed
         auto while Autonomic was paused (``by_person`` False) is sent now, after the
-        pause, with the judge's confidence. ``canary`` is the canary as read now (what
+        pause, with its decision's confidence (at or above its automatic threshold, as
+        runbooks/canary-rollback.yaml says). ``canary`` is the canary as read now (what
         the runbooks loaded now match, ``_promise_broken``)."""
         verdict = record.proposal.get("verdict")
         target = _subject_ref(record.subject)
@@ -1200,7 +1219,10 @@ class CanaryLoop:
                 canary_signal(
                     verdict="rollback" if verdict == "rollback" else "promote",
                     target=target,
-                    confidence=canary_confidence(float(record.confidence), approved=by_person),
+                    confidence=canary_confidence(
+                        _judged(record) if by_person else float(record.confidence),
+                        approved=by_person,
+                    ),
                     at=now,
                     revision=int(record.proposal.get("revision", 0)),
                     evidence=evidence,
@@ -1227,6 +1249,7 @@ class CanaryLoop:
         now_said = (
             self._yes_does(
                 verdict,
+                confidence=canary_confidence(_judged(record), approved=True),
                 canary=target,
                 baseline=baseline,
                 revision=int(record.proposal.get("revision", 0)),
@@ -1535,7 +1558,8 @@ class CanaryLoop:
                     # (``_confirmed`` passes that on to the runbooks).
                     **(
                         {"if_approved": told[0], "yes_acts": told[1]}
-                        if (told := self._if_approved(analysis, decision)) is not None
+                        if (told := self._if_approved(analysis, decision, verdict.confidence))
+                        is not None
                         else {}
                     ),
                 },
@@ -1554,10 +1578,13 @@ class CanaryLoop:
             )
         )
 
-    def _if_approved(self, analysis: Analysis, decision: str) -> tuple[str, bool] | None:
+    def _if_approved(
+        self, analysis: Analysis, decision: str, judged: float
+    ) -> tuple[str, bool] | None:
         """What a person's yes to a promotion or a rollback does, for its question: the
-        runbooks that would take up the approved verdict (``_confirmed`` sends it at
-        ``CONFIRMED`` with the approver's name), read from the loaded runbooks, each with
+        runbooks that would take up the approved verdict (``_confirmed`` sends it with the
+        approver's name, at ``judged``, the judge's confidence, or ``CONFIRMED``, whichever
+        is more: ``canary_confidence``), read from the loaded runbooks, each with
         what it writes and whether it asks again; the verdict endpoints answer the verdict
         either way. With it, whether the yes acts without another question: True only
         where at least one runbook takes it up and each that does acts "without asking
@@ -1582,6 +1609,7 @@ class CanaryLoop:
             )
         return self._yes_does(
             decision,
+            confidence=canary_confidence(judged, approved=True),
             canary=analysis.canary,
             baseline=analysis.baseline,
             revision=analysis.revision,
@@ -1593,6 +1621,7 @@ class CanaryLoop:
         self,
         decision: str,
         *,
+        confidence: float,
         canary: ObjectRef,
         baseline: ObjectRef,
         revision: int,
@@ -1601,13 +1630,16 @@ class CanaryLoop:
     ) -> tuple[str, bool] | None:
         """``_if_approved`` for a native canary (``workload`` as read), from the runbooks
         loaded now: when the question is asked, and again when the approved verdict is
-        handed on (``_promise_broken``), so that both read it alike."""
+        handed on (``_promise_broken``), so that both read it alike; ``confidence`` is the
+        one the approved verdict is sent with (before, ``CONFIRMED`` whatever the judge's:
+        a rollback, sent at 0.9949 or more, was read at 0.99, and a runbook asking for
+        more than 0.99 was said to take up no yes that it then took up)."""
         if self.runbooks is None or workload is None:
             return None
         approved = canary_signal(
             verdict="rollback" if decision == "rollback" else "promote",
             target=canary,
-            confidence=CONFIRMED,
+            confidence=confidence,
             at=self.clock.now(),
             revision=revision,
             evidence={"approved_by": "a person"},
@@ -1628,7 +1660,7 @@ class CanaryLoop:
                 f"them; Autonomic changes nothing itself ({why})",
                 False,
             )
-        does = [_what_a_runbook_does(r, canary, baseline) for r in acting]
+        does = [_what_a_runbook_does(r, canary, baseline, confidence) for r in acting]
         said = "; ".join(line for line, _ in does)
         return f"{said}; the verdict endpoints answer {decision}", all(acts for _, acts in does)
 
@@ -2283,6 +2315,15 @@ def _incident_key(
     return f"{key}/{pod_hash}" if pod_hash else key
 
 
+def _judged(record: Any) -> float:
+    """The judge's own confidence in the verdict a canary decision recorded (its routing's
+    ``signal_confidence``), which the decision's confidence weighs with a track record;
+    the decision's confidence where the routing did not keep it."""
+    routing = record.evidence.get("routing")
+    judged = routing.get("signal_confidence") if isinstance(routing, dict) else None
+    return float(judged) if isinstance(judged, int | float) else float(record.confidence)
+
+
 def _recorded_verdict(record: DecisionRecord) -> Verdict:
     """The final verdict a canary decision recorded, without its per-metric findings
     (the decision's evidence keeps them as sentences and numbers, not as findings)."""
@@ -2388,12 +2429,13 @@ def _not_mid_rollout(rollout: WorkloadState) -> str:
 
 
 def _what_a_runbook_does(
-    runbook: Runbook, canary: ObjectRef, stable: ObjectRef
+    runbook: Runbook, canary: ObjectRef, stable: ObjectRef, confidence: float
 ) -> tuple[str, bool]:
     """What ``runbook`` does with a canary verdict a person approved, for the verdict's
     question: its writes (``notify`` is a message, not a write), and whether it asks
     again (its ``maxAutonomy``, a forced approval) or writes nothing (its ``mode``).
-    ``stable`` is the Deployment a ``promoteCanary`` action gives the canary's images.
+    ``stable`` is the Deployment a ``promoteCanary`` action gives the canary's images;
+    ``confidence`` the one the approved verdict is sent with.
     With it, whether the line says it acts "without asking again" (a forced approval on
     the replicas affected still asks on its own, whatever the mode)."""
     verbs: list[str] = []
@@ -2430,7 +2472,7 @@ def _what_a_runbook_does(
     rules = spec.require_approval_when
     if rules is not None and (
         canary.namespace in rules.namespaces
-        or (rules.confidence_below is not None and rules.confidence_below > CONFIRMED)
+        or (rules.confidence_below is not None and rules.confidence_below > confidence)
     ):
         return (
             f"runbook {runbook.name} asks once more (its requireApprovalWhen), then {verb}{detail}",

@@ -192,9 +192,14 @@ class CanaryJudge:
         on the intervals judged, at the time the last one fed reaches, so final once
         that is the maximum duration. For a replay whose data end on intervals the judge
         refused (``autonomic judge``): the daemon's next interval would decide there, and
-        a file has none. None before any interval was judged."""
-        if self._final is not None or self._latest is None:
-            return self._latest
+        a file has none; and for the daemon, at an interval refused from the maximum
+        duration on (its intervals may be refused from then on, and none judged would
+        decide). None before any interval was fed, and before the maximum duration when
+        none was judged; from it, with none judged, the verdict on no data."""
+        if self._final is not None:
+            return self._final
+        if self._start is None or self._last is None:
+            return None
         assert self._start is not None and self._last is not None
         elapsed = self._last - self._start + (self._step or 0.0)
         if elapsed < self.settings.max_duration_seconds:

@@ -304,3 +304,24 @@ def test_any_mix_of_finite_infinite_and_nan_values_raises_nothing_but_data_error
         _checked(verdict)
         if verdict.final:
             break
+
+
+def test_a_judge_refused_every_interval_concludes_on_no_data_at_its_maximum_duration() -> None:
+    """The baseline's p99 +Inf from the first interval (no ``OffScale``: the canary is
+    no worse than a baseline off the scale): every interval is refused and ``conclude``
+    had nothing to decide on, None for ever, so the daemon's analysis never ended. Before
+    the maximum duration it is still None; from it, the verdict on no data, final."""
+    judge = CanaryJudge(
+        [_spec(relative=True, spread=False)],
+        JudgeSettings(step_seconds=60.0, max_duration_seconds=600.0),
+    )
+    for t in range(10):
+        with pytest.raises(CanaryDataError):
+            _feed(judge, t, INF, 100.0)
+        concluded = judge.conclude()
+        if t < 9:
+            assert concluded is None
+    assert concluded is not None and concluded.final
+    assert (concluded.decision, concluded.reason) == (Decision.INCONCLUSIVE, "NoData")
+    assert concluded.elapsed_seconds == 600.0
+    assert judge.conclude() is concluded and judge.verdict is concluded

@@ -29,6 +29,7 @@ from remediation.loading import load_paths
 from remediation.ports import ObjectRef
 from remediation.schema import PromoteCanaryAction, Runbook
 from remediation.signals import Signal
+from tests.unit.test_canary_route import approved_rollback
 
 STABLE = ObjectRef("Deployment", "search", "shop")
 CANARY = ObjectRef("Deployment", "search-canary", "shop")
@@ -706,3 +707,64 @@ def test_a_rollback_no_runbook_takes_up_says_so(ledger: Ledger) -> None:
         "Autonomic changes nothing itself (no loaded runbook takes up a rollback of "
         "Deployment/shop/search-canary)"
     )
+
+
+def test_a_rollbacks_question_reads_the_runbooks_at_the_confidence_a_yes_sends(
+    ledger: Ledger,
+) -> None:
+    """An approved verdict is sent to the runbooks with the judge's confidence or 0.99,
+    whichever is more (a rollback's is 0.9949 or more). Its question read the runbooks
+    with a signal at 0.99: with canary-rollback's ``minConfidence`` at 0.995, a rollback
+    judged at 0.996 was said to be taken up by no runbook, and the yes then started
+    canary-rollback, which the person had been told would not happen."""
+    loop, signals, clock, _cluster = rig(ledger, canary_slowdown=1.5)
+    ledger.record_thresholds("canary/rollback", 0.9999, 0.5, {}, clock.now())
+    shipped = shipped_runbooks()
+    (rollback,) = [r for r in shipped if r.name == "canary-rollback"]
+    stricter = [t.model_copy(update={"min_confidence": 0.995}) for t in rollback.spec.triggers]
+    loaded = _changed(shipped, "canary-rollback", triggers=stricter)
+    loop.runbooks = lambda: loaded
+    run_until_final(loop, clock)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.status == "asked" and decision.confidence >= 0.995
+    assert decision.evidence.get("if_approved") == (
+        "runbook canary-rollback rolls Deployment/shop/search-canary back to its previous "
+        "revision without asking again; the verdict endpoints answer rollback"
+    )
+    assert ledger.transition(decision.id, ["asked"], "approved", clock.now())
+    clock.advance(60)
+    loop.cycle()
+    (signal,) = signals
+    assert signal.confidence >= 0.995  # what the question read: canary-rollback takes it
+
+
+def test_an_approved_verdict_is_sent_with_the_judges_confidence_not_its_track_records(
+    ledger: Ledger,
+) -> None:
+    """Four wrong rollbacks of this canary before: the decision's confidence (the judge's
+    0.996 weighed by that record) is about 0.5, and the verdict is asked. Its question
+    read the runbooks at the judge's confidence, and said canary-rollback (its
+    ``minConfidence`` at 0.995) takes the yes up; the yes was then sent at 0.99 (the
+    decision's confidence raised to 0.99), which canary-rollback does not take. A
+    runbook's thresholds are on the scale the judge states (the record is the runbook's
+    routing's to weigh): the yes is sent with the judge's confidence, as asked."""
+    loop, signals, clock, _cluster = rig(ledger, canary_slowdown=1.5)
+    for i in range(4):
+        wrong = approved_rollback(STABLE, revision=0, images=[f"search:{i}"])
+        loop.decisions.record_outcome(
+            ledger.record_decision(wrong, clock.now() - 86400 + i), right=False, status="failed"
+        )
+    shipped = shipped_runbooks()
+    (rollback,) = [r for r in shipped if r.name == "canary-rollback"]
+    stricter = [t.model_copy(update={"min_confidence": 0.995}) for t in rollback.spec.triggers]
+    loaded = _changed(shipped, "canary-rollback", triggers=stricter)
+    loop.runbooks = lambda: loaded
+    run_until_final(loop, clock)
+    (decision,) = [d for d in ledger.decisions(kind="canary") if d.status == "asked"]
+    assert decision.confidence < 0.9 <= decision.evidence["routing"]["signal_confidence"]
+    assert str(decision.evidence.get("if_approved")).startswith("runbook canary-rollback rolls")
+    assert ledger.transition(decision.id, ["asked"], "approved", clock.now())
+    clock.advance(60)
+    loop.cycle()
+    (signal,) = signals
+    assert signal.confidence == decision.evidence["routing"]["signal_confidence"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from forecasting.canary.calibration import CALIBRATION
 from forecasting.canary.verdict import Decision
 from remediation.loading import check_paths
+from remediation.signals import CANARY_CONFIRMED
 
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 
@@ -91,3 +92,20 @@ def test_a_canary_trigger_on_a_verdict_never_sent_to_the_runbooks_is_noted(
     assert "never sends an inconclusive verdict to the runbooks" in note
     path.write_text(RUNBOOK.format(verdicts="rollback, promote", confidence=0))
     assert [n for n in check_paths([path]).notes if "verdicts" in n.path] == []
+
+
+def test_a_trigger_above_what_even_an_approved_verdict_carries_says_none_starts_it(
+    tmp_path: Path,
+) -> None:
+    """A verdict a person approved is sent with the judge's confidence or
+    ``CANARY_CONFIRMED``, whichever is more. A ``minConfidence`` above both is met by no
+    verdict at all; the note said "only one a person approved does (it is sent at
+    0.99)", which sent the author away thinking approvals would start the runbook."""
+    for verdict, confidence in (("promote", 0.995), ("rollback", 0.998)):
+        (note,) = _notes(tmp_path, verdict, confidence)
+        assert "only one a person approved does" not in note
+        assert f"no {verdict} verdict ever starts this runbook" in note
+        assert f"not even one a person approved (sent at {CANARY_CONFIRMED:g} or" in note
+    # within what an approved verdict carries, the note stands as it was
+    (note,) = _notes(tmp_path, "promote", CANARY_CONFIRMED)
+    assert f"only one a person approved does (it is sent at {CANARY_CONFIRMED:g}" in note
