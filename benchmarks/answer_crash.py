@@ -89,8 +89,15 @@ HOOKS = (
 HOOKS_FOR = {
     "approve": tuple(h for h in HOOKS if h != "after-expire"),
     "double": tuple(h for h in HOOKS if h != "after-expire"),
-    "reject": ("before-record", "after-record", "before-apply", "after-apply",
-               "before-rewrite", "after-rewrite", "before-cycle"),  # fmt: skip
+    "reject": (
+        "before-record",
+        "after-record",
+        "before-apply",
+        "after-apply",
+        "before-rewrite",
+        "after-rewrite",
+        "before-cycle",
+    ),
     "late": ("after-expire", "before-rewrite", "after-rewrite", "before-cycle"),
 }
 CYCLE = 30.0  # fake seconds per engine cycle
@@ -112,14 +119,12 @@ def _kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def child(work: Path, kube_url: str, slack_url: str, hook: str | None, nth: int,
-          ready: int) -> int:  # fmt: skip
+def child(work: Path, kube_url: str, slack_url: str, hook: str | None, nth: int, ready: int) -> int:
     """One daemon-like process: recover, serve clicks, cycle until all is settled."""
     from agent.adapters.kube_errors import RetryPolicy as KubeRetry
     from agent.adapters.kubernetes import KubernetesCluster, load_api_client
-    from agent.adapters.slack import MAX_BODY_BYTES
+    from agent.adapters.slack import MAX_BODY_BYTES, build_approvals
     from agent.adapters.slack import RetryPolicy as SlackRetry
-    from agent.adapters.slack import build_approvals
     from agent.approvals import FallbackChannel
     from agent.clock import FakeClock
     from agent.decisions import DecisionService
@@ -349,9 +354,7 @@ class Person:
         self.since: dict[str, float] = {}
 
     def done(self) -> bool:
-        return self.first is not None and all(
-            self.answered[q] >= n for q, n in self.wanted.items()
-        )
+        return self.first is not None and all(self.answered[q] >= n for q, n in self.wanted.items())
 
     def step(self, url: str, on_ack: Any) -> None:
         for question, _ts, buttons in _questions(self.slack):
@@ -404,9 +407,13 @@ class Person:
         now = _fake_now(self.work)
         click = Click(next(self.people), question, action, now + self.rng.uniform(0, 1))
         payload = block_actions_payload(
-            question, action, user_id=click.user, channel_id=CHANNEL,
-            message_ts=self._ts(question), action_ts=click.action_ts,
-        )  # fmt: skip
+            question,
+            action,
+            user_id=click.user,
+            channel_id=CHANNEL,
+            message_ts=self._ts(question),
+            action_ts=click.action_ts,
+        )
         click.body, click.headers = signed_interaction(payload, SECRET, int(now))
         click.status = _post(url, click.body, click.headers)
         self.clicks.append(click)
@@ -424,14 +431,22 @@ class Person:
         if not acked:
             return
         last = acked[-1]
-        again = Click(last.user, last.question, last.action, last.action_ts, last.body,
-                      last.headers, redelivery=True)  # fmt: skip
+        again = Click(
+            last.user,
+            last.question,
+            last.action,
+            last.action_ts,
+            last.body,
+            last.headers,
+            redelivery=True,
+        )
         again.status = _post(url, last.body, last.headers)
         self.clicks.append(again)
 
 
-def _launch(work: Path, kube_url: str, slack_url: str, hook: str | None,
-            nth: int) -> tuple[int, int]:  # fmt: skip
+def _launch(
+    work: Path, kube_url: str, slack_url: str, hook: str | None, nth: int
+) -> tuple[int, int]:
     """Fork a child; returns its pid and its endpoint's port (0: it died first)."""
     read, write = os.pipe()
     pid = os.fork()
@@ -529,9 +544,9 @@ def _check(report: RunReport, person: Person, kube: Any, slack: Any, view: dict[
             bad.append(f"intent {intent.id} left pending")
     writes: Counter[tuple[str, str, str]] = Counter()
     for r in kube.requests:
-        if r.verb in ("create", "update", "patch", "delete") and r.status < 400:
-            if r.resource not in ("events", "pods/eviction"):
-                writes[(r.resource, r.namespace, r.name)] += 1
+        write = r.verb in ("create", "update", "patch", "delete") and r.status < 400
+        if write and r.resource not in ("events", "pods/eviction"):
+            writes[(r.resource, r.namespace, r.name)] += 1
     report.writes = sum(writes.values())
     for obj, count in writes.items():
         if count > allowed[obj]:
@@ -614,9 +629,14 @@ def run_one(index: int, rng: random.Random, max_kills: int) -> RunReport:
                 if port and report.launches > 1 and rng.random() < 0.5:
                     person.redeliver(url)
                 deadline = time.monotonic() + rng.uniform(0.0, 3.0) if mode == "delay" else None
-                acked_kill = []
+                acked_kill: list[Click] = []
 
-                def on_ack(click: Click, pid: int = pid, mode: str | None = mode) -> None:
+                def on_ack(
+                    click: Click,
+                    pid: int = pid,
+                    mode: str | None = mode,
+                    acked_kill: list[Click] = acked_kill,
+                ) -> None:
                     if mode == "ack" and not acked_kill:
                         acked_kill.append(click)
                         time.sleep(rng.uniform(0.0, 0.02))
@@ -714,7 +734,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--max-kills", type=int, default=3, help="kills per run, at most")
     args = parser.parse_args()
-    import tests.fakeslack  # noqa: F401  (imported once, before the forks)
+    # Imported once, before the forks.
+    import tests.fakeslack
     import tests.integration.remediation.rig  # noqa: F401
     from agent import remediation_engine  # noqa: F401
     from agent.adapters import slack  # noqa: F401
