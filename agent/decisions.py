@@ -707,9 +707,18 @@ class DecisionService:
         if record is None:
             return 0
         if record.status == "asked":
-            return int(
-                self.handle_answer(question.id, question.status, question.answered_by or "unknown")
+            applied = self.handle_answer(
+                question.id, question.status, question.answered_by or "unknown"
             )
+            if applied and self.approvals.unfollowed(question.id):
+                # Recorded by a process that died before its follow-ups ran (a click's
+                # compare-and-set, an expiry's mark): its message still has its buttons,
+                # and nothing else rewrites a "no" or an expiry later.
+                self._restated.add(question.id)
+                if question.channel != LedgerOnlyChannel.name:
+                    self.approvals.restate(question)
+            return int(applied)
+        self.approvals.followed_up(question.id)
         if self._answered_out_of_band(record, question, now):
             self._restated.add(question.id)
             if question.channel != LedgerOnlyChannel.name:
