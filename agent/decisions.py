@@ -124,6 +124,9 @@ log = logging.getLogger("autonomic.decisions")
 # the busiest types reach (about 29,000 decisions a day at 1,000 workloads, most of them
 # one scaling type), not a bound shared by all types, which those would fill alone.
 LEARNING_WINDOW = 7 * 86400.0
+# A process's first sync rewrites the messages of the chat questions said no to or
+# expired this recently, in case the process before died before rewriting them.
+RESTATE_AT_START = 3600.0
 RATED_AT_MOST = 20_000
 # The routes an automation rate counts: a decision that could have acted.
 ACTIONABLE_ROUTES = frozenset({"auto", "ask", "escalate"})
@@ -718,7 +721,6 @@ class DecisionService:
                 if question.channel != LedgerOnlyChannel.name:
                     self.approvals.restate(question)
             return int(applied)
-        self.approvals.followed_up(question.id)
         if self._answered_out_of_band(record, question, now):
             self._restated.add(question.id)
             if question.channel != LedgerOnlyChannel.name:
@@ -728,7 +730,28 @@ class DecisionService:
                 return 0  # answered in this process: ``handle_answer`` counted it
             with decision_context(record.id):
                 self._count_answer(record, question, question.status)
+        elif self._unshown_at_start(question, now):
+            self._restated.add(question.id)
+            self.approvals.restate(question)
+        self.approvals.followed_up(question.id)
         return 0
+
+    def _unshown_at_start(self, question: Question, now: float) -> bool:
+        """Whether this process's first sync rewrites a chat question's message that was
+        said no to or expired in the last hour, already applied to its decision: a
+        process that died after applying it and before the message was rewritten (the
+        rewrite is a follow-up in memory) left its buttons, and nothing else rewrites a
+        "no" or an expiry later. The rewrite is the one the follow-up makes (the same
+        words): shown again, it changes nothing."""
+        return (
+            self._synced_at == 0.0
+            and question.status in ("rejected", "expired")
+            and question.channel != LedgerOnlyChannel.name
+            and question.id not in self._restated
+            and question.answered_at is not None
+            and question.answered_at >= now - RESTATE_AT_START
+            and self.approvals.unfollowed(question.id)
+        )
 
     def _count_corrections(self) -> None:
         """Count in this process's metrics the "wrong" verdicts people gave with

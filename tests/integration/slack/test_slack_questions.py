@@ -555,3 +555,36 @@ def test_a_click_followed_up_in_this_process_is_not_rewritten_again_at_the_sync(
         release.set()
     rig.drain()
     assert len(rig.slack.calls_to("chat.update")) == 1
+
+
+def test_a_no_applied_by_a_process_that_died_before_its_rewrite_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """The answer was applied to its decision (by the process that recorded it, or by
+    the sync of the one after), and that process died before the message's rewrite,
+    which runs after, in memory: the next process's first sync rewrites it, once.
+    Before, it kept its buttons for good (benchmarks/answer_crash.py)."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "rejected", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "rejected", rig.clock())
+    daemon = _restarted(rig)
+    for _ in range(2):
+        assert daemon.sync_answers() == 0
+        rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1
+    [message] = rig.slack.top_level()
+    assert not _blocks_of("actions", message.blocks)
+    assert "Rejected" in _text(message.blocks)
+    # A start long after leaves old messages alone.
+    rig.clock.advance(7200)
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1
