@@ -1189,13 +1189,14 @@ class Approvals:
         question = self._question(question_id)
         self.channel.update(self._decision(question.decision_id), question, note)
 
-    def restate(self, question: Question) -> None:
+    def restate(self, question: Question, note: str | None = None) -> None:
         """Rewrite the question's message after an answer another process recorded (the
-        CLI has no chat client): who answered, when, and what happens next."""
-        note = NEXT_STEP.get(question.status)
-        if note is None:
+        CLI has no chat client, a process died before its rewrite): who answered, when,
+        and ``note``, by default what happens next."""
+        said = note if note is not None else NEXT_STEP.get(question.status)
+        if said is None:
             return
-        self.dispatcher.submit(lambda: self._rewrite(question, note))
+        self.dispatcher.submit(lambda: self._rewrite(question, said))
 
     def escalate(self, decision_id: str, why: str, now: float) -> str:
         """Hand a decision to the on-call: posted in the chat, and kept in the ledger as

@@ -733,19 +733,41 @@ class DecisionService:
         elif self._unshown_at_start(question, now):
             self._restated.add(question.id)
             self.approvals.restate(question)
+        elif self._unshown_at_start(question, now, answers=("approved",)):
+            verified = self._verified_word(record)
+            if verified is not None:
+                self._restated.add(question.id)
+                self.approvals.restate(question, verified)
         self.approvals.followed_up(question.id)
         return 0
 
-    def _unshown_at_start(self, question: Question, now: float) -> bool:
+    def _verified_word(self, record: DecisionRecord) -> str | None:
+        """The final word a verified action's message was rewritten with (the remediation
+        engine's ``verified: ...``), from its verification row; None for a decision that
+        did not end verified, or is not a remediation's, whose last word the ledger does
+        not keep."""
+        if record.status != "verified" or record.kind != "remediation":
+            return None
+        for row in reversed(self.ledger.feedback_for(record.id)):
+            message = (row.get("detail") or {}).get("message")
+            if row["kind"] == "verification" and isinstance(message, str) and message:
+                return f"verified: {message}"
+        return None
+
+    def _unshown_at_start(
+        self, question: Question, now: float, answers: Sequence[str] = ("rejected", "expired")
+    ) -> bool:
         """Whether this process's first sync rewrites a chat question's message that was
-        said no to or expired in the last hour, already applied to its decision: a
-        process that died after applying it and before the message was rewritten (the
-        rewrite is a follow-up in memory) left its buttons, and nothing else rewrites a
-        "no" or an expiry later. The rewrite is the one the follow-up makes (the same
-        words): shown again, it changes nothing."""
+        said no to or expired (``answers``) in the last hour, already applied to its
+        decision: a process that died after applying it and before the message was
+        rewritten (the rewrite is a follow-up in memory) left its buttons, and nothing
+        else rewrites a "no" or an expiry later; for an approval, the action's final
+        word, written once it ended, is rewritten only if it verified (``_verified_word``).
+        The rewrite is the one the follow-up makes (the same words): shown again, it
+        changes nothing."""
         return (
             self._synced_at == 0.0
-            and question.status in ("rejected", "expired")
+            and question.status in answers
             and question.channel != LedgerOnlyChannel.name
             and question.id not in self._restated
             and question.answered_at is not None

@@ -287,6 +287,7 @@ class RunReport:
     acked: int = 0
     unanswered: int = 0  # clicks the person saw fail (no 200), clicked again
     redeliveries: int = 0
+    redeliveries_acked: int = 0
     recorded: int = 0
     told: int = 0
     late_kept: int = 0
@@ -672,6 +673,7 @@ def run_one(index: int, rng: random.Random, max_kills: int) -> RunReport:
             report.acked = sum(c.status == 200 and not c.redelivery for c in person.clicks)
             report.unanswered = sum(c.status != 200 and not c.redelivery for c in person.clicks)
             report.redeliveries = sum(c.redelivery for c in person.clicks)
+            report.redeliveries_acked = sum(c.redelivery and c.status == 200 for c in person.clicks)
         finally:
             stop.set()
             thread.join(timeout=5)
@@ -704,7 +706,8 @@ def summarize(reports: list[RunReport]) -> str:
         f"| clicks posted (not counting redeliveries) | {total('clicks')} |",
         f"| - answered 200 | {total('acked')} |",
         f"| - not answered 200 (the person clicked again) | {total('unanswered')} |",
-        f"| identical requests delivered again after a restart | {total('redeliveries')} |",
+        f"| identical requests delivered again after a restart (answered 200) | "
+        f"{total('redeliveries')} ({total('redeliveries_acked')}) |",
         f"| acknowledged clicks recorded as answers | {total('recorded')} |",
         f"| acknowledged clicks kept as late answers (expired first) | {total('late_kept')} |",
         f"| acknowledged clicks told to their clicker instead | {total('told')} |",

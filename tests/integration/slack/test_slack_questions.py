@@ -588,3 +588,32 @@ def test_a_no_applied_by_a_process_that_died_before_its_rewrite_is_shown_at_the_
     assert _restarted(rig).sync_answers() == 0
     rig.drain()
     assert len(rig.slack.calls_to("chat.update")) == 1
+
+
+def test_a_verified_action_whose_final_word_a_crash_cut_off_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """The action verified and its decision says so, and the daemon died before the
+    message's final rewrite: the next daemon's first sync rewrites it with the same
+    words, from the verification's row. Before, it said "Executing next" for good."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "approved", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "approved", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "approved", rig.clock())
+    rig.clock.advance(300)
+    found = {"reason_code": "Healthy", "message": "3 of 3 pods ready for 5 min"}
+    verdict = Feedback(decision_id, "verification", "right", "autonomic", found)
+    assert rig.ledger.settle(decision_id, ["approved"], "verified", rig.clock(), verdict)[0]
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert not _blocks_of("actions", message.blocks)
+    assert "verified: 3 of 3 pods ready for 5 min" in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
