@@ -636,6 +636,11 @@ class Approvals:
         self._timers: set[threading.Timer] = set()
         self._timers_lock = threading.Lock()
         self._closed = False
+        # Questions whose answer (or expiry) this process recorded and set the follow-ups
+        # of (the message's rewrite, ``on_answer``) off for: the decision layer's sync
+        # rewrites the message of an answer nobody here did (``unfollowed``), one whose
+        # process died before its follow-ups ran. Pruned once applied (``followed_up``).
+        self._followed: set[str] = set()
 
     # ------------------------------------------------------------------ ask
     def ask(self, decision_id: str, now: float) -> Asked:
@@ -1001,6 +1006,7 @@ class Approvals:
                 short_id(due.id),
             )
             return None
+        self._followed.add(question.id)
         self._rewrite(question, NEXT_STEP["expired"], decision=decision)
         self._notify(question.id, "expired", "timeout")
         return Expiry(question, ref)
@@ -1188,13 +1194,14 @@ class Approvals:
         question = self._question(question_id)
         self.channel.update(self._decision(question.decision_id), question, note)
 
-    def restate(self, question: Question) -> None:
+    def restate(self, question: Question, note: str | None = None) -> None:
         """Rewrite the question's message after an answer another process recorded (the
-        CLI has no chat client): who answered, when, and what happens next."""
-        note = NEXT_STEP.get(question.status)
-        if note is None:
+        CLI has no chat client, a process died before its rewrite): who answered, when,
+        and ``note``, by default what happens next."""
+        said = note if note is not None else NEXT_STEP.get(question.status)
+        if said is None:
             return
-        self.dispatcher.submit(lambda: self._rewrite(question, note))
+        self.dispatcher.submit(lambda: self._rewrite(question, said))
 
     def escalate(self, decision_id: str, why: str, now: float) -> str:
         """Hand a decision to the on-call: posted in the chat, and kept in the ledger as
@@ -1299,7 +1306,18 @@ class Approvals:
         timer.start()
 
     # -------------------------------------------------------------- helpers
+    def unfollowed(self, question_id: str) -> bool:
+        """Whether this process set off nothing for the question's answer or expiry:
+        recorded elsewhere (a process that died, another replica, the CLI)."""
+        return question_id not in self._followed
+
+    def followed_up(self, question_id: str) -> None:
+        """The question's answer is applied to its decision: forget it (``unfollowed``)."""
+        self._followed.discard(question_id)
+
     def _follow_up(self, question: Question, answer: str, actor: str) -> None:
+        if answer != "snoozed":
+            self._followed.add(question.id)
         note = NEXT_STEP[answer]
         self.dispatcher.submit(lambda: self._rewrite(question, note))
         if answer != "snoozed":

@@ -124,6 +124,9 @@ log = logging.getLogger("autonomic.decisions")
 # the busiest types reach (about 29,000 decisions a day at 1,000 workloads, most of them
 # one scaling type), not a bound shared by all types, which those would fill alone.
 LEARNING_WINDOW = 7 * 86400.0
+# A process's first sync rewrites the messages of the chat questions said no to or
+# expired this recently, in case the process before died before rewriting them.
+RESTATE_AT_START = 3600.0
 RATED_AT_MOST = 20_000
 # The routes an automation rate counts: a decision that could have acted.
 ACTIONABLE_ROUTES = frozenset({"auto", "ask", "escalate"})
@@ -707,9 +710,17 @@ class DecisionService:
         if record is None:
             return 0
         if record.status == "asked":
-            return int(
-                self.handle_answer(question.id, question.status, question.answered_by or "unknown")
+            applied = self.handle_answer(
+                question.id, question.status, question.answered_by or "unknown"
             )
+            if applied and self.approvals.unfollowed(question.id):
+                # Recorded by a process that died before its follow-ups ran (a click's
+                # compare-and-set, an expiry's mark): its message still has its buttons,
+                # and nothing else rewrites a "no" or an expiry later.
+                self._restated.add(question.id)
+                if question.channel != LedgerOnlyChannel.name:
+                    self.approvals.restate(question)
+            return int(applied)
         if self._answered_out_of_band(record, question, now):
             self._restated.add(question.id)
             if question.channel != LedgerOnlyChannel.name:
@@ -719,7 +730,50 @@ class DecisionService:
                 return 0  # answered in this process: ``handle_answer`` counted it
             with decision_context(record.id):
                 self._count_answer(record, question, question.status)
+        elif self._unshown_at_start(question, now):
+            self._restated.add(question.id)
+            self.approvals.restate(question)
+        elif self._unshown_at_start(question, now, answers=("approved",)):
+            verified = self._verified_word(record)
+            if verified is not None:
+                self._restated.add(question.id)
+                self.approvals.restate(question, verified)
+        self.approvals.followed_up(question.id)
         return 0
+
+    def _verified_word(self, record: DecisionRecord) -> str | None:
+        """The final word a verified action's message was rewritten with (the remediation
+        engine's ``verified: ...``), from its verification row; None for a decision that
+        did not end verified, or is not a remediation's, whose last word the ledger does
+        not keep."""
+        if record.status != "verified" or record.kind != "remediation":
+            return None
+        for row in reversed(self.ledger.feedback_for(record.id)):
+            message = (row.get("detail") or {}).get("message")
+            if row["kind"] == "verification" and isinstance(message, str) and message:
+                return f"verified: {message}"
+        return None
+
+    def _unshown_at_start(
+        self, question: Question, now: float, answers: Sequence[str] = ("rejected", "expired")
+    ) -> bool:
+        """Whether this process's first sync rewrites a chat question's message that was
+        said no to or expired (``answers``) in the last hour, already applied to its
+        decision: a process that died after applying it and before the message was
+        rewritten (the rewrite is a follow-up in memory) left its buttons, and nothing
+        else rewrites a "no" or an expiry later; for an approval, the action's final
+        word, written once it ended, is rewritten only if it verified (``_verified_word``).
+        The rewrite is the one the follow-up makes (the same words): shown again, it
+        changes nothing."""
+        return (
+            self._synced_at == 0.0
+            and question.status in answers
+            and question.channel != LedgerOnlyChannel.name
+            and question.id not in self._restated
+            and question.answered_at is not None
+            and question.answered_at >= now - RESTATE_AT_START
+            and self.approvals.unfollowed(question.id)
+        )
 
     def _count_corrections(self) -> None:
         """Count in this process's metrics the "wrong" verdicts people gave with

@@ -26,6 +26,11 @@ Slack's limit is 3 s. Measured on the 2-core machine (issue #5, branch slackack)
       http   lock 150 s: answered 0.00 s; given up after 4 tries over 134 s, the clicker
                         told "Your click was not recorded (4 tries over 134 s): ..."
       socket lock 10 s: acknowledged 0.00 s, recorded 10.07 s
+    answering once the click is written, or after 2 s at most (branch crash43: a 200
+    sent before the write was lost by a crash just after it, benchmarks/answer_crash.py):
+      http   lock  0 s: answered 0.01 s, recorded 0.01 s
+      http   lock 10 s: answered 2.00 s, recorded 10.06 s
+      socket lock 10 s: acknowledged 2.00 s, recorded 10.05 s
 """
 
 from __future__ import annotations

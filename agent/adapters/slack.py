@@ -24,10 +24,13 @@ through ``SlackApi``, which owns the retry policy so that nothing else has to:
 In (``SlackReceiver``): the HTTP interactivity endpoint (``handle_interaction``, mounted
 by the daemon's HTTP server) and Socket Mode (``start_socket_mode``, leader only: the
 daemon's ``SocketModeLeader`` connects and disconnects as the lease comes and goes) share
-one path: acknowledge at once, then, on the click worker (``ClickRecorder``), check the
-approver and compare-and-set the answer in the ledger. Slack gives 3 seconds for the
+one path: on the click worker (``ClickRecorder``), check the approver and compare-and-set
+the answer in the ledger; the acknowledgement waits for that write up to ``ACK_WAIT``
+(2 s), so that a click Slack was told is taken is in the ledger and a crash just after
+cannot lose it (Slack does not send a click again). Slack gives 3 seconds for the
 acknowledgement, and a ledger write may wait far longer (SQLite locked by another writer
-up to its 30 s busy timeout, PostgreSQL failing over). Before acknowledging, the HTTP
+up to its 30 s busy timeout, PostgreSQL failing over): past ``ACK_WAIT`` the click is
+acknowledged all the same and recorded after. Before acknowledging, the HTTP
 path verifies Slack's v0 signature, refuses timestamps outside the replay window and a
 body that is not one of our clicks (4xx); a full click queue is a 503 (Slack shows the
 clicker an error: nothing was taken). The ledger's compare-and-set stays the only guard
@@ -49,7 +52,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.error import URLError
 from urllib.parse import parse_qs
@@ -147,6 +150,13 @@ CLICK_QUEUE = 64
 # seconds, doubling, between tries; then the clicker is told it was not recorded.
 RECORD_ATTEMPTS = 4
 RECORD_BACKOFF = 2.0
+# How long the answer to a click (HTTP 200, the Socket Mode acknowledgement) waits for
+# the click worker to have written it to the ledger. Slack gives 3 s in all, the way
+# there and back included. A click whose write is done by then is in the ledger when
+# Slack hears "taken": a crash just after cannot lose it. One the ledger is slower for
+# is answered all the same when this runs out, and recorded after (a crash in that
+# window loses it: Slack does not send a click again).
+ACK_WAIT = 2.0
 _QUESTION_ID = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_UNDO_TTL = 3600.0  # safety.undoRequestTTL's default (agent.undo.DEFAULT_TTL)
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -1001,6 +1011,8 @@ class PendingClick:
     click: Click
     now: float  # when it was received: expiry and approver checks are as of then
     via: str  # "HTTP" or "Socket Mode"
+    # Set once the click worker is done with it: recorded, refused, or given up on.
+    done: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 class ClickRecorder:
@@ -1065,6 +1077,8 @@ class ClickRecorder:
             left = list(self._items)
             self._items.clear()
             self._cond.notify_all()
+        for item in left:
+            item.done.set()
         return left
 
     def _run(self) -> None:
@@ -1081,6 +1095,7 @@ class ClickRecorder:
             except Exception:
                 log.exception("recording a Slack click failed")
             finally:
+                item.done.set()
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
@@ -1260,19 +1275,23 @@ class SlackReceiver:
         self.socket_ping_interval = SOCKET_PING_INTERVAL
         self.record_attempts = RECORD_ATTEMPTS
         self.record_backoff = RECORD_BACKOFF
+        self.ack_wait = ACK_WAIT
         self.clicks = ClickRecorder(self._record)
 
     # ---------------------------------------------------------------- HTTP
     def handle_interaction(
         self, body: bytes, headers: Mapping[str, str], now: float
     ) -> tuple[int, bytes]:
-        """The interactivity endpoint: (status, body). Fast: no ledger access, no network.
+        """The interactivity endpoint: (status, body), within ``ack_wait`` seconds.
 
         401 for a missing or wrong signature or a timestamp outside the replay window,
         400 for a body that is not a Slack interaction, 503 when ``CLICK_QUEUE`` clicks
-        already wait for the ledger, 200 otherwise: the click is recorded after the
-        answer, on the click worker, and a refused, repeated or unrecorded click is said
-        to the clicker in a reply only they see (Slack must not retry those).
+        already wait for the ledger, 200 otherwise. The click is recorded on the click
+        worker, and the 200 waits for it up to ``ack_wait`` seconds: a click answered
+        200 is in the ledger, unless the ledger took longer than that (then it is
+        recorded after the answer). A refused, repeated or unrecorded click is said to
+        the clicker in a reply only they see (Slack must not retry those). No ledger
+        access or network on the request's own thread.
         """
         if self._verifier is None:
             return 404, b"interactivity over HTTP is not configured (slack.signingSecret)\n"
@@ -1292,7 +1311,8 @@ class SlackReceiver:
         retry = {k.lower(): v for k, v in headers.items()}.get("x-slack-retry-num")
         if retry:  # recorded as a duplicate by the ledger if the first delivery was
             log.info("Slack delivered a click by %s again (retry %s)", click.user_id, retry)
-        if not self.clicks.offer(PendingClick(payload, click, now, "HTTP")):
+        pending = PendingClick(payload, click, now, "HTTP")
+        if not self.clicks.offer(pending):
             why = self._why_not_taken()
             log.warning(
                 "a Slack click by %s was answered 503, not recorded: %s", click.user_id, why
@@ -1301,6 +1321,9 @@ class SlackReceiver:
                 f"{why[:1].upper()}{why[1:]}; this click was not recorded: click again in a minute"
             )
             return 503, (said + "\n").encode()
+        # Answered once written (a crash after the 200 cannot lose it), or at the latest
+        # when Slack's patience is nearly out.
+        pending.done.wait(self.ack_wait)
         return 200, b""
 
     def _why_not_taken(self) -> str:
@@ -1361,8 +1384,9 @@ class SlackReceiver:
 
     # -------------------------------------------------------- Socket Mode
     def handle_socket_request(self, client: Any, request: SocketModeRequest) -> None:
-        """A Socket Mode envelope: acknowledge (always, at once), then record the click
-        on the click worker, as the HTTP path does.
+        """A Socket Mode envelope: acknowledge (always, within ``ack_wait`` seconds) and
+        record the click on the click worker, as the HTTP path does: the acknowledgement
+        waits for the click's write up to ``ack_wait`` seconds.
 
         The acknowledgement tells Slack all went well, so a click that could not be
         recorded (the ledger away, the click queue full) is told so by a reply only the
@@ -1372,9 +1396,12 @@ class SlackReceiver:
         try:
             if request.type == "interactive" and isinstance(request.payload, Mapping):
                 click = parse_click(request.payload)
-            if click is not None:  # queued before the acknowledgement: it takes no time
+            if click is not None:  # queued before the acknowledgement, which waits for
+                # its write up to ``ack_wait`` seconds, as over HTTP
                 pending = PendingClick(request.payload, click, self.clock(), "Socket Mode")
                 queued = self.clicks.offer(pending)
+                if queued:
+                    pending.done.wait(self.ack_wait)
         except MalformedInteractionError as exc:
             log.warning("ignored a malformed Socket Mode interaction: %s", exc)
         finally:

@@ -65,6 +65,7 @@ def test_a_locked_ledger_does_not_hold_the_answer_to_slack_and_the_click_counts_
     second approver's click are each answered in well under 3 s; once the lock goes the
     first click is recorded, once, and the second approver is told who answered first."""
     asked = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.receiver.ack_wait = 0.5  # each answer waits this long for the locked ledger
     click = _request(rig, asked.question_id, "approve", "U0ALICE")
     lock = LedgerLock(tmp_path / "ledger.sqlite")
     released = threading.Timer(LOCK_HELD, lock.release)
@@ -205,6 +206,7 @@ def test_clicks_still_queued_at_shutdown_are_said_to_their_clickers(
         return answer(*args, **kwargs)
 
     monkeypatch.setattr(rig.ledger, "answer", slow)
+    rig.receiver.ack_wait = 0.2  # the ledger is held: no answer waits for it long
     assert _timed_post(rig, *_request(rig, first.question_id, "approve", "U0ALICE"))[0] == 200
     assert entered.wait(5.0)  # the first click is being recorded, the ledger slow
     assert _timed_post(rig, *_request(rig, second.question_id, "approve", "U0BOB"))[0] == 200
@@ -242,6 +244,7 @@ def test_socket_mode_acknowledges_before_a_slow_ledger_records(
         return answer(*args, **kwargs)
 
     monkeypatch.setattr(rig.ledger, "answer", slow)
+    rig.receiver.ack_wait = 0.5
     client = RecordingClient()
     payload = block_actions_payload(
         asked.question_id, "approve", user_id="U0ALICE", action_ts=rig.clock()
@@ -261,3 +264,45 @@ def test_socket_mode_acknowledges_before_a_slow_ledger_records(
     rig.drain()
     assert rig.question(asked.question_id).status == "approved"
     assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
+
+
+def _slow_answers(rig: Rig, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    answer = rig.ledger.answer
+
+    def slow(*args: Any, **kwargs: Any) -> bool:
+        time.sleep(seconds)
+        return answer(*args, **kwargs)
+
+    monkeypatch.setattr(rig.ledger, "answer", slow)
+
+
+def test_a_click_answered_200_is_in_the_ledger_already(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack does not send a click again once it was answered 200, so the 200 waits for
+    the click's write (up to ``ack_wait``): a crash just after it cannot lose the
+    answer. Before, the 200 went out before the write, and a SIGKILL in between lost the
+    click while its clicker had been told it was taken (benchmarks/answer_crash.py)."""
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    _slow_answers(rig, monkeypatch, 0.3)
+    status, answer, took = _timed_post(rig, *_request(rig, asked.question_id, "approve", "U0ALICE"))
+    assert (status, answer) == (200, b"")
+    # Read at once, without waiting for the click worker: already written.
+    assert rig.question(asked.question_id).status == "approved"
+    assert 0.3 <= took < rig.receiver.ack_wait
+    rig.drain()
+    assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
+
+
+def test_a_socket_mode_click_is_acknowledged_once_it_is_in_the_ledger(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    _slow_answers(rig, monkeypatch, 0.3)
+    client = RecordingClient()
+    payload = block_actions_payload(
+        asked.question_id, "approve", user_id="U0ALICE", action_ts=rig.clock()
+    )
+    rig.receiver.handle_socket_request(client, _envelope("env-1", payload))
+    assert [a.envelope_id for a in client.acks] == ["env-1"]
+    assert rig.question(asked.question_id).status == "approved"

@@ -470,3 +470,150 @@ def test_an_automatic_action_that_takes_no_verdict_does_not_offer_feedback_that_
     said = json.dumps(report_blocks(floor, "confident enough"))
     assert "autonomic feedback" not in said and "teaches the next decision" not in said
     assert f"it takes no verdict ({why}): its outcome teaches nothing" in said
+
+
+def _restarted(rig: Rig) -> Any:
+    """The decision layer of a process started over the ledger (``rig.approvals`` has
+    set nothing off for the answers already in it)."""
+    from agent.clock import FakeClock
+    from agent.decisions import DecisionService
+    from agent.observability import Metrics
+    from agent.settings import RoutingSettings
+
+    return DecisionService(
+        rig.ledger, FakeClock(rig.clock()), RoutingSettings(), mode="act",
+        approvals=rig.approvals, metrics=Metrics(),
+    )  # fmt: skip
+
+
+def test_a_click_whose_process_died_before_its_rewrite_is_shown_after_the_restart(
+    rig: Rig,
+) -> None:
+    """A crash between a click's compare-and-set and its follow-ups on the worker (the
+    message's rewrite, ``on_answer``): the next process applies the answer at its sync
+    and rewrites the message. Before, the answer was applied and the message kept its
+    buttons and "Approval needed" for good (a rejection or an expiry: nothing rewrites
+    it later; benchmarks/answer_crash.py)."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    # What the click left in the ledger: the answer and its record, one write.
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "rejected", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    daemon = _restarted(rig)
+    assert daemon.sync_answers() == 1
+    rig.drain()
+    record_now = rig.ledger.get_decision(decision_id)
+    assert record_now is not None and record_now.status == "rejected"
+    [update] = rig.slack.calls_to("chat.update")
+    [message] = rig.slack.top_level()
+    assert (update.params["channel"], update.params["ts"]) == (message.channel, message.ts)
+    assert not _blocks_of("actions", message.blocks)
+    assert "Rejected" in _text(message.blocks) and "Nothing will be done" in _text(message.blocks)
+    daemon.sync_answers()
+    rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1  # once
+
+
+def test_an_expiry_whose_process_died_before_its_rewrite_is_shown_after_the_restart(
+    rig: Rig,
+) -> None:
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(TTL + 30)
+    [due] = rig.ledger.due_questions(rig.clock())
+    record = Feedback(decision_id, "expiry", "expired", "timeout", {"question_id": due.id})
+    assert rig.ledger.expire_question(due, rig.clock(), feedback=[record]) is not None
+    assert _restarted(rig).sync_answers() == 1
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert not _blocks_of("actions", message.blocks)
+    assert "Expired unanswered" in _text(message.blocks)
+
+
+def test_a_click_followed_up_in_this_process_is_not_rewritten_again_at_the_sync(
+    rig: Rig,
+) -> None:
+    """The sync may find a click's answer before the worker applied it (the hook still
+    queued): the worker rewrites that message, the sync does not do it a second time."""
+    daemon = _restarted(rig)
+    release = threading.Event()
+    rig.approvals.dispatcher.submit(lambda: release.wait(10))  # the worker is busy
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    try:
+        payload_status = rig.click(asked.question_id, "approve")[0]
+        assert payload_status == 200
+        assert daemon.sync_answers() == 1  # applied here, before the hook ran
+    finally:
+        release.set()
+    rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1
+
+
+def test_a_no_applied_by_a_process_that_died_before_its_rewrite_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """The answer was applied to its decision (by the process that recorded it, or by
+    the sync of the one after), and that process died before the message's rewrite,
+    which runs after, in memory: the next process's first sync rewrites it, once.
+    Before, it kept its buttons for good (benchmarks/answer_crash.py)."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "rejected", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "rejected", rig.clock())
+    daemon = _restarted(rig)
+    for _ in range(2):
+        assert daemon.sync_answers() == 0
+        rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1
+    [message] = rig.slack.top_level()
+    assert not _blocks_of("actions", message.blocks)
+    assert "Rejected" in _text(message.blocks)
+    # A start long after leaves old messages alone.
+    rig.clock.advance(7200)
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1
+
+
+def test_a_verified_action_whose_final_word_a_crash_cut_off_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """The action verified and its decision says so, and the daemon died before the
+    message's final rewrite: the next daemon's first sync rewrites it with the same
+    words, from the verification's row. Before, it said "Executing next" for good."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "approved", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "approved", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "approved", rig.clock())
+    rig.clock.advance(300)
+    found = {"reason_code": "Healthy", "message": "3 of 3 pods ready for 5 min"}
+    verdict = Feedback(decision_id, "verification", "right", "autonomic", found)
+    assert rig.ledger.settle(decision_id, ["approved"], "verified", rig.clock(), verdict)[0]
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert not _blocks_of("actions", message.blocks)
+    assert "verified: 3 of 3 pods ready for 5 min" in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
