@@ -12,14 +12,17 @@ are not. A finite value ends the run; a NaN (no requests) or a point under the q
 ``minVolume`` holds it (it says nothing of whether the value came back on the scale),
 as the canary judge's count does.
 
-The confidence such an incident is sent with is not the NAB calibration's: that maps the
-detector's score of a finite point, and this point has no score. It is a fixed figure
-per side, chosen for where it routes with the default thresholds (``auto`` 0.95,
-``ask`` 0.6): +Inf is ``PLUS_CONFIDENCE`` (0.9: the value is certainly beyond the
-scale, but by how much, or whether the histogram's buckets are simply too small, no one
-can tell from it, so a runbook asks a person rather than act alone); -Inf is
-``MINUS_CONFIDENCE`` (0.5: most likely a broken query, not a workload to act on, so it
-is escalated with its sentence).
+The confidence such an incident is sent with cannot come from the NAB calibration's map
+(``forecasting.anomaly.calibration``): that maps the detector's score of a finite point,
+and this point has none. It is chosen, per side, from the ends of that map, so that an
+off-scale incident routes as the anomalies the runbooks, their track records and the
+configuration checks already know (no anomaly signal carries more than the map's top):
++Inf is ``PLUS_CONFIDENCE``, the map's top (0.647, as sure as the surest incident the
+detector opens: the value is certainly beyond the scale, but there is no record that
+such incidents are more often real, and a histogram whose buckets are merely too small
+gives +Inf too); -Inf is ``MINUS_CONFIDENCE``, the map's bottom (0.134: most likely a
+broken query, not a workload to act on). With no record, a runbook an anomaly starts
+escalates at the default ``routing.ask`` either way, as for any anomaly.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from forecasting.anomaly.calibration import NAB
 from forecasting.anomaly.point import AnomalyPoint, Reason
 
 __all__ = [
@@ -42,8 +46,8 @@ __all__ = [
 ]
 
 OFF_SCALE_AFTER = 3  # infinite points running (NaN between them held) that open an incident
-PLUS_CONFIDENCE = 0.9
-MINUS_CONFIDENCE = 0.5
+PLUS_CONFIDENCE = max(NAB.probabilities)  # 0.647
+MINUS_CONFIDENCE = min(NAB.probabilities)  # 0.134
 
 
 def off_scale_point(

@@ -24,6 +24,7 @@ from agent.loops.anomaly import ALL_STALE, REPORT_BACKLOG, AnomalyLoop
 from agent.metrics_port import MetricSeries
 from agent.observability import Metrics
 from agent.settings import AnomalyQuery, RoutingSettings
+from forecasting.anomaly.calibration import NAB
 from forecasting.anomaly.off_scale import (
     MINUS_CONFIDENCE,
     OFF_SCALE_AFTER,
@@ -246,6 +247,10 @@ def test_an_off_scale_point_opens_only_from_the_run_s_third_and_is_never_finite(
     assert early.confidence == opening.confidence == 1.0 and opening.reason == "off_scale"
     with pytest.raises(ValueError):
         off_scale_point(T0, 0.4, OFF_SCALE_AFTER, 0.4, 0.3, 0.5)
+    # Within what any anomaly signal carries, so the runbook checks that reason from the
+    # calibration's map (the most an anomaly signal carries) stay true.
+    assert min(NAB.probabilities) <= MINUS_CONFIDENCE < PLUS_CONFIDENCE
+    assert max(NAB.probabilities) >= PLUS_CONFIDENCE
     assert [as_json(v) for v in (math.inf, -math.inf, math.nan, 0.5)] == [
         "+Inf",
         "-Inf",
