@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from forecasting.anomaly.off_scale import as_json
 from remediation.ports import NodeState, ObjectRef, PodState, WorkloadState
 from remediation.snapshot import ClusterSnapshot
 
@@ -139,12 +140,16 @@ def anomaly_signal(
     # an error ratio shifting up opens its incident inside the band as often as not, and
     # was sent as "down" (a ``direction: up`` trigger missed it, a ``down`` one took it).
     above = observed > upper or (observed >= lower and 2 * observed >= lower + upper)
+    if math.isinf(observed):  # off the scale (+Inf up, -Inf down), whatever the band was
+        above = observed > 0
     direction: Literal["up", "down"] = "up" if above else "down"
     start = incident_start if incident_start is not None else at
+    # +Inf, -Inf and NaN (the band of a series with nothing learnt) as "+Inf", "-Inf",
+    # "NaN": the ledger's JSON holds no such number; ``float`` reads them back
     evidence: dict[str, Any] = {
-        "observed": observed,
-        "lower": lower,
-        "upper": upper,
+        "observed": as_json(observed),
+        "lower": as_json(lower),
+        "upper": as_json(upper),
         "score": score,
     }
     if series is not None:

@@ -4,11 +4,13 @@
   into chunks and stitched back together.
 - Missing steps become NaN (explicit gaps), ``NaN``/``+Inf``/``-Inf`` samples of a range
   read become NaN and are counted (each +-Inf's place kept in ``MetricSeries.infinite``,
-  for the canary loop's read-back), and a series whose newest sample is older than
-  ``stale_after`` is flagged stale. An instant read keeps +Inf and -Inf as they are (a
-  ``histogram_quantile`` beyond its largest bucket is not "no data"): a runbook's read
-  (``metrics_port``) takes them as no number, and the canary judge refuses them, saying
-  so. ``MetricSeries.usable`` is the one question loops ask before acting.
+  for the canary loop's read-back and the anomaly loop's off-scale incidents), and a
+  series whose newest finite sample is older than ``stale_after`` is flagged stale (one
+  with a newer infinite sample also ``off_scale_fresh``: the anomaly loop scores it). An
+  instant read keeps +Inf and -Inf as they are (a ``histogram_quantile`` beyond its
+  largest bucket is not "no data"): a runbook's read (``metrics_port``) takes them as no
+  number, and the canary judge refuses them, saying so. ``MetricSeries.usable`` is the
+  one question loops ask before acting (``off_scale_usable`` for the anomaly loop).
 - Failures are translated at this edge: connection refused, timeouts, HTTP 5xx/429 and
   malformed responses are ``TransientError`` (retry later); HTTP 4xx other than 429
   (a query Prometheus rejects) is ``PermanentError``. Nothing downstream ever sees a
@@ -139,11 +141,21 @@ class MetricSeries:
     # refuses (and counts) an infinite value as the live run, whose instant read keeps it,
     # did (a p99 beyond its histogram's largest bucket is not "no requests").
     infinite: tuple[tuple[int, float], ...] = ()
+    # Stale by its finite samples, but with an infinite one (+-Inf) within ``stale_after``:
+    # Prometheus answers, with a value off the metric's scale. The anomaly loop scores such
+    # a series (``off_scale_usable``); every other reader takes it as stale, as before.
+    off_scale_fresh: bool = False
 
     @property
     def usable(self) -> bool:
         """Fresh and not empty: the only state in which a loop may act on these numbers."""
         return not self.stale and self.last_sample_at is not None
+
+    @property
+    def off_scale_usable(self) -> bool:
+        """``usable``, or fresh only by its infinite samples (``off_scale_fresh``): for a
+        reader that takes +-Inf as a value (the anomaly loop), not as a gap."""
+        return self.usable or self.off_scale_fresh
 
 
 class PrometheusReader:
@@ -276,6 +288,10 @@ class PrometheusReader:
             finite = np.flatnonzero(~np.isnan(values))
             last_at = float(grid[finite[-1]]) if finite.size else None
             stale = last_at is None or now - last_at > self.stale_after
+            newest_infinite = float(grid[infinite[-1][0]]) if infinite else None
+            off_scale_fresh = (
+                stale and newest_infinite is not None and now - newest_infinite <= self.stale_after
+            )
             series = Series(grid.copy(), values, float(step), query, labels_of[key])
             out.append(
                 MetricSeries(
@@ -287,6 +303,7 @@ class PrometheusReader:
                     stale=stale,
                     gap_fraction=float(np.isnan(values).mean()),
                     infinite=infinite,
+                    off_scale_fresh=off_scale_fresh,
                 )
             )
         return out

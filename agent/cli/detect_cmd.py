@@ -72,7 +72,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "'seasonality_break' (normal for the series, wrong for the time of day), "
             "'unusual_pattern' (inside the band, but the recent sequence of values has not been "
             "seen before), 'none' (looked normal), 'warming_up', 'missing'. A row scoring "
-            f"{EXPLAINED_SCORE:g} or more always has a reason other than 'none'."
+            f"{EXPLAINED_SCORE:g} or more always has a reason other than 'none'. The daemon's "
+            "anomaly loop also opens incidents 'off_scale' (+Inf or -Inf, such as a p99 beyond "
+            "its histogram's largest bucket, for a few steps running), which this command, "
+            "refusing infinite values, never gives."
         ),
     )
     parser.add_argument("series", type=Path, metavar="SERIES.csv", help="CSV with a header row")

@@ -91,8 +91,22 @@ from agent.metrics_port import IngestionClock, MetricSeries, MetricsReader
 from agent.observability import Metrics
 from agent.routing import confidence_percent
 from agent.settings import AnomalyQuery
-from forecasting.anomaly import Detector, Incident, IncidentTracker, StateError, Transition
+from forecasting.anomaly import (
+    Detector,
+    Incident,
+    IncidentTracker,
+    StateError,
+    Transition,
+)
 from forecasting.anomaly.calibration import NAB as INCIDENT_CALIBRATION
+from forecasting.anomaly.off_scale import (
+    OFF_SCALE_AFTER,
+    as_json,
+    off_scale_advice,
+    off_scale_confidence,
+    off_scale_point,
+)
+from forecasting.anomaly.off_scale import shown as value_text
 from remediation.ports import ObjectRef
 from remediation.signals import Signal, anomaly_key, anomaly_signal
 from remediation.windows import to_utc_text
@@ -154,6 +168,9 @@ class SeriesState:
     # While the open incident's report (ledger and signal) is owed, because it failed
     # with a ``TransientError``: its opening point's score (``_report_or_owe``).
     unreported: float | None = None
+    # +Inf or -Inf points running (``forecasting.anomaly.off_scale``): a finite point ends
+    # the run, a NaN or one under ``minVolume`` holds it
+    off_scale: int = 0
 
 
 @dataclass(frozen=True)
@@ -177,8 +194,8 @@ class GroupMember:
             "query": self.query,
             "reason": self.reason,
             "since": self.since,
-            "peak": self.peak,
-            "expected": self.expected,
+            "peak": as_json(self.peak),
+            "expected": as_json(self.expected),
             "closed_at": self.closed_at,
             "how": self.how,
             "incident_key": self.incident_key,
@@ -360,11 +377,13 @@ class AnomalyLoop:
                     self.status.degraded.pop(query.name, None)
                     if not found:
                         self.status.degraded[query.name] = NO_SERIES
-                    elif not any(metric.usable for metric in found):
+                    elif not any(metric.off_scale_usable for metric in found):
                         self.status.degraded[query.name] = ALL_STALE
                 for metric in found:
-                    if not metric.usable and newest:
-                        continue  # a series gone (a deleted pod) or not fresh: not scored
+                    if not metric.off_scale_usable and newest:
+                        # A series gone (a deleted pod) or not fresh: not scored. One whose
+                        # samples are +-Inf is fresh: Prometheus answers, off the scale.
+                        continue
                     gate = None if gates is None else _volume_of(metric, gates)
                     try:
                         scored = self._score(query, metric, now, report=newest, gate=gate)
@@ -633,6 +652,10 @@ class AnomalyLoop:
         state = self._state_for(key, query.step)
         state.seen_at = now
         ts, values = metric.series.timestamps, metric.series.values
+        if metric.infinite:  # the read's +-Inf, NaN in its series: off the scale, not gaps
+            values = values.copy()
+            for at, value in metric.infinite:
+                values[at] = value
         new = ts > state.last_ts
         # Older points (a first read's history, a catch-up's backlog) are not news.
         report_from = now - REPORT_BACKLOG * query.step if report else float("inf")
@@ -660,7 +683,12 @@ class AnomalyLoop:
                 state.last_ts = float(t)
                 self.status.below_volume_points += 1
                 continue
-            if np.isfinite(v):
+            off_scale = bool(np.isinf(v))
+            if off_scale:
+                state.off_scale += 1
+            elif np.isfinite(v):
+                state.off_scale = 0
+            if np.isfinite(v) or off_scale:  # an infinite value is data, not silence
                 if t - state.last_real > GAP_RESETS_INCIDENT * query.step and state.last_real > 0:
                     # After a long silence an open incident's state is unknown: close the
                     # book on it rather than file whatever comes next under it, and let the
@@ -671,7 +699,16 @@ class AnomalyLoop:
                     state.tracker = IncidentTracker()
                     state.quiet_until = float(t) + REWARM_AFTER_GAP * query.step
                 state.last_real = float(t)
-            point = state.detector.update(float(t), float(v))
+            if off_scale:
+                # Not learnt from (the detector takes it as a gap: one +Inf would make its
+                # baseline infinite); the incident tracker sees it, with the detector's
+                # band, as a point off the scale (``forecasting.anomaly.off_scale``).
+                gap = state.detector.update(float(t), math.nan)
+                point = off_scale_point(
+                    float(t), float(v), state.off_scale, gap.expected, gap.lower, gap.upper
+                )
+            else:
+                point = state.detector.update(float(t), float(v))
             state.last_ts = float(t)
             self.status.points_scored += 1
             if self.keep_points:
@@ -701,7 +738,10 @@ class AnomalyLoop:
             # back inside it: ``recovered`` means what it says.
             out = not point.lower <= point.observed <= point.upper
             low = point.score < query.threshold and (opening or not out)
-            if low or t < state.quiet_until or not_news:
+            # The warm-up after a long gap is the detector's; a value off the scale needs no
+            # learnt baseline to be news.
+            warming = t < state.quiet_until and not off_scale
+            if low or warming or not_news:
                 quiet = min(point.confidence, state.tracker.keep_confidence * 0.999)
                 point = replace(point, confidence=quiet)
             event = state.tracker.observe(point)
@@ -764,6 +804,7 @@ class AnomalyLoop:
             if known is not None
             else self._group(query.name, key, target, incident, incident.opened_at)
         )
+        off_scale = math.isinf(incident.peak_observed)
         signal = anomaly_signal(
             metric=query.name,
             target=target,
@@ -773,8 +814,11 @@ class AnomalyLoop:
             score=score,
             # the share of incidents opened at this score that were real (on NAB's
             # labelled files), not the detector's 1 - tail, which is 0.9999 or more
-            # for every incident, real or not
-            confidence=INCIDENT_CALIBRATION.probability(score),
+            # for every incident, real or not; a value off the scale has no score to
+            # map, and a fixed confidence per side (``forecasting.anomaly.off_scale``)
+            confidence=off_scale_confidence(incident.peak_observed)
+            if off_scale
+            else INCIDENT_CALIBRATION.probability(score),
             at=incident.opened_at,
             labels=labels,
             incident_start=incident.opened_at,
@@ -799,6 +843,8 @@ class AnomalyLoop:
             incident.peak_upper,
         )
         numbers = f"observed {shown[0]}, expected {shown[1]} (band {shown[2]} to {shown[3]})"
+        if off_scale:
+            numbers = _off_scale_words(incident, shown)
         observed = self.decisions.observe(
             Proposal(
                 kind="anomaly",
@@ -812,9 +858,9 @@ class AnomalyLoop:
                 evidence={
                     "query": query.expr,
                     "labels": labels,
-                    "observed": incident.peak_observed,
-                    "expected": incident.peak_expected,
-                    "band": [incident.peak_lower, incident.peak_upper],
+                    "observed": as_json(incident.peak_observed),
+                    "expected": as_json(incident.peak_expected),
+                    "band": [as_json(incident.peak_lower), as_json(incident.peak_upper)],
                     "score": score,
                     # the detector's own, 1 - tail: how rare the point is for its series
                     "statistical_confidence": incident.peak_confidence,
@@ -826,14 +872,16 @@ class AnomalyLoop:
         )
         self.status.incidents_opened += 1
         log.info(
-            "anomaly %s on %s: %s, %s, confidence %.0f%% (calibrated; statistical %s); "
-            "recorded as %s, sent to the runbooks",
+            "anomaly %s on %s: %s, %s, confidence %.0f%% (%s); recorded as %s, sent to the "
+            "runbooks",
             query.name,
             target if target else key,
             incident.reason.value.replace("_", " "),
             numbers,
             100 * signal.confidence,
-            confidence_percent(incident.peak_confidence, 0.9999),
+            "fixed for a value off the scale"
+            if off_scale
+            else "calibrated; statistical " + confidence_percent(incident.peak_confidence, 0.9999),
             short_id(observed),
         )
         self.submit([signal])
@@ -1063,6 +1111,7 @@ class AnomalyLoop:
                 raise TypeError(f"opened is {type(opened).__name__}, not an object")
             owed = value.get("unreported") if tracker.current is not None else None
             unreported = float(owed) if owed is not None else None
+            off_scale = int(value.get("off_scale", 0))  # absent before it was kept
         except (StateError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("saved state for %s unusable (%s): starting fresh", key, exc)
             return None
@@ -1077,6 +1126,7 @@ class AnomalyLoop:
             closed=closed,
             opened=opened,
             unreported=unreported,
+            off_scale=off_scale,
         )
 
 
@@ -1166,6 +1216,7 @@ def _saved(state: SeriesState) -> dict[str, Any]:
         "closed": None if state.closed is None else state.closed.record(),
         "opened": state.opened if state.tracker.current is not None else None,
         "unreported": state.unreported if state.tracker.current is not None else None,
+        "off_scale": state.off_scale,
     }
 
 
@@ -1228,8 +1279,32 @@ def _hhmm(ts: float | None) -> str:
 
 
 def _figures(*values: float) -> list[str]:
-    """Each value to 4 significant figures, and as 0 where it is a millionth of the
-    largest or less: a band of an error ratio that is 0 is "0 to 0", not "-3e-12 to
-    3e-12" (the detector's rounding, not a bound a person should read)."""
+    """Each value to 4 significant figures (+Inf and -Inf as Prometheus writes them), and
+    as 0 where it is a millionth of the largest or less: a band of an error ratio that is
+    0 is "0 to 0", not "-3e-12 to 3e-12" (the detector's rounding, not a bound a person
+    should read)."""
     scale = max((abs(v) for v in values if math.isfinite(v)), default=0.0)
-    return ["0" if math.isfinite(v) and abs(v) <= scale * 1e-6 else f"{v:.4g}" for v in values]
+    return [
+        "0"
+        if math.isfinite(v) and abs(v) <= scale * 1e-6
+        else value_text(v)
+        if math.isinf(v)  # +Inf, -Inf: Prometheus's words, not Python's "inf"
+        else f"{v:.4g}"
+        for v in values
+    ]
+
+
+def _off_scale_words(incident: Incident, shown: list[str]) -> str:
+    """What an incident opened on a value off the scale saw, in words: the value, how
+    long, what was expected, and what it most likely means (``shown``: its peak,
+    expected value and band, as ``_figures`` shows them)."""
+    value = incident.peak_observed
+    expected = (
+        f"expected {shown[1]} (band {shown[2]} to {shown[3]})"
+        if math.isfinite(incident.peak_expected)
+        else "nothing learnt of it yet"
+    )
+    return (
+        f"{shown[0]} for {OFF_SCALE_AFTER} steps running (Prometheus answers, but the value is "
+        f"beyond what the metric can measure; {expected}): {off_scale_advice(value)}"
+    )

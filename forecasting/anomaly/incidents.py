@@ -17,9 +17,15 @@ from enum import StrEnum
 from typing import Any
 
 from forecasting.anomaly._state import StateError, require
+from forecasting.anomaly.off_scale import as_json, from_json
 from forecasting.anomaly.point import AnomalyPoint, Reason
 
 __all__ = ["Incident", "IncidentEvent", "IncidentTracker", "Transition"]
+
+# An incident's values that may be infinite or NaN (an ``off_scale`` one's peak is +Inf
+# or -Inf, and its band NaN on a series with nothing learnt yet): saved as "+Inf", "-Inf"
+# or "NaN", since the ledger's JSON holds no such number.
+_VALUES = ("peak_observed", "peak_expected", "peak_lower", "peak_upper")
 
 
 class Transition(StrEnum):
@@ -141,7 +147,11 @@ class IncidentTracker:
             "quiet": self._quiet,
             "current": None
             if current is None
-            else {**current.__dict__, "reason": current.reason.value},
+            else {
+                **current.__dict__,
+                **{name: as_json(getattr(current, name)) for name in _VALUES},
+                "reason": current.reason.value,
+            },
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -154,6 +164,8 @@ class IncidentTracker:
             else:
                 fields = dict(raw)
                 fields["reason"] = Reason(fields["reason"])
+                for name in _VALUES:
+                    fields[name] = from_json(fields[name])
                 self._current = Incident(**fields)
         except (TypeError, ValueError, KeyError) as exc:
             if isinstance(exc, StateError):

@@ -31,6 +31,10 @@ class Reason(StrEnum):
     # inside the expected band, but the recent sequence of values has not been seen before
     # (the contextual detector's finding: values each ordinary, in an order never learnt)
     UNUSUAL_PATTERN = "unusual_pattern"
+    # +Inf or -Inf for a few steps running (``forecasting.anomaly.off_scale``): beyond what
+    # the metric can measure (a ``histogram_quantile`` past its largest finite bucket), so
+    # neither scored by the detector nor learnt from; the loop opens an incident on it
+    OFF_SCALE = "off_scale"
 
 
 @dataclass(frozen=True, slots=True)

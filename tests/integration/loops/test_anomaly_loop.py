@@ -120,3 +120,45 @@ def test_spike_after_a_gap_opens_one_incident_and_state_survives_restart(
     assert restarted.status.points_scored <= 2
     assert len(signals) == reported
     approvals.close()
+
+
+def test_a_p99_at_plus_inf_past_stale_after_opens_an_off_scale_incident(
+    prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    """Through Prometheus (the +Inf samples remote-written): a p99 that has been +Inf
+    for 8 minutes, staleAfter being 5, is not "stale data", and opens one incident,
+    off_scale and up, saying what +Inf means; the ledger and the saved state take it."""
+    labels = {"__name__": "http_request_duration_p99", **LABELS}
+    finite = [(NOW - 60.0 * i, 0.42 + 0.01 * math.sin(i / 5.0)) for i in range(50, 7, -1)]
+    off = [(NOW - 60.0 * i, math.inf) for i in range(7, -1, -1)]
+    remote_write(prometheus.url, [(labels, finite + off)])
+
+    clock = FakeClock(NOW + 30)
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, clock, RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    query = AnomalyQuery(
+        name="web-p99", expr="http_request_duration_p99", step=60, history=2 * 3600
+    )
+    signals: list[Signal] = []
+    loop = AnomalyLoop(
+        [query],
+        reader=PrometheusReader(prometheus.url, timeout=10, stale_after=300),
+        ledger=ledger,
+        decisions=decisions,
+        submit=signals.extend,
+        clock=clock,
+    )
+    loop.cycle()
+    assert loop.status.degraded == {}
+    (signal,) = signals
+    assert signal.direction == "up" and signal.evidence["observed"] == "+Inf"
+    # the third step (of a grid on :30, each seeing the sample before) that reads +Inf
+    assert signal.since == NOW + 30 - 5 * 60
+    (decision,) = ledger.decisions(kind="anomaly", decision_type="anomaly/web-p99")
+    assert decision.reason_code == "AnomalyOffScale"
+    assert "+Inf for 3 steps running" in decision.reason and "add buckets" in decision.reason
+    loop.save()
+    approvals.close()

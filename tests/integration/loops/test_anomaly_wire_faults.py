@@ -100,14 +100,16 @@ def test_non_finite_samples_a_counter_reset_and_a_rejected_query(
         assert "rejected" in loop.status.degraded["broken"]
         assert "HTTP 400" in loop.status.degraded["broken"]
         # Both series learnt (the day of history and the live minutes), neither reported:
-        # a sample that is not a number is missing data, and rate() sees through the reset
-        # ...
+        # NaN is missing data, two infinite samples are fewer than an off-scale incident
+        # needs (forecasting.anomaly.off_scale), and rate() sees through the reset ...
         (load_key,) = [k for k in loop.series if k.startswith("load{")]
         (rps_key,) = [k for k in loop.series if k.startswith("rps{")]
         assert loop.series[load_key].last_ts >= NOW - 60
-        # the read's grid is at half past each minute: the last finite point is the
-        # sample of NOW - 180 s, at NOW - 150 s; the three after it are missing
-        assert loop.series[load_key].last_real == NOW - 150
+        # the read's grid is at half past each minute: the last real point is the -Inf
+        # sample of NOW - 60 s, at NOW - 30 s (an infinite value is data off the scale,
+        # not silence); the NaN after it is missing
+        assert loop.series[load_key].last_real == NOW - 30
+        assert loop.series[load_key].off_scale == 2  # the +Inf and -Inf running
         assert loop.series[rps_key].last_ts >= NOW - 60
         # ... while the raw counter's fall to zero is one (the detectors do see it)
         assert [(s.name, s.evidence["observed"]) for s in signals] == [("raw", 0.0)]

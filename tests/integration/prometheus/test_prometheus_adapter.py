@@ -328,6 +328,24 @@ def test_a_range_read_makes_infinite_samples_gaps_and_says_where_they_were() -> 
     assert found.infinite == ((1, math.inf), (3, -math.inf), (4, math.inf))
 
 
+def test_a_series_fresh_only_by_its_infinite_samples_is_stale_but_off_scale_fresh() -> None:
+    """A p99 +Inf for longer than staleAfter: stale by its finite samples, as every reader
+    but the anomaly loop takes it (unchanged), and ``off_scale_fresh``, so the anomaly
+    loop scores it: Prometheus answers, the value is off the histogram's scale. An
+    infinite sample older than staleAfter is stale to both."""
+    values = [[0, "0.4"]] + [[t, "+Inf"] for t in range(60, 601, 60)]
+    with answering([{"metric": {}, "values": values}], "matrix") as reader:
+        [found] = reader.range("p99", 0, 600, 60, 600)
+    assert found.stale and not found.usable
+    assert found.off_scale_fresh and found.off_scale_usable
+    with answering([{"metric": {}, "values": [[0, "+Inf"]]}], "matrix") as reader:
+        [old] = reader.range("p99", 0, 600, 60, 600)
+    assert old.stale and not old.off_scale_fresh and not old.off_scale_usable
+    with answering([{"metric": {}, "values": [[300, "1"], [600, "+Inf"]]}], "matrix") as reader:
+        [both] = reader.range("p99", 0, 600, 60, 600)
+    assert not both.stale and both.usable and not both.off_scale_fresh
+
+
 def test_an_instant_nan_is_nan() -> None:
     with answering([{"metric": {}, "value": [600, "NaN"]}], "vector") as reader:
         [(_, _, value)] = reader.instant("up", 600)

@@ -1,0 +1,259 @@
+"""A series whose value goes to +Inf or -Inf (a p99 from ``histogram_quantile`` beyond the
+histogram's largest bucket): off the scale, not a gap. A run of ``OFF_SCALE_AFTER``
+steps opens an incident (``off_scale``) with its direction and a sentence saying what it
+means; the series is never "stale data" while Prometheus answers +Inf, the incident is
+not dropped as silent, the detector learns nothing from the infinite points, and the
+incident closes (recovered) once finite values are back in the band. NaN stays a gap."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.anomaly_end import RECOVERED, open_signal
+from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.clock import FakeClock
+from agent.decisions import DecisionService
+from agent.ledger import DecisionRecord, Ledger, open_ledger
+from agent.loops.anomaly import ALL_STALE, REPORT_BACKLOG, AnomalyLoop
+from agent.metrics_port import MetricSeries
+from agent.observability import Metrics
+from agent.settings import AnomalyQuery, RoutingSettings
+from forecasting.anomaly.calibration import NAB
+from forecasting.anomaly.off_scale import (
+    MINUS_CONFIDENCE,
+    OFF_SCALE_AFTER,
+    PLUS_CONFIDENCE,
+    as_json,
+    off_scale_point,
+)
+from forecasting.series import Series
+from remediation.signals import Signal
+
+STEP = 60.0
+STALE_AFTER = 300.0
+T0 = math.floor(1_795_000_000.0 / STEP) * STEP
+LABELS = {"namespace": "shop", "deployment": "web"}
+QUERY = "latency_p99"
+
+
+class P99:
+    """A p99 latency of about 0.42 s, and the values set in ``at`` (time -> value: +Inf,
+    -Inf, NaN or a number) in its place, read as ``PrometheusReader`` reads a range: +-Inf
+    and NaN become NaN, each +-Inf's place kept in ``infinite``, stale by the newest
+    finite sample, and ``off_scale_fresh`` when an infinite one is within staleAfter."""
+
+    def __init__(self) -> None:
+        self.at: dict[float, float] = {}
+
+    def range(
+        self, query: str, start: float, end: float, step: float, now: float
+    ) -> list[MetricSeries]:
+        grid = np.arange(math.ceil(start / step) * step, min(end, now) + 1, step)
+        values = 0.42 + 0.02 * np.sin(grid / 1800.0) + 0.005 * np.cos(grid / 97.0)
+        for i, t in enumerate(grid):
+            if float(t) in self.at:
+                values[i] = self.at[float(t)]
+        infinite = tuple((int(i), float(values[i])) for i in np.flatnonzero(np.isinf(values)))
+        finite = np.flatnonzero(np.isfinite(values))
+        last = float(grid[finite[-1]]) if finite.size else None
+        stale = last is None or now - last > STALE_AFTER
+        newest_inf = float(grid[infinite[-1][0]]) if infinite else None
+        fresh_inf = stale and newest_inf is not None and now - newest_inf <= STALE_AFTER
+        gaps = np.where(np.isfinite(values), values, np.nan)
+        series = Series(grid, gaps, step, query, LABELS)
+        return [
+            MetricSeries(
+                query,
+                dict(LABELS),
+                series,
+                int((~np.isfinite(values)).sum()),
+                last,
+                stale,
+                float(np.isnan(gaps).mean()),
+                infinite=infinite,
+                off_scale_fresh=fresh_inf,
+            )
+        ]
+
+    def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
+        return []
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", T0)
+    yield opened
+    opened.close()
+
+
+def _loop(ledger: Ledger, clock: FakeClock, reader: P99, signals: list[Signal]) -> AnomalyLoop:
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, clock, RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    query = AnomalyQuery(name=QUERY, expr=QUERY, step=60, history=3 * 3600)
+    return AnomalyLoop(
+        [query],
+        reader=reader,
+        ledger=ledger,
+        decisions=decisions,
+        submit=signals.extend,
+        clock=clock,
+    )
+
+
+def _run(loop: AnomalyLoop, clock: FakeClock, reader: P99, minutes: int, value: float | None):
+    """``minutes`` cycles a step apart, the series ``value`` at each new step (None: its
+    usual values)."""
+    for _ in range(minutes):
+        clock.advance(STEP)
+        if value is not None:
+            reader.at[clock.now()] = value
+        loop.cycle()
+
+
+def _decisions(ledger: Ledger) -> list[DecisionRecord]:
+    return list(ledger.decisions(kind="anomaly", decision_type=f"anomaly/{QUERY}"))
+
+
+def _started(ledger: Ledger) -> tuple[AnomalyLoop, FakeClock, P99, list[Signal]]:
+    clock, reader, signals = FakeClock(T0), P99(), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()  # three hours of history, learnt
+    _run(loop, clock, reader, 5, None)
+    assert loop.status.incidents_opened == 0 and not signals
+    return loop, clock, reader, signals
+
+
+def test_a_run_of_plus_inf_opens_one_incident_up_and_closes_when_finite_values_return(
+    ledger: Ledger,
+) -> None:
+    loop, clock, reader, signals = _started(ledger)
+    (state,) = loop.series.values()
+    _run(loop, clock, reader, OFF_SCALE_AFTER - 1, math.inf)
+    assert not signals, "a +Inf or two is not yet an incident"
+    _run(loop, clock, reader, 1, math.inf)
+    (signal,) = signals
+    assert signal.direction == "up" and signal.confidence == PLUS_CONFIDENCE
+    assert signal.evidence["observed"] == "+Inf"
+    assert signal.since == clock.now()
+    (decision,) = _decisions(ledger)
+    assert decision.reason_code == "AnomalyOffScale"
+    assert "+Inf for 3 steps running" in decision.reason
+    assert "largest finite bucket" in decision.reason and "add buckets" in decision.reason
+    assert "expected 0.4" in decision.reason  # the band it had learnt, said
+    assert decision.evidence["observed"] == "+Inf"
+    json.dumps(decision.evidence, allow_nan=False)
+
+    # Forty minutes more of +Inf: past staleAfter (the series is not "stale data":
+    # Prometheus answers) and past the 30 steps after which a silent series' incident is
+    # dropped: the same incident goes on, nothing new is sent.
+    _run(loop, clock, reader, 40, math.inf)
+    assert loop.status.degraded == {}
+    assert state.tracker.current is not None and state.tracker.current.reason == "off_scale"
+    assert math.isinf(state.tracker.current.peak_observed) and len(signals) == 1
+    assert loop.status.incidents_opened == 1
+
+    # Saved (the ledger holds no infinity as a number) and restored as it was.
+    loop.save()
+    saved, _ = ledger.guard(f"anomaly/{next(iter(loop.series))}")
+    assert saved["tracker"]["current"]["peak_observed"] == "+Inf"
+    assert saved["opened"]["observed"] == "+Inf"
+    again = open_signal(next(iter(loop.series)), saved, clock.now())
+    assert again is not None and again.direction == "up"
+    assert again.confidence == PLUS_CONFIDENCE
+    restarted = _loop(ledger, clock, reader, [])
+    restarted.cycle()
+    (restored,) = restarted.series.values()
+    assert restored.tracker.current is not None
+    assert restored.tracker.current.peak_observed == math.inf
+
+    # Finite values again: nothing was learnt from the +Inf (the band is where it was,
+    # finite), and the incident closes once they have been back in the band for the
+    # tracker's quiet points (the usual values drifted while they were off the scale, as
+    # over any gap, so the detector takes a few steps to follow them), with no new one.
+    assert 0.38 < state.detector.update(clock.now() + 1, math.nan).expected < 0.46
+    _run(loop, clock, reader, 25, None)
+    assert state.tracker.current is None
+    assert state.closed is not None and state.closed.how == RECOVERED
+    assert loop.status.incidents_opened == 1 and len(signals) == 1
+
+
+def test_a_run_of_minus_inf_opens_an_incident_down_escalated_as_a_broken_query(
+    ledger: Ledger,
+) -> None:
+    loop, clock, reader, signals = _started(ledger)
+    _run(loop, clock, reader, OFF_SCALE_AFTER, -math.inf)
+    (signal,) = signals
+    assert signal.direction == "down" and signal.confidence == MINUS_CONFIDENCE
+    (decision,) = _decisions(ledger)
+    assert "-Inf for 3 steps running" in decision.reason
+    assert "check the query" in decision.reason
+    assert decision.route in ("observe", "escalate")
+
+
+def test_nan_between_infinite_points_holds_the_run_and_a_finite_value_ends_it(
+    ledger: Ledger,
+) -> None:
+    loop, clock, reader, signals = _started(ledger)
+    _run(loop, clock, reader, 2, math.inf)
+    _run(loop, clock, reader, 1, 0.42)  # back on the scale: the run starts again
+    _run(loop, clock, reader, 2, math.inf)
+    assert not signals
+    _run(loop, clock, reader, 1, math.nan)  # no requests: says nothing either way
+    assert not signals
+    _run(loop, clock, reader, 1, math.inf)
+    (signal,) = signals
+    assert signal.evidence["observed"] == "+Inf"
+
+
+def test_nan_stays_a_gap_stale_after_stale_after_and_opens_nothing(ledger: Ledger) -> None:
+    loop, clock, reader, signals = _started(ledger)
+    _run(loop, clock, reader, 10, math.nan)
+    assert loop.status.degraded == {QUERY: ALL_STALE}
+    assert not signals and loop.status.incidents_opened == 0
+
+
+def test_plus_inf_from_a_series_first_points_opens_with_no_band_learnt(ledger: Ledger) -> None:
+    """A new series whose p99 is +Inf from its first point: nothing learnt, so no band,
+    but the value is off the scale all the same (the ledger takes the NaN band). Its first
+    read is history, which opens nothing, but for its last ``REPORT_BACKLOG`` steps: +Inf
+    then is now, and news."""
+    clock, reader, signals = FakeClock(T0), P99(), []
+    for i in range(3 * 60 + 1):
+        reader.at[T0 - 3 * 3600 + i * STEP] = math.inf
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    assert loop.status.degraded == {}
+    (signal,) = signals
+    assert signal.since == T0 - REPORT_BACKLOG * STEP
+    assert signal.direction == "up" and signal.evidence["upper"] == "NaN"
+    (decision,) = _decisions(ledger)
+    assert "nothing learnt of it yet" in decision.reason
+    _run(loop, clock, reader, 5, math.inf)
+    assert len(signals) == 1
+
+
+def test_an_off_scale_point_opens_only_from_the_run_s_third_and_is_never_finite() -> None:
+    early = off_scale_point(T0, math.inf, OFF_SCALE_AFTER - 1, 0.4, 0.3, 0.5)
+    opening = off_scale_point(T0, math.inf, OFF_SCALE_AFTER, 0.4, 0.3, 0.5)
+    assert early.score == 0.0 and opening.score == 1.0
+    assert early.confidence == opening.confidence == 1.0 and opening.reason == "off_scale"
+    with pytest.raises(ValueError):
+        off_scale_point(T0, 0.4, OFF_SCALE_AFTER, 0.4, 0.3, 0.5)
+    # Within what any anomaly signal carries, so the runbook checks that reason from the
+    # calibration's map (the most an anomaly signal carries) stay true.
+    assert min(NAB.probabilities) <= MINUS_CONFIDENCE < PLUS_CONFIDENCE
+    assert max(NAB.probabilities) >= PLUS_CONFIDENCE
+    assert [as_json(v) for v in (math.inf, -math.inf, math.nan, 0.5)] == [
+        "+Inf",
+        "-Inf",
+        "NaN",
+        0.5,
+    ]
