@@ -56,6 +56,9 @@ class WeekReader:
             MetricSeries(query, {}, series, 0, float(self.t[inside][-1]), False, 0.0),
         ]
 
+    def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
+        return []  # the scaling loop reads ranges only
+
 
 class FakeCluster:
     """A cluster listing fixed workloads. As the Kubernetes adapter's listings do, it
