@@ -697,12 +697,13 @@ def _skip_fsync(ledger: Ledger) -> None:
     """A throwaway simulation ledger need not survive a power cut: no fsync per commit
     (never do this to a daemon's ledger, whose intents must survive)."""
     import sqlalchemy as sa
+    from sqlalchemy.engine.interfaces import DBAPIConnection
 
     if ledger.engine.dialect.name != "sqlite":
         return
 
-    def fast(dbapi_connection: object, _record: object) -> None:
-        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    def fast(dbapi_connection: DBAPIConnection, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA synchronous=OFF")
         cursor.close()
 
