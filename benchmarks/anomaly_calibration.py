@@ -40,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.calibration import Outcome, ReliabilityBin, reliability
@@ -196,7 +195,7 @@ def cross_validated_base_rate(found: Sequence[OpenedIncident], names: Sequence[s
 
 def null_series(kind: str, rng: np.random.Generator, days: int, step: float) -> np.ndarray:
     n = int(days * DAY / step)
-    t = np.arange(n) * step
+    t = np.arange(n, dtype=np.float64) * step
     if kind == "white noise":
         return 100.0 + rng.normal(0.0, 5.0, n)
     if kind == "daily cycle + noise":
@@ -236,7 +235,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    from nab import load
+    from benchmarks.nab import load
 
     started = time.monotonic()
     files, _ = load(args.data)

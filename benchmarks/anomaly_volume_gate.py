@@ -46,7 +46,7 @@ class Sparse:
     def __init__(self, seed: int) -> None:
         rng = np.random.default_rng(seed)
         n = int((HISTORY_DAYS + LIVE_DAYS) * DAY / STEP) + 1
-        self.t = T0 + STEP * np.arange(n)
+        self.t = T0 + STEP * np.arange(n, dtype=np.float64)
         phase = (self.t % DAY) / DAY
         rate = 30.0 * (0.5 - 0.5 * np.cos(2 * math.pi * phase)) ** 2 + 0.05
         self.requests = rng.poisson(rate * STEP)
@@ -99,7 +99,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=10)
     args = parser.parse_args()
     gates: list[tuple[str, MinVolume | None]] = [("none", None)]
-    gates += [(f"{v:g} req/s", MinVolume(query="volume", atLeast=v)) for v in (1.0, 5.0, 10.0)]
+    gates += [(f"{v:g} req/s", MinVolume(query="volume", at_least=v)) for v in (1.0, 5.0, 10.0)]
     print(f"{args.seeds} seeds, {LIVE_DAYS} live days each, no anomaly in the data\n")
     print(
         "| minVolume | incidents per series-day | requests in their minute (min / median) "

@@ -375,7 +375,8 @@ def simulate(corpus: Corpus, run: Run) -> Replay:
         med = float(np.mean(np.abs(x))) or 1.0
 
     def level(v: np.ndarray) -> np.ndarray:
-        return 100.0 * (np.maximum(v, 0.0) + 0.01 * med) / (1.01 * med)
+        scaled: np.ndarray = 100.0 * (np.maximum(v, 0.0) + 0.01 * med) / (1.01 * med)
+        return scaled
 
     lvl_b, lvl_c = level(raw_b), level(raw_c)
     history = level(x[run.window.start - HISTORY : run.window.start])
@@ -805,7 +806,7 @@ def report(
             r = [o for o in by_judge[j] if o.scenario == name]
             count = max(count, len(r))
             label = r[0].label if r else label
-            tally = defaultdict(int)
+            tally: defaultdict[str, int] = defaultdict(int)
             for o in r:
                 tally[o.decision] += 1
             n = len(r) or 1
@@ -815,16 +816,16 @@ def report(
                 f"{median_seconds(r, ('rollback', 'promote', 'inconclusive'))}"
             )
         lines.append(f"| {name} | {label} | {count} | " + " | ".join(cells) + " |")
-    ramps = [
-        o
+    ramp_delays = [
+        o.seconds - o.onset_seconds
         for o in by_judge["autonomic"]
         if o.shape.endswith("ramp") and o.decision == "rollback" and o.seconds is not None
     ]
-    if ramps:
+    if ramp_delays:
         lines += [
             "",
             "Autonomic, ramps: median time from ramp onset to rollback "
-            f"{statistics.median(o.seconds - o.onset_seconds for o in ramps):.0f} s "
+            f"{statistics.median(ramp_delays):.0f} s "
             "(rollbacks only).",
         ]
     lines += [

@@ -394,7 +394,7 @@ def warmed_states(metrics: SyntheticMetrics, end: float) -> list[Obj]:
     from forecasting.anomaly import Detector
 
     states, contexts = [], []
-    grid = end - STEP * np.arange(WARM_POINTS)[::-1]
+    grid = end - STEP * np.arange(WARM_POINTS, dtype=np.float64)[::-1]
     for cls in range(CLASSES):
         detector = Detector(STEP)
         values = metrics.values(np.full(grid.size, cls), grid, spikes=False, scale=0.01)

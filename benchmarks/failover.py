@@ -58,7 +58,12 @@ def candidate(url: str, identity: str, lease: float, renew: float, retry: float)
     elector = LeaderElector(load_api_client(host=url), config)
     stop = threading.Event()
     threading.Thread(target=elector.run, args=(stop,), daemon=True).start()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    def stop_at_end_of_input() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=stop_at_end_of_input, daemon=True).start()
     while not stop.is_set():
         print(json.dumps({"t": time.time(), "leader": elector.is_leader()}), flush=True)
         time.sleep(0.01)

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import heapq
 import logging
 import math
@@ -497,7 +498,7 @@ class Simulation:
             fixes = self.rng.random() < fault.fix_rate
             incident = Incident(number, fault, target, namespace, affected, signal, real, fixes, at)
             self.incidents.append(incident)
-            self.queue.at(at + fault.detect_after, lambda i=incident: self.detect(i))
+            self.queue.at(at + fault.detect_after, functools.partial(self.detect, incident))
         for hour in range(1, self.days * 24 + 1):
             self.queue.at(START + hour * 3600.0 - 1e-3, self.housekeeping)
 
@@ -696,12 +697,13 @@ def _skip_fsync(ledger: Ledger) -> None:
     """A throwaway simulation ledger need not survive a power cut: no fsync per commit
     (never do this to a daemon's ledger, whose intents must survive)."""
     import sqlalchemy as sa
+    from sqlalchemy.engine.interfaces import DBAPIConnection
 
     if ledger.engine.dialect.name != "sqlite":
         return
 
-    def fast(dbapi_connection: object, _record: object) -> None:
-        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    def fast(dbapi_connection: DBAPIConnection, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA synchronous=OFF")
         cursor.close()
 

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -130,7 +130,7 @@ class Filler:
         self.workloads = workloads
         self.rng = random.Random(seed)
         self.serial = 0
-        self.carry: Counter[str] = Counter()
+        self.carry: defaultdict[str, float] = defaultdict(float)
         self.index = {name: i for i, name in enumerate(source.workloads)}
 
     def _rename(self, text: str, workload: int) -> str:
@@ -235,7 +235,9 @@ def size_of(ledger: Ledger, url: str) -> int:
         path = Path(url.removeprefix("sqlite:///"))
         return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
     with ledger.engine.connect() as conn:
-        return int(conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar())
+        return int(
+            conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
+        )
 
 
 def counts(ledger: Ledger) -> dict[str, int]:

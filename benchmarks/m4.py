@@ -48,8 +48,12 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from forecasting.forecast import Forecaster
 
 HORIZON = 48
 PERIOD = 24
@@ -138,14 +142,16 @@ def m4_seasonal_indices(values: np.ndarray, ppy: int) -> np.ndarray:
     ratios = values * 100 / ma
     ratios = np.hstack((ratios, np.full(ppy - (ratios.size % ppy), np.nan)))
     si = np.nanmean(ratios.reshape(-1, ppy), axis=0)
-    return si / (np.sum(si) / (ppy * 100))
+    indices: np.ndarray = si / (np.sum(si) / (ppy * 100))
+    return indices
 
 
 def naive2(train: np.ndarray, horizon: int) -> np.ndarray:
     si = m4_seasonal_indices(train, PERIOD)
     adjusted = train * 100 / si[np.arange(train.size) % PERIOD]
     future = si[np.arange(train.size, train.size + horizon) % PERIOD]
-    return np.full(horizon, adjusted[-1]) * future / 100
+    forecast: np.ndarray = np.full(horizon, adjusted[-1]) * future / 100
+    return forecast
 
 
 # --- the methods ----------------------------------------------------------------------
@@ -163,7 +169,7 @@ def run_method(
         from forecasting.models import SeasonalNaive, fit_forecast
         from forecasting.series import make_series
 
-        series = make_series(np.arange(train.size) * 3600.0, train, step=3600.0)
+        series = make_series(np.arange(train.size, dtype=np.float64) * 3600.0, train, step=3600.0)
         if method == "snaive":
             fc = SeasonalNaive(PERIOD).fit(series).predict(HORIZON, LEVELS)
         else:
@@ -171,7 +177,7 @@ def run_method(
         return fc.mean, dict(fc.intervals), fc.version
     from statsforecast.models import MSTL, AutoARIMA, AutoETS
 
-    model: object
+    model: Any  # statsforecast has no type information
     if method == "sf-autoets":
         model = AutoETS(season_length=PERIOD)
     elif method == "sf-mstl":
@@ -182,7 +188,7 @@ def run_method(
         raise SystemExit(f"unknown method {method!r}; choose from {', '.join(ALL_METHODS)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = model.forecast(y=train, h=HORIZON, level=list(LEVELS))  # type: ignore[attr-defined]
+        out = model.forecast(y=train, h=HORIZON, level=list(LEVELS))
     intervals = {lv: (np.asarray(out[f"lo-{lv}"]), np.asarray(out[f"hi-{lv}"])) for lv in LEVELS}
     return np.asarray(out["mean"], dtype=np.float64), intervals, method
 
@@ -198,7 +204,7 @@ def _fleet(
     assert _POOLS is not None, "the pools are fitted in main() before the workers start"
     live, held = _POOLS
     assert isinstance(live, PooledLinear) and isinstance(held, PooledLinear)
-    series = make_series(np.arange(train.size) * 3600.0, train, step=3600.0)
+    series = make_series(np.arange(train.size, dtype=np.float64) * 3600.0, train, step=3600.0)
     choice = choose_with_pool(series, live, held, HORIZON, folds=FLEET_FOLDS, levels=LEVELS)
     calibration = choice.selection.calibration
     fc = fit_forecast(series, HORIZON, LEVELS, model=choice.model, calibration=calibration)
@@ -214,12 +220,12 @@ def fit_fleet_pools(trains: list[np.ndarray], lags: int) -> tuple[object, object
     return live, held, time.process_time() - started
 
 
-def _variant(method: str, train: np.ndarray) -> object:
+def _variant(method: str, train: np.ndarray) -> Forecaster | None:
     """``autonomic`` is the shipped default; ``autonomic:<name>`` tries one model alone."""
     from forecasting.models import Combination, DampedETS, MstlETS, SarimaxFourier, SeasonalNaive
 
     positive = bool(np.all(train > 0))
-    variants = {
+    variants: dict[str, Forecaster | None] = {
         "autonomic": None,
         "autonomic:mstl": MstlETS((24, 168), log=positive),
         "autonomic:sarimax": SarimaxFourier((24, 168), log=positive),
@@ -397,14 +403,14 @@ def main() -> int:
             + render(subset, args, len(arima_names), elapsed).split("\n\n", 1)[1]
         )
     if pool_seconds:
-        fleet = table["autonomic-fleet"]
+        fleet_row = table["autonomic-fleet"]
         report += (
             f"\nautonomic-fleet: the two pooled fits (live and backtest) over "
             f"{len(train_all)} series took {pool_seconds:.1f} CPU s in all, "
             f"{pool_seconds / len(train_all):.4f} s per series, not in its s/series. "
-            f"The backtest chose the pooled model alone for {fleet['pooled_alone']:.1%} "
+            f"The backtest chose the pooled model alone for {fleet_row['pooled_alone']:.1%} "
             f"of the series and its mean with the per-series default for "
-            f"{fleet['pooled'] - fleet['pooled_alone']:.1%}.\n"
+            f"{fleet_row['pooled'] - fleet_row['pooled_alone']:.1%}.\n"
         )
     print(report)
     if args.out:
@@ -418,19 +424,19 @@ def summarise(results: dict[str, dict[str, Row]]) -> dict[str, Row]:
         for method, row in rows.items():
             per_method.setdefault(method, []).append(row)
     table: dict[str, Row] = {}
-    for method, rows in per_method.items():
-        entry: Row = {"n": float(len(rows))}
+    for method, method_rows in per_method.items():
+        entry: Row = {"n": float(len(method_rows))}
         for key in ("smape", "mase", "seconds", "cov80", "cov95", "pooled", "pooled_alone"):
-            values = [r[key] for r in rows if key in r]
+            values = [r[key] for r in method_rows if key in r]
             entry[key] = float(np.mean(values)) if values else math.nan
-        entry["failed"] = float(sum(r.get("failed", 0.0) for r in rows))
+        entry["failed"] = float(sum(r.get("failed", 0.0) for r in method_rows))
         table[method] = entry
     # OWA against Naive2 on the same series as the method
     for method, entry in table.items():
         names = [name for name, rows in results.items() if method in rows]
         base_s = np.mean([results[n]["naive2"]["smape"] for n in names])
         base_m = np.mean([results[n]["naive2"]["mase"] for n in names])
-        entry["owa"] = 0.5 * (entry["smape"] / base_s + entry["mase"] / base_m)
+        entry["owa"] = float(0.5 * (entry["smape"] / base_s + entry["mase"] / base_m))
         entry["naive2_smape"] = float(base_s)
         entry["naive2_mase"] = float(base_m)
     return table

@@ -39,10 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nab_scoring import (
+from benchmarks.nab_scoring import (
     Corpus,
     LabelledFile,
     Profile,

@@ -16,7 +16,10 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from nab import load  # benchmarks/ is on the path when this file is run
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.nab import load
 
 
 def main() -> int:

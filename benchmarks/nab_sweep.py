@@ -25,11 +25,10 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nab import NabFile, load
-from nab_scoring import Corpus
+from benchmarks.nab import NabFile, load
+from benchmarks.nab_scoring import Corpus
 
 _FILES: list[NabFile] = []
 

@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -412,7 +413,7 @@ def _profile_settings(
     parser: argparse.ArgumentParser, base: ProfileSettings, assignments: list[str]
 ) -> ProfileSettings:
     """``base`` with each ``NAME=VALUE`` applied (the value parsed as the field's type)."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # each value of its field's type, read at run time
     for assignment in assignments:
         name, _, text = assignment.partition("=")
         if name not in ProfileSettings.__dataclass_fields__ or not text:
@@ -433,7 +434,7 @@ def _profile_settings(
                 f"--profile-setting {name}: cannot read {text!r} as {type(current).__name__}"
             )
     try:
-        return replace(base, **changes)  # type: ignore[arg-type]
+        return replace(base, **changes)
     except ValueError as error:
         parser.error(f"--profile-setting: {error}")
         raise

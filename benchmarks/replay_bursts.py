@@ -38,10 +38,9 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from replay import DAY, LAG, LOOP, Point, _best_under_at_cost, _ratio, load_traces
-
+from benchmarks.replay import DAY, LAG, LOOP, Point, _best_under_at_cost, _ratio, load_traces
 from forecasting.forecast import Forecast
 from forecasting.replay import ForecastPath, Plant, ReplayPolicy, forecast_path, replay
 from forecasting.scaling import horizon_steps, lead_time

@@ -58,6 +58,7 @@ from benchmarks.replay import DAY, LAG, LOOP, load_traces  # noqa: E402
 from forecasting.replay import (  # noqa: E402
     FloorHook,
     Plant,
+    PolicyKind,
     ReplayPolicy,
     ReplayResult,
     forecast_path,
@@ -240,7 +241,7 @@ def run_trace(
         plant = Plant(capacity, startup, metric_lag=LAG)
         lead = lead_time(startup, LOOP, LAG)
         for arm, guess in ARMS:
-            kind = "hpa" if arm == "hpa" else "predictive"
+            kind: PolicyKind = "hpa" if arm == "hpa" else "predictive"
             policy = ReplayPolicy(kind, args.target, args.margin, loop_period=LOOP)
             hook = (
                 scheduled_hook(schedules(events, args.target, capacity, guess), lead)

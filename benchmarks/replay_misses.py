@@ -35,6 +35,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -42,9 +43,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import forecasting.replay as replay_mod
 from benchmarks.replay import DAY, LAG, LOOP, load_traces
+from forecasting.forecast import Forecast
 from forecasting.profile import ProfileSettings, nanmedian
 from forecasting.replay import Plant, ReplayPolicy, forecast_path, replay
-from forecasting.scaling import horizon_steps, lead_time
+from forecasting.scaling import (
+    ScalingRecommendation,
+    ScalingSettings,
+    WorkloadNow,
+    horizon_steps,
+    lead_time,
+    recommend,
+)
 
 
 class Tally(defaultdict[Any, float]):
@@ -53,7 +62,7 @@ class Tally(defaultdict[Any, float]):
     def __init__(self) -> None:
         super().__init__(float)
 
-    def update(self, other: dict[Any, float]) -> None:  # type: ignore[override]
+    def add(self, other: dict[Any, float]) -> None:
         for key, value in other.items():
             self[key] += value
 
@@ -101,24 +110,24 @@ def main() -> int:
 
     floors: dict[float, int | None] = {}
     why_none: dict[float, str] = {}
-    original = replay_mod.recommend  # type: ignore[attr-defined]
 
-    def recording(forecast, now, scaling):  # type: ignore[no-untyped-def]
-        rec = original(forecast, now, scaling)
+    def recording(
+        forecast: Forecast | None, now: WorkloadNow, scaling: ScalingSettings
+    ) -> ScalingRecommendation:
+        rec = recommend(forecast, now, scaling)
         floors[now.now] = rec.floor
         why_none[now.now] = rec.reason
         return rec
 
-    replay_mod.recommend = recording  # type: ignore[attr-defined]
-    pred = replay(
-        series,
-        plant,
-        ReplayPolicy("predictive", args.target, args.margin, loop_period=LOOP),
-        warmup_seconds=7 * DAY,
-        path=path,
-        timeline=True,
-    )
-    replay_mod.recommend = original  # type: ignore[attr-defined]
+    with mock.patch.object(replay_mod, "recommend", recording):
+        pred = replay(
+            series,
+            plant,
+            ReplayPolicy("predictive", args.target, args.margin, loop_period=LOOP),
+            warmup_seconds=7 * DAY,
+            path=path,
+            timeline=True,
+        )
     hpa = replay(
         series, plant, ReplayPolicy("hpa", args.hpa_target), warmup_seconds=7 * DAY, timeline=True
     )
@@ -255,7 +264,7 @@ def main() -> int:
     print("\nforecast misses by local hour (all forecast-miss classes):")
     hours: Tally = Tally()
     for c in hour_counts.values():
-        hours.update(c)
+        hours.add(c)
     print("  " + " ".join(f"{h:02d}:{hours[h]:.0f}" for h in range(24)))
     for cls, c in hour_counts.items():
         print(f"  {cls}: " + " ".join(f"{h:02d}:{c[h]:.0f}" for h in range(24)))

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from replay import DAY, LAG, LOOP, load_traces
-
+from benchmarks.replay import DAY, LAG, LOOP, load_traces
 from forecasting.forecast import Forecast
 from forecasting.replay import ForecastPath, Plant, ReplayPolicy, _slot, forecast_path, replay
 from forecasting.scaling import horizon_steps, lead_time

@@ -279,8 +279,7 @@ def run_one(
         "violations": [],
     }
     began = time.monotonic()
-    server = start_fake_apiserver()
-    server._httpd.handle_error = lambda *_args: None  # type: ignore[method-assign]
+    server = start_fake_apiserver(quiet_errors=True)
     wanted = rng.randint(min(1, max_kills), max_kills)
     with tempfile.TemporaryDirectory(prefix="scaling-crash-") as name:
         work = Path(name)

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the stand-ins in tests/
 
 from agent.adapters.slack import build_approvals
-from agent.ledger import open_ledger
+from agent.ledger import Ledger, open_ledger
 from tests.fakeslack import start_fake_slack
 from tests.integration.slack.conftest import (
     APP_TOKEN,
@@ -46,6 +46,14 @@ from tests.integration.slack.conftest import (
     make_decision,
     slack_settings,
 )
+
+
+def message_ref(ledger: Ledger, question_id: str) -> str | None:
+    """The reference of an asked question's message; None until the message is posted."""
+    question = ledger.question(question_id)
+    if question is None:
+        raise RuntimeError(f"question {question_id} was asked but is not in the ledger")
+    return question.message_ref
 
 
 def run(questions: int = 20, cycle: float = 30.0, limit: float = 180.0) -> dict[str, float]:
@@ -69,7 +77,7 @@ def run(questions: int = 20, cycle: float = 30.0, limit: float = 180.0) -> dict[
             next_cycle = start + cycle
             done = None
             while time.monotonic() - start < limit:
-                refs = [ledger.question(a.question_id).message_ref for a in asked]  # type: ignore[union-attr]
+                refs = [message_ref(ledger, a.question_id) for a in asked]
                 if all(refs):
                     done = time.monotonic() - start
                     break

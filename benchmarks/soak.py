@@ -285,6 +285,8 @@ def note_reports() -> None:
     annotations: the scaling loop's reports on a workload (``Executor.report``), which
     are no action and have no intent. The fake's request log has no bodies, so its
     handler's body reader and logger are wrapped here."""
+    from unittest import mock
+
     from tests.fakekube import server as fake
 
     read_body, log_pending = fake._Handler._read_body, fake._Handler._log_pending
@@ -305,8 +307,9 @@ def note_reports() -> None:
             REPORT_WRITES.add(self._pending.seq)
         log_pending(self, status)
 
-    fake._Handler._read_body = read  # type: ignore[method-assign]
-    fake._Handler._log_pending = log  # type: ignore[method-assign]
+    # Wrapped for the rest of the process (one soak run): the patches are never stopped.
+    mock.patch.object(fake._Handler, "_read_body", read).start()
+    mock.patch.object(fake._Handler, "_log_pending", log).start()
 
 
 # --------------------------------------------------------------------------- faults
@@ -1048,9 +1051,8 @@ def main(argv: list[str] | None = None) -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="autonomic-soak-"))
     work.mkdir(parents=True, exist_ok=True)
     note_reports()
-    kube = start_fake_apiserver()
     # cut connections are expected here: no tracebacks from the fake's handler threads
-    kube._httpd.handle_error = lambda *_args: None  # type: ignore[method-assign]
+    kube = start_fake_apiserver(quiet_errors=True)
     controller = seed_cluster(kube)
     slack = start_fake_slack(token=TOKEN)
     backfill = openmetrics(

@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from remediation.guards import GlobalLimits  # noqa: E402
 from tests.integration.remediation.rig import build_rig  # noqa: E402
 from tests.integration.remediation.storm import (  # noqa: E402
+    StormFigures,
     blow,
     figures,
     resolve_when_rolled_back,
@@ -31,7 +32,9 @@ from tests.integration.remediation.storm import (  # noqa: E402
 )
 
 
-def scenario(limits: GlobalLimits, auto: float, *, resolve: bool, quiet: float) -> tuple:  # type: ignore[type-arg]
+def scenario(
+    limits: GlobalLimits, auto: float, *, resolve: bool, quiet: float
+) -> tuple[StormFigures, int, float]:
     with tempfile.TemporaryDirectory() as folder:
         rig = build_rig(Path(folder), auto=auto, limits=limits)
         try:

@@ -29,10 +29,18 @@ __all__ = [
 
 
 def start_fake_apiserver(
-    *, bookmark_interval: float = 1.0, history_limit: int = 2000, argo_rollouts: bool = True
+    *,
+    bookmark_interval: float = 1.0,
+    history_limit: int = 2000,
+    argo_rollouts: bool = True,
+    quiet_errors: bool = False,
 ) -> FakeApiServer:
     """Start a fake API server on 127.0.0.1 (random port); call ``.stop()`` when done.
-    ``argo_rollouts=False``: a cluster without Argo Rollouts' CRD (``argoproj.io`` is 404)."""
+    ``argo_rollouts=False``: a cluster without Argo Rollouts' CRD (``argoproj.io`` is 404).
+    ``quiet_errors=True``: a failed request's traceback is not printed."""
     return FakeApiServer(
-        Store(history_limit), bookmark_interval=bookmark_interval, argo_rollouts=argo_rollouts
+        Store(history_limit),
+        bookmark_interval=bookmark_interval,
+        argo_rollouts=argo_rollouts,
+        quiet_errors=quiet_errors,
     ).start()

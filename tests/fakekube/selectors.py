@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 __all__ = ["FIELD_SELECTABLE", "SelectorError", "parse_field_selector", "parse_label_selector"]
@@ -77,6 +78,30 @@ def _split_requirements(text: str) -> list[str]:
     return parts
 
 
+def _label_in(key: str, values: frozenset[str], labels: dict[str, str]) -> bool:
+    return labels.get(key) in values
+
+
+def _label_not_in(key: str, values: frozenset[str], labels: dict[str, str]) -> bool:
+    return labels.get(key) not in values
+
+
+def _label_is(key: str, value: str, labels: dict[str, str]) -> bool:
+    return labels.get(key) == value
+
+
+def _label_is_not(key: str, value: str, labels: dict[str, str]) -> bool:
+    return labels.get(key) != value
+
+
+def _has_label(key: str, labels: dict[str, str]) -> bool:
+    return key in labels
+
+
+def _lacks_label(key: str, labels: dict[str, str]) -> bool:
+    return key not in labels
+
+
 def parse_label_selector(text: str | None) -> Matcher:
     """Compile a label selector into a predicate over an object's ``metadata.labels``."""
     if not text:
@@ -87,21 +112,21 @@ def parse_label_selector(text: str | None) -> Matcher:
             _, key, operator, raw_values = match.groups()
             values = frozenset(v.strip() for v in raw_values.split(",") if v.strip())
             if operator == "in":
-                checks.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
+                checks.append(partial(_label_in, key, values))
             else:
-                checks.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
+                checks.append(partial(_label_not_in, key, values))
         elif match := _CMP_RE.match(requirement):
             key, operator, value = match.groups()
             if operator == "!=":
-                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
+                checks.append(partial(_label_is_not, key, value))
             else:
-                checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+                checks.append(partial(_label_is, key, value))
         elif match := _EXISTS_RE.match(requirement):
             negated, key = match.groups()
             if negated:
-                checks.append(lambda labels, k=key: k not in labels)
+                checks.append(partial(_lacks_label, key))
             else:
-                checks.append(lambda labels, k=key: k in labels)
+                checks.append(partial(_has_label, key))
         else:
             raise SelectorError(f"unable to parse requirement: {requirement.strip()!r}")
 
@@ -123,6 +148,14 @@ def _field_value(obj: dict[str, Any], path: str) -> str:
     return str(node)
 
 
+def _field_is(path: str, value: str, obj: dict[str, Any]) -> bool:
+    return _field_value(obj, path) == value
+
+
+def _field_is_not(path: str, value: str, obj: dict[str, Any]) -> bool:
+    return _field_value(obj, path) != value
+
+
 def parse_field_selector(text: str | None, kind: str) -> Matcher:
     """Compile a field selector; unknown fields raise ``SelectorError`` (HTTP 400)."""
     if not text:
@@ -137,7 +170,7 @@ def parse_field_selector(text: str | None, kind: str) -> Matcher:
         if path not in allowed:
             raise SelectorError(f'field label not supported: "{path}"')
         if operator == "!=":
-            checks.append(lambda obj, p=path, v=value: _field_value(obj, p) != v)
+            checks.append(partial(_field_is_not, path, value))
         else:
-            checks.append(lambda obj, p=path, v=value: _field_value(obj, p) == v)
+            checks.append(partial(_field_is, path, value))
     return lambda obj: all(check(obj) for check in checks)

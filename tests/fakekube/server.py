@@ -123,8 +123,19 @@ class _DropConnectionError(Exception):
     """Abort the exchange by closing the socket, as a network failure would."""
 
 
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """A listener that does not print the traceback of a request that failed."""
+
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        pass
+
+
 class FakeApiServer:
-    """A fake API server on 127.0.0.1 with a random port; ``url`` is its base URL."""
+    """A fake API server on 127.0.0.1 with a random port; ``url`` is its base URL.
+    ``quiet_errors``: no traceback on stderr for a request that failed (a client killed
+    mid-request leaves half-read connections, and their tracebacks are noise)."""
 
     def __init__(
         self,
@@ -133,8 +144,10 @@ class FakeApiServer:
         bookmark_interval: float = 1.0,
         default_watch_timeout: float = 1800.0,
         argo_rollouts: bool = True,
+        quiet_errors: bool = False,
     ) -> None:
         self.store = store or Store()
+        self._quiet_errors = quiet_errors
         # API groups of custom resources whose CRD is not installed: 404 for every path.
         self._unserved: set[str] = set() if argo_rollouts else {"argoproj.io"}
         self.bookmark_interval = bookmark_interval
@@ -149,7 +162,8 @@ class FakeApiServer:
         self.url = f"http://{host!s}:{port}"
 
     def _bind(self, port: int) -> ThreadingHTTPServer:
-        httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        listener = _QuietHTTPServer if self._quiet_errors else ThreadingHTTPServer
+        httpd = listener(("127.0.0.1", port), self._handler)
         httpd.daemon_threads = True
         return httpd
 

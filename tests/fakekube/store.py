@@ -8,6 +8,7 @@ resourceVersion gets the 410 Gone an etcd compaction causes.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import math
 import re
@@ -511,7 +512,7 @@ class Store:
             ]
             return items, self._rv
 
-    def changes_after(self, resource_version: int) -> list[Change]:
+    def changes_after(self, resource_version: int) -> builtins.list[Change]:
         """Changes newer than ``resource_version``; 410 Gone if history no longer has them."""
         with self.cond:
             if resource_version < self._oldest_watchable:
@@ -577,7 +578,7 @@ class Store:
         finally:
             self._judging = False
 
-    def _budget_pods(self, namespace: str, budget: Obj) -> list[Obj]:
+    def _budget_pods(self, namespace: str, budget: Obj) -> builtins.list[Obj]:
         """The pods a PDB selects: none without ``spec.selector``, every pod of the
         namespace with an empty one (policy/v1)."""
         selector = (budget.get("spec") or {}).get("selector")
@@ -591,7 +592,7 @@ class Store:
             if ns == namespace and match(pod)
         ]
 
-    def _expected_pods(self, namespace: str, pods: list[Obj]) -> int | None:
+    def _expected_pods(self, namespace: str, pods: builtins.list[Obj]) -> int | None:
         """The summed scale of the controllers of ``pods``, as the disruption controller
         reckons expected pods (``getExpectedScale``): a Deployment's for the pods of its
         ReplicaSets, any other ReplicaSet's own (an Argo Rollout's, each), a
@@ -665,8 +666,10 @@ class Store:
             (c for c in old_status.get("conditions") or [] if c.get("type") == "DisruptionAllowed"),
             None,
         )
-        same = old is not None and old.get("status") == condition["status"]
-        condition["lastTransitionTime"] = old["lastTransitionTime"] if same else now_rfc3339()
+        if old is not None and old.get("status") == condition["status"]:
+            condition["lastTransitionTime"] = old["lastTransitionTime"]
+        else:
+            condition["lastTransitionTime"] = now_rfc3339()
         return {
             "observedGeneration": generation,
             "disruptionsAllowed": allowed,
@@ -1141,7 +1144,7 @@ class Store:
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             return self._commit(rt, old, new, False)
 
-    def objects(self, kind: str, namespace: str = "") -> list[Obj]:
+    def objects(self, kind: str, namespace: str = "") -> builtins.list[Obj]:
         rt = next(r for r in RESOURCES if r.kind == kind)
         return self.list(rt, namespace)[0]
 

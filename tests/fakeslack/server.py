@@ -30,7 +30,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakeslack.socket_mode import SocketModeServer
@@ -408,7 +408,7 @@ def _truthy(value: Any) -> bool:
     return str(value).lower() in ("1", "true")
 
 
-def _metadata(value: Any) -> dict[str, Any] | bool | None:
+def _metadata(value: Any) -> dict[str, Any] | Literal[False] | None:
     """``{"event_type": ..., "event_payload": {...}}`` (a JSON string in a form body);
     None when absent, False when malformed."""
     if value is None:

@@ -58,9 +58,9 @@ def openmetrics(
         selector = f"{name}{{{rendered}}}" if rendered else name
         for when, value in samples:
             by_name.setdefault(name, []).append(f"{selector} {_om_value(value)} {when:.3f}")
-    for name, samples in by_name.items():
+    for name, rendered_samples in by_name.items():
         lines.append(f"# TYPE {name} gauge")
-        lines.extend(samples)
+        lines.extend(rendered_samples)
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 

@@ -245,7 +245,7 @@ class Controller:
             if _same_health(pod.get("status") or {}, status):
                 continue
             self.store.modify(
-                "Pod", namespace, pod["metadata"]["name"], lambda p, s=status: p.update(status=s)
+                "Pod", namespace, pod["metadata"]["name"], functools.partial(_set_status, status)
             )
         names = {p["metadata"]["name"] for p in keep}
         index = 0
@@ -285,11 +285,11 @@ class Controller:
         if deployment.get("status") == wanted and _revision(deployment) == revision:
             return  # nothing to do: a controller writes only on change
 
-        def status(obj: Obj) -> None:
+        def write_status(obj: Obj) -> None:
             obj["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = str(revision)
             obj["status"] = wanted
 
-        self.store.modify("Deployment", namespace, name, status)
+        self.store.modify("Deployment", namespace, name, write_status)
 
     def _new_replicaset(self, deployment: Obj, revision: int) -> Obj:
         template = copy.deepcopy(deployment["spec"]["template"])
@@ -333,14 +333,22 @@ def _kind(kind: str) -> Any:
     return next(r for r in RESOURCES if r.kind == kind)
 
 
+def _set_status(status: Obj, obj: Obj) -> None:
+    obj.update(status=status)
+
+
+def _set_created(stamp: str, obj: Obj) -> None:
+    obj["metadata"].update(creationTimestamp=stamp)
+
+
 def get_obj(store: Store, kind: str, namespace: str | None, name: str) -> Obj:
     rt = _kind(kind)
-    return dict(store.get(rt, namespace if rt.namespaced else "", name))
+    return dict(store.get(rt, (namespace or "") if rt.namespaced else "", name))
 
 
 def delete_obj(store: Store, kind: str, namespace: str | None, name: str) -> None:
     rt = _kind(kind)
-    store.delete(rt, namespace if rt.namespaced else "", name)
+    store.delete(rt, (namespace or "") if rt.namespaced else "", name)
 
 
 def _same_health(old: Obj, new: Obj) -> bool:
@@ -637,7 +645,7 @@ def seed_web(
             continue
         status = pod_status(behaviour, rig.clock.now() if started_at is None else started_at)
         rig.server.store.modify(
-            "Pod", namespace, pod["metadata"]["name"], lambda p, s=status: p.update(status=s)
+            "Pod", namespace, pod["metadata"]["name"], functools.partial(_set_status, status)
         )
 
 
@@ -707,7 +715,7 @@ def stamp_replicasets(
             "ReplicaSet",
             namespace,
             rs["metadata"]["name"],
-            lambda obj, t=stamp: obj["metadata"].update(creationTimestamp=t),
+            functools.partial(_set_created, stamp),
         )
 
 

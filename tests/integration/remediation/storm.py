@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from tests.integration.remediation.rig import Controller, KubeRig, rfc3339, seed_nodes, seed_web
@@ -46,7 +47,7 @@ def seed_services(
         seed_web(rig, name=name, images=(f"shop/{name}:1", f"shop/{name}:2"))
         controllers.append(Controller(rig.server, rig.clock, lambda _c: "Ready"))
     for index, controller in enumerate(controllers if control else ()):
-        rig.controllers.append(lambda c=controller, i=index: c.reconcile("shop", f"svc-{i}"))
+        rig.controllers.append(partial(controller.reconcile, "shop", f"svc-{index}"))
     return controllers
 
 

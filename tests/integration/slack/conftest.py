@@ -114,8 +114,8 @@ class Rig:
         return question
 
 
-def make_decision(**overrides: object) -> Decision:
-    base: dict[str, object] = {
+def make_decision(**overrides: Any) -> Decision:
+    base: dict[str, Any] = {  # each value of its Decision field's type
         "kind": "remediation",
         "decision_type": "rollback-crashloop/Deployment",
         "subject": "Deployment/shop/web",
@@ -134,7 +134,7 @@ def make_decision(**overrides: object) -> Decision:
         "status": "asked",
     }
     base.update(overrides)
-    return Decision(**base)  # type: ignore[arg-type]
+    return Decision(**base)
 
 
 def slack_settings(base_url: str, **overrides: object) -> SlackSettings:

@@ -16,7 +16,7 @@ from agent.decisions import Proposal, Routed
 from agent.ledger import Feedback
 from agent.loops.scaling import HISTORY, STEP, ScalingLoop
 from agent.observability import Metrics
-from agent.routing import Thresholds
+from agent.routing import Route, Thresholds
 from agent.settings import ScalingSettings
 from forecasting.series import Series
 from remediation.ports import (
@@ -55,6 +55,9 @@ class WeekReader:
         return [
             MetricSeries(query, {}, series, 0, float(self.t[inside][-1]), False, 0.0),
         ]
+
+    def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
+        return []  # the scaling loop reads ranges only
 
 
 class FakeCluster:
@@ -233,7 +236,7 @@ class AskEverything:
     """Routes every proposal to ``route`` (a person, by default: nothing is written) and
     keeps them, with their status, in a ``QuestionLedger``."""
 
-    def __init__(self, route: str = "ask", clock: FakeClock | None = None) -> None:
+    def __init__(self, route: Route = "ask", clock: FakeClock | None = None) -> None:
         self.route = route
         self.clock = clock  # when each decision was made (0 without one)
         self.proposals: list[Proposal] = []
@@ -244,7 +247,7 @@ class AskEverything:
     def decide(self, p: Proposal) -> Routed:
         self.proposals.append(p)
         decision_id = f"d-{len(self.ledger.records) + 1}"  # a ledger shared goes on counting
-        route = "shadow" if p.shadow and self.route != "observe" else self.route
+        route: Route = "shadow" if p.shadow and self.route != "observe" else self.route
         status = {"ask": "asked", "auto": "approved"}.get(route, route)
         self.ledger.records[decision_id] = SimpleNamespace(
             id=decision_id,
@@ -257,7 +260,7 @@ class AskEverything:
             created_at=self.clock.now() if self.clock is not None else 0.0,
             updated_at=0.0,
         )
-        return Routed(decision_id, route, 0.5, Thresholds(auto=0.8, ask=0.5), "", "")  # type: ignore[arg-type]
+        return Routed(decision_id, route, 0.5, Thresholds(auto=0.8, ask=0.5), "", "")
 
     def supersede(self, decision_id: str, why: str, *, reason: str = "Superseded") -> bool:
         """As ``DecisionService.supersede``: an asked decision closed as ``superseded``."""
@@ -336,7 +339,7 @@ def loop_over(
     clock: FakeClock,
     workloads: list[WorkloadState],
     *,
-    route: str = "ask",
+    route: Route = "ask",
     metrics: Metrics | None = None,
     paused: Callable[[], str | None] = lambda: None,
     **settings: Any,
