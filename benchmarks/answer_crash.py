@@ -609,8 +609,7 @@ def run_one(
     scenario = scenarios[index % len(scenarios)]
     report = RunReport(scenario)
     began = time.monotonic()
-    kube = start_fake_apiserver()
-    kube._httpd.handle_error = lambda *_args: None
+    kube = start_fake_apiserver(quiet_errors=True)
     slack = start_fake_slack(token=TOKEN)
     clock = FakeClock(START)
     controller, targets = _seed("crashloop", kube, clock)
