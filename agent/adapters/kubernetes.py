@@ -405,6 +405,10 @@ class KubernetesCluster:
             raise ConfigError(f"stale_after must be positive, got {self.stale_after}")
         self._stale: set[str] = set()  # the kinds whose caches are read past now
         self._stale_lock = threading.Lock()
+        self._monotonic = monotonic
+        # When a decision's LIST of its target's Events last failed (``monotonic``), why,
+        # and its reason code: no other is sent for ``event_list_pause`` seconds.
+        self._event_list_failed: tuple[float, str, str] | None = None
 
     @staticmethod
     def watch_count(namespaces: Iterable[str] = ()) -> int:
@@ -839,8 +843,7 @@ class KubernetesCluster:
         namespace = target.namespace or "default"
         cache = self._event_cache(namespace, wait=0.0)
         if cache is None:
-            fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
-            items, _ = self.api.list("Event", namespace, field_selector=fields)
+            items = self._target_events_listed(target, namespace)
             others = (
                 "its ReplicaSet and pods"
                 if target.kind == "Deployment"
@@ -860,6 +863,45 @@ class KubernetesCluster:
         wanted = {(ref.kind, ref.name) for ref in about}
         items = [e for e in cache.items(namespace) if _involved(e) in wanted]
         return EventsRead(tuple(_object_event(e) for e in items), about, left_out)
+
+    # A decision's own LIST of its target's Events (``recent_events`` before the Event
+    # cache has listed, or while its watch is stale) is one try of at most this many
+    # seconds unanswered, and after a failure none is sent for ``event_list_pause``
+    # seconds: a decision never waits on its Events for longer, however many a cycle
+    # makes, whatever the API server does (the adapter's reads retry 4 times, each
+    # waiting up to 30 s: two minutes per decision).
+    event_list_timeout = 5.0
+    event_list_pause = 30.0
+
+    def _target_events_listed(self, target: ObjectRef, namespace: str) -> list[Obj]:
+        """``target``'s Events by one LIST with a field selector, one quick try; a
+        ``TransientError`` without asking while the last such LIST's failure is recent."""
+        now = self._monotonic()
+        failed = self._event_list_failed
+        if failed is not None and now - failed[0] < self.event_list_pause:
+            raise TransientError(
+                f"Events not listed again within {self.event_list_pause:.0f} s of a LIST "
+                f"of them that failed ({now - failed[0]:.0f} s ago): {failed[1]}",
+                reason=failed[2],
+            )
+        policy = dataclasses.replace(
+            self.api.policy,
+            attempts=1,
+            request_timeout=(
+                min(self.api.policy.request_timeout[0], self.event_list_timeout),
+                min(self.api.policy.request_timeout[1], self.event_list_timeout),
+            ),
+        )
+        fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
+        try:
+            items, _ = self.api.list("Event", namespace, field_selector=fields, policy=policy)
+        except AutonomicError as exc:
+            said = getattr(exc, "reason", None)
+            reason = said if isinstance(said, str) else type(exc).__name__
+            self._event_list_failed = (self._monotonic(), str(exc), reason)
+            raise
+        self._event_list_failed = None
+        return items
 
     def _current_replicasets(self, target: ObjectRef) -> list[ObjectRef]:
         """A Deployment's ReplicaSet of its current revision (from the caches; none

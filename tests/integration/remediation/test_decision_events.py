@@ -6,6 +6,7 @@ noted and counted, and the question is asked all the same."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from agent.adapters.slack import RetryPolicy, build_approvals
 from agent.approvals import Approvals
 from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
-from agent.errors import PermanentError
+from agent.errors import PermanentError, TransientError
 from agent.ledger import DecisionRecord, Ledger
 from remediation.ports import ObjectRef
 from tests.fakeslack import FakeSlack, start_fake_slack
@@ -229,3 +230,38 @@ def test_a_namespace_not_read_is_said_not_read(tmp_path: Path) -> None:
         assert rig.server.requests == []  # nothing asked of the API server
     finally:
         rig.close()
+
+
+def test_a_failing_events_list_is_tried_once_and_not_again_for_a_while(rig: KubeRig) -> None:
+    # Before the Event cache has listed, each decision reads its target's Events by a
+    # LIST. One that fails is not retried (the adapter's reads are: here twice, in
+    # production 4 times 30 s, for every decision of the cycle), and the decisions that
+    # follow within ``event_list_pause`` send none: they are said not readable at once.
+    crash_looping_web(rig)
+    rig.server.inject(r"/events", status=503, times=100, verb="list")
+
+    for _ in range(3):
+        with pytest.raises(TransientError) as raised:
+            rig.cluster.recent_events(WEB)
+        assert raised.value.reason == "ApiUnavailable"
+    assert event_requests(rig, "list") == 1
+    assert "not listed again within 30 s" in str(raised.value)
+
+    rig.cluster.event_list_pause = 0.0  # the pause over: asked again, and read
+    rig.server.clear_faults()
+    assert rig.cluster.recent_events(WEB).about == (WEB,)
+    assert event_requests(rig, "list") == 2
+
+
+def test_a_hanging_events_list_gives_up_within_its_own_timeout(rig: KubeRig) -> None:
+    # An Event store that hangs (Events in an etcd of their own, overloaded) while the
+    # other kinds answer: the decision waits ``event_list_timeout``, not the adapter's
+    # read timeout (5 s in the rig, 30 s in production).
+    crash_looping_web(rig)
+    rig.cluster.event_list_timeout = 0.3
+    rig.server.inject(r"/events", delay=3.0, times=1, verb="list")
+
+    began = time.monotonic()
+    with pytest.raises(TransientError):
+        rig.cluster.recent_events(WEB)
+    assert time.monotonic() - began < 2.0
