@@ -62,7 +62,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -843,7 +843,8 @@ class KubernetesCluster:
         namespace = target.namespace or "default"
         cache = self._event_cache(namespace, wait=0.0)
         if cache is None:
-            items = self._target_events_listed(target, namespace)
+            uids = self._current_uids((target,))
+            items = [e for e in self._target_events_listed(target, namespace) if _same(e, uids)]
             others = (
                 "its ReplicaSet and pods"
                 if target.kind == "Deployment"
@@ -861,7 +862,8 @@ class KubernetesCluster:
             replicasets, left_out = [], f"the Events of its ReplicaSet (not read: {exc})"
         about = (target, *replicasets, *related)
         wanted = {(ref.kind, ref.name) for ref in about}
-        items = [e for e in cache.items(namespace) if _involved(e) in wanted]
+        uids = self._current_uids(about)
+        items = [e for e in cache.items(namespace) if _involved(e) in wanted and _same(e, uids)]
         return EventsRead(tuple(_object_event(e) for e in items), about, left_out)
 
     # A decision's own LIST of its target's Events (``recent_events`` before the Event
@@ -902,6 +904,20 @@ class KubernetesCluster:
             raise
         self._event_list_failed = None
         return items
+
+    def _current_uids(self, refs: Iterable[ObjectRef]) -> dict[tuple[str, str], str]:
+        """The uid of each of ``refs`` that the caches hold (by kind and name): an Event
+        about an earlier object of the same name (deleted and created again within the
+        hour Events are kept: a StatefulSet's pod, a Deployment and its ReplicaSet named
+        by its template's hash, a Node) carries that object's uid."""
+        uids: dict[tuple[str, str], str] = {}
+        for ref in refs:
+            cache = self.caches.get(ref.kind) if self._started else None
+            obj = cache.get(ref.namespace, ref.name) if cache is not None else None
+            uid = (obj.get("metadata") or {}).get("uid") if obj is not None else None
+            if isinstance(uid, str) and uid:
+                uids[(ref.kind, ref.name)] = uid
+        return uids
 
     def _current_replicasets(self, target: ObjectRef) -> list[ObjectRef]:
         """A Deployment's ReplicaSet of its current revision (from the caches; none
@@ -1110,6 +1126,15 @@ def _involved(event: Obj) -> tuple[str, str]:
     if not isinstance(involved, dict):
         return ("", "")
     return (str(involved.get("kind") or ""), str(involved.get("name") or ""))
+
+
+def _same(event: Obj, uids: Mapping[tuple[str, str], str]) -> bool:
+    """Whether ``event`` may be about the object of its kind and name that ``uids``
+    holds: yes unless both uids are known and differ."""
+    involved = event.get("involvedObject")
+    said = involved.get("uid") if isinstance(involved, dict) else None
+    current = uids.get(_involved(event))
+    return not (isinstance(said, str) and said and current is not None and said != current)
 
 
 def _object_event(event: Obj) -> ObjectEvent:

@@ -265,3 +265,46 @@ def test_a_hanging_events_list_gives_up_within_its_own_timeout(rig: KubeRig) -> 
     with pytest.raises(TransientError):
         rig.cluster.recent_events(WEB)
     assert time.monotonic() - began < 2.0
+
+
+def test_events_of_an_earlier_object_of_the_same_name_are_left_out(
+    rig: KubeRig, slack: FakeSlack
+) -> None:
+    # shop/web deleted and created again (and its ReplicaSet, whose name is its
+    # template's hash, with it): the Events of the ones before, kept for an hour, are
+    # not this object's; `kubectl describe` leaves them out by their uid too. An Event
+    # with no uid is kept.
+    pods, current, _ = crash_looping_web(rig)
+
+    def stored(kind: str, name: str) -> dict[str, Any]:
+        (obj,) = [
+            o for o in rig.server.store.objects(kind, "shop") if name == o["metadata"]["name"]
+        ]
+        return obj
+
+    def uid_of(kind: str, name: str) -> str:
+        return str(stored(kind, name)["metadata"]["uid"])
+
+    def put(name: str, kind: str, about: str, reason: str, uid: str | None) -> None:
+        put_event(rig, name, kind, about, reason, 30)
+        if uid is not None:
+            event = stored("Event", name)
+            event["involvedObject"]["uid"] = uid
+            rig.server.store.put(event)
+
+    put("a", "Deployment", "web", "OldDeploymentWarning", "uid-of-the-web-deleted")
+    put("b", "ReplicaSet", current, "OldReplicaSetQuota", "uid-of-the-rs-deleted")
+    put("c", "Pod", pods[0], "OldPodBackOff", "uid-of-the-pod-deleted")
+    put("d", "Deployment", "web", "ProgressDeadlineExceeded", uid_of("Deployment", "web"))
+    put("e", "ReplicaSet", current, "FailedCreate", uid_of("ReplicaSet", current))
+    put("f", "Pod", pods[0], "BackOff", uid_of("Pod", pods[0]))
+    put("g", "Pod", pods[1], "Unhealthy", None)
+    rig.cluster.start()
+    assert len(rig.cluster.list_events(WEB)) == 2  # the Event cache has listed
+
+    decision = asked_decision(rig)
+
+    events = decision.evidence["events"]
+    reasons = sorted(e["reason"] for e in events["shown"])
+    assert reasons == ["BackOff", "FailedCreate", "ProgressDeadlineExceeded", "Unhealthy"]
+    assert events["read"] == 4
