@@ -406,6 +406,7 @@ class KubernetesCluster:
         self._stale: set[str] = set()  # the kinds whose caches are read past now
         self._stale_lock = threading.Lock()
         self._monotonic = monotonic
+        self.event_max_age = event_max_age
         # When a decision's LIST of its target's Events last failed (``monotonic``), why,
         # and its reason code: no other is sent for ``event_list_pause`` seconds.
         self._event_list_failed: tuple[float, str, str] | None = None
@@ -843,8 +844,14 @@ class KubernetesCluster:
         namespace = target.namespace or "default"
         cache = self._event_cache(namespace, wait=0.0)
         if cache is None:
-            uids = self._current_uids((target,))
-            items = [e for e in self._target_events_listed(target, namespace) if _same(e, uids)]
+            # As the cache would give them: of the same object, and none last seen longer
+            # ago than it keeps them (an API server's ``--event-ttl`` may be a day).
+            uids, since = self._current_uids((target,)), self._wall_clock() - self.event_max_age
+            items = [
+                e
+                for e in self._target_events_listed(target, namespace)
+                if _same(e, uids) and ((at := event_time(e)) is None or at >= since)
+            ]
             others = (
                 "its ReplicaSet and pods"
                 if target.kind == "Deployment"

@@ -308,3 +308,18 @@ def test_events_of_an_earlier_object_of_the_same_name_are_left_out(
     reasons = sorted(e["reason"] for e in events["shown"])
     assert reasons == ["BackOff", "FailedCreate", "ProgressDeadlineExceeded", "Unhealthy"]
     assert events["read"] == 4
+
+
+def test_before_the_event_cache_has_listed_old_events_are_not_taken_for_recent(
+    rig: KubeRig,
+) -> None:
+    # An API server that keeps Events longer than an hour (--event-ttl=24h): the LIST
+    # read before the cache has listed returns them all, the cache would hold none
+    # older than its 65 minutes. The decision shows the same recent ones either way.
+    crash_looping_web(rig)
+    put_event(rig, "old", "Deployment", "web", "ProgressDeadlineExceeded", 5 * 3600)
+    put_event(rig, "new", "Deployment", "web", "FailedCreate", 60)
+
+    read = rig.cluster.recent_events(WEB)
+
+    assert [e.reason for e in read.events] == ["FailedCreate"]
