@@ -407,9 +407,10 @@ class KubernetesCluster:
         self._stale_lock = threading.Lock()
         self._monotonic = monotonic
         self.event_max_age = event_max_age
-        # When a decision's LIST of its target's Events last failed (``monotonic``), why,
-        # and its reason code: no other is sent for ``event_list_pause`` seconds.
-        self._event_list_failed: tuple[float, str, str] | None = None
+        # Per namespace, when a decision's LIST of its target's Events last failed
+        # (``monotonic``), why, and its reason code: no other is sent there for
+        # ``event_list_pause`` seconds (a Role may grant one namespace and not another).
+        self._event_list_failed: dict[str, tuple[float, str, str]] = {}
 
     @staticmethod
     def watch_count(namespaces: Iterable[str] = ()) -> int:
@@ -875,10 +876,10 @@ class KubernetesCluster:
 
     # A decision's own LIST of its target's Events (``recent_events`` before the Event
     # cache has listed, or while its watch is stale) is one try of at most this many
-    # seconds unanswered, and after a failure none is sent for ``event_list_pause``
-    # seconds: a decision never waits on its Events for longer, however many a cycle
-    # makes, whatever the API server does (the adapter's reads retry 4 times, each
-    # waiting up to 30 s: two minutes per decision).
+    # seconds unanswered, and after a failure none is sent in that namespace for
+    # ``event_list_pause`` seconds: a decision never waits on its Events for longer,
+    # however many a cycle makes, whatever the API server does (the adapter's reads
+    # retry 4 times, each waiting up to 30 s: two minutes per decision).
     event_list_timeout = 5.0
     event_list_pause = 30.0
 
@@ -886,7 +887,7 @@ class KubernetesCluster:
         """``target``'s Events by one LIST with a field selector, one quick try; a
         ``TransientError`` without asking while the last such LIST's failure is recent."""
         now = self._monotonic()
-        failed = self._event_list_failed
+        failed = self._event_list_failed.get(namespace)
         if failed is not None and now - failed[0] < self.event_list_pause:
             raise TransientError(
                 f"Events not listed again within {self.event_list_pause:.0f} s of a LIST "
@@ -907,9 +908,9 @@ class KubernetesCluster:
         except AutonomicError as exc:
             said = getattr(exc, "reason", None)
             reason = said if isinstance(said, str) else type(exc).__name__
-            self._event_list_failed = (self._monotonic(), str(exc), reason)
+            self._event_list_failed[namespace] = (self._monotonic(), str(exc), reason)
             raise
-        self._event_list_failed = None
+        self._event_list_failed.pop(namespace, None)
         return items
 
     def _current_uids(self, refs: Iterable[ObjectRef]) -> dict[tuple[str, str], str]:

@@ -323,3 +323,18 @@ def test_before_the_event_cache_has_listed_old_events_are_not_taken_for_recent(
     read = rig.cluster.recent_events(WEB)
 
     assert [e.reason for e in read.events] == ["FailedCreate"]
+
+
+def test_a_failed_events_list_in_one_namespace_does_not_hold_another_namespaces(
+    rig: KubeRig,
+) -> None:
+    # A Role that grants list on events in one namespace and not in another: the 403 of
+    # the one says nothing of the other, whose decisions still read their Events.
+    crash_looping_web(rig)
+    rig.server.forbid("list", "events", namespace="shop")
+    with pytest.raises(PermanentError):
+        rig.cluster.recent_events(WEB)
+    other = ObjectRef("Deployment", "api", "payments")
+
+    assert rig.cluster.recent_events(other).events == ()
+    assert event_requests(rig, "list") == 2
