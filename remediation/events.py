@@ -25,6 +25,7 @@ from remediation.ports import ObjectEvent, ObjectRef
 from remediation.windows import to_utc_text
 
 __all__ = [
+    "ABOUT_NAMED",
     "EVENTS_SHOWN",
     "MESSAGE_CHARS",
     "OBJECTS_NAMED",
@@ -40,6 +41,10 @@ EVENTS_SHOWN = 5
 MESSAGE_CHARS = 300
 # The objects an entry names before it says how many more.
 OBJECTS_NAMED = 3
+# The objects whose Events were read that the evidence names (the target, its current
+# ReplicaSet, its first pods) before it counts the rest: a Deployment of a thousand pods
+# would otherwise put a thousand names in each decision's evidence.
+ABOUT_NAMED = 10
 
 _SPACES = re.compile(r"\s+")
 
@@ -63,7 +68,9 @@ def fold_events(
     None when no Event said), ``objects`` (the kind/name of those it is about, at most
     ``OBJECTS_NAMED``) and ``more_objects``; ``read``, how many Events were read;
     ``more``, how many entries were left out; ``about``, the objects whose Events were
-    read; ``left_out``, what was not read, when something was not.
+    read (at most ``ABOUT_NAMED``, the first given first) and ``about_more``, how many
+    more were (only when some were left unnamed); ``left_out``, what was not read, when
+    something was not.
 
     One entry per type and reason. Warnings come first, newest first, then Normal
     Events (any type but ``Warning``) while there is room. Events with no time sort
@@ -102,7 +109,8 @@ def fold_events(
         "shown": entries,
         "read": read,
         "more": max(0, len(ranked) - shown),
-        "about": [str(ref) for ref in about],
+        "about": [str(ref) for ref in about[:ABOUT_NAMED]],
+        **({"about_more": len(about) - ABOUT_NAMED} if len(about) > ABOUT_NAMED else {}),
         **({"left_out": left_out} if left_out else {}),
     }
 

@@ -250,12 +250,21 @@ class KubeApi:
         return getattr(api, f"{action}_namespaced_{info.snake}")
 
     def _call(
-        self, call: ApiCall, fn: Callable[[], T], *, optional: bool = False, **kwargs: Any
+        self,
+        call: ApiCall,
+        fn: Callable[[], T],
+        *,
+        optional: bool = False,
+        policy: RetryPolicy | None = None,
+        **kwargs: Any,
     ) -> T:
         """``call_with_retries``, with a refusal (403) told to ``on_refused``;
-        ``optional``: a read the daemon works without (see the module's docstring)."""
+        ``optional``: a read the daemon works without (see the module's docstring);
+        ``policy``: this call's retries, instead of the adapter's."""
         try:
-            result: T = call_with_retries(fn, call, self.policy, sleep=self._sleep, **kwargs)
+            result: T = call_with_retries(
+                fn, call, policy or self.policy, sleep=self._sleep, **kwargs
+            )
         except PermissionDeniedError as exc:
             # an admission plugin's 403 (a quota, a namespace being deleted) is no
             # missing permission: not told, so it does not fire AutonomicPermissionDenied
@@ -293,8 +302,9 @@ class KubeApi:
     def _where(self, info: KindInfo, namespace: str | None) -> tuple[Any, ...]:
         return (namespace,) if info.namespaced and namespace else ()
 
-    def _opts(self) -> dict[str, Any]:
-        return {"_preload_content": False, "_request_timeout": self.policy.request_timeout}
+    def _opts(self, policy: RetryPolicy | None = None) -> dict[str, Any]:
+        timeout = (policy or self.policy).request_timeout
+        return {"_preload_content": False, "_request_timeout": timeout}
 
     # -------------------------------------------------------------------- reads
 
@@ -311,8 +321,11 @@ class KubeApi:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        policy: RetryPolicy | None = None,
     ) -> tuple[list[Obj], str]:
-        """Items (with kind/apiVersion filled in) and the list's resourceVersion."""
+        """Items (with kind/apiVersion filled in) and the list's resourceVersion.
+        ``policy``: this LIST's retries and timeout, instead of the adapter's (a read
+        that must not keep its caller waiting: a decision's Events)."""
         info = KINDS[kind]
         method = self._method(info, "list", namespace)
         call = ApiCall("list", info.group, info.plural, namespace)
@@ -323,8 +336,9 @@ class KubeApi:
         }
         body = self._run(
             call,
-            lambda: method(*self._where(info, namespace), **query, **self._opts()),
+            lambda: method(*self._where(info, namespace), **query, **self._opts(policy)),
             optional=bool(info.optional),
+            policy=policy,
         )
         items = body.get("items") or []
         for item in items:

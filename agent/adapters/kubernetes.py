@@ -62,7 +62,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -405,6 +405,12 @@ class KubernetesCluster:
             raise ConfigError(f"stale_after must be positive, got {self.stale_after}")
         self._stale: set[str] = set()  # the kinds whose caches are read past now
         self._stale_lock = threading.Lock()
+        self._monotonic = monotonic
+        self.event_max_age = event_max_age
+        # Per namespace, when a decision's LIST of its target's Events last failed
+        # (``monotonic``), why, and its reason code: no other is sent there for
+        # ``event_list_pause`` seconds (a Role may grant one namespace and not another).
+        self._event_list_failed: dict[str, tuple[float, str, str]] = {}
 
     @staticmethod
     def watch_count(namespaces: Iterable[str] = ()) -> int:
@@ -844,8 +850,14 @@ class KubernetesCluster:
         namespace = target.namespace or "default"
         cache = self._event_cache(namespace, wait=0.0)
         if cache is None:
-            fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
-            items, _ = self.api.list("Event", namespace, field_selector=fields)
+            # As the cache would give them: of the same object, and none last seen longer
+            # ago than it keeps them (an API server's ``--event-ttl`` may be a day).
+            uids, since = self._current_uids((target,)), self._wall_clock() - self.event_max_age
+            items = [
+                e
+                for e in self._target_events_listed(target, namespace)
+                if _same(e, uids) and ((at := event_time(e)) is None or at >= since)
+            ]
             others = (
                 "its ReplicaSet and pods"
                 if target.kind == "Deployment"
@@ -863,8 +875,62 @@ class KubernetesCluster:
             replicasets, left_out = [], f"the Events of its ReplicaSet (not read: {exc})"
         about = (target, *replicasets, *related)
         wanted = {(ref.kind, ref.name) for ref in about}
-        items = [e for e in cache.items(namespace) if _involved(e) in wanted]
+        uids = self._current_uids(about)
+        items = [e for e in cache.items(namespace) if _involved(e) in wanted and _same(e, uids)]
         return EventsRead(tuple(_object_event(e) for e in items), about, left_out)
+
+    # A decision's own LIST of its target's Events (``recent_events`` before the Event
+    # cache has listed, or while its watch is stale) is one try of at most this many
+    # seconds unanswered, and after a failure none is sent in that namespace for
+    # ``event_list_pause`` seconds: a decision never waits on its Events for longer,
+    # however many a cycle makes, whatever the API server does (the adapter's reads
+    # retry 4 times, each waiting up to 30 s: two minutes per decision).
+    event_list_timeout = 5.0
+    event_list_pause = 30.0
+
+    def _target_events_listed(self, target: ObjectRef, namespace: str) -> list[Obj]:
+        """``target``'s Events by one LIST with a field selector, one quick try; a
+        ``TransientError`` without asking while the last such LIST's failure is recent."""
+        now = self._monotonic()
+        failed = self._event_list_failed.get(namespace)
+        if failed is not None and now - failed[0] < self.event_list_pause:
+            raise TransientError(
+                f"Events not listed again within {self.event_list_pause:.0f} s of a LIST "
+                f"of them that failed ({now - failed[0]:.0f} s ago): {failed[1]}",
+                reason=failed[2],
+            )
+        policy = dataclasses.replace(
+            self.api.policy,
+            attempts=1,
+            request_timeout=(
+                min(self.api.policy.request_timeout[0], self.event_list_timeout),
+                min(self.api.policy.request_timeout[1], self.event_list_timeout),
+            ),
+        )
+        fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
+        try:
+            items, _ = self.api.list("Event", namespace, field_selector=fields, policy=policy)
+        except AutonomicError as exc:
+            said = getattr(exc, "reason", None)
+            reason = said if isinstance(said, str) else type(exc).__name__
+            self._event_list_failed[namespace] = (self._monotonic(), str(exc), reason)
+            raise
+        self._event_list_failed.pop(namespace, None)
+        return items
+
+    def _current_uids(self, refs: Iterable[ObjectRef]) -> dict[tuple[str, str], str]:
+        """The uid of each of ``refs`` that the caches hold (by kind and name): an Event
+        about an earlier object of the same name (deleted and created again within the
+        hour Events are kept: a StatefulSet's pod, a Deployment and its ReplicaSet named
+        by its template's hash, a Node) carries that object's uid."""
+        uids: dict[tuple[str, str], str] = {}
+        for ref in refs:
+            cache = self.caches.get(ref.kind) if self._started else None
+            obj = cache.get(ref.namespace, ref.name) if cache is not None else None
+            uid = (obj.get("metadata") or {}).get("uid") if obj is not None else None
+            if isinstance(uid, str) and uid:
+                uids[(ref.kind, ref.name)] = uid
+        return uids
 
     def _current_replicasets(self, target: ObjectRef) -> list[ObjectRef]:
         """A Deployment's ReplicaSet of its current revision (from the caches; none
@@ -1073,6 +1139,15 @@ def _involved(event: Obj) -> tuple[str, str]:
     if not isinstance(involved, dict):
         return ("", "")
     return (str(involved.get("kind") or ""), str(involved.get("name") or ""))
+
+
+def _same(event: Obj, uids: Mapping[tuple[str, str], str]) -> bool:
+    """Whether ``event`` may be about the object of its kind and name that ``uids``
+    holds: yes unless both uids are known and differ."""
+    involved = event.get("involvedObject")
+    said = involved.get("uid") if isinstance(involved, dict) else None
+    current = uids.get(_involved(event))
+    return not (isinstance(said, str) and said and current is not None and said != current)
 
 
 def _object_event(event: Obj) -> ObjectEvent:

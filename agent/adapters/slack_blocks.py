@@ -89,8 +89,8 @@ _ANSWERED_HEADINGS: Mapping[str, str] = {
 }
 _FIELD_LIMIT = 1900  # Slack: 2000 characters per field
 _SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
-# One line of a decision's Kubernetes Events: 5 of them, and the two lines saying what was
-# left out, fit in one section with room for the escaping.
+# One line of a decision's Kubernetes Events, once escaped: 5 of them, and the two lines
+# saying what was left out, fit in one section.
 _EVENT_LINE = 380
 # Slack refuses a message whose text is longer than 40,000 characters (msg_too_long):
 # plain text is cut below that, with room for what a caller adds after it.
@@ -114,6 +114,24 @@ def escape(text: object) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escaped_cut(text: str, limit: int) -> str:
+    """``text`` escaped (``escape``) and cut so that it is at most ``limit`` characters
+    once escaped (an Event's message full of ``<`` grows four times), the cut between
+    characters of ``text``, never inside the ``&lt;`` one of them became."""
+    shown = escape(text)
+    if len(shown) <= limit:
+        return shown
+    kept: list[str] = []
+    length = 0
+    for char in text:
+        piece = escape(char)
+        if length + len(piece) > limit - 1:
+            break
+        kept.append(piece)
+        length += len(piece)
+    return "".join(kept) + "…"
 
 
 def plain_text(text: object, limit: int = TEXT_LIMIT) -> str:
@@ -405,7 +423,7 @@ def _summary_blocks(
     if isinstance(events, Mapping):
         # What `kubectl describe` shows first, a handful folded by reason; each line cut
         # so that all of them (and what was left out) fit in one section.
-        said = "\n".join(f"• {escape(_cut(line, _EVENT_LINE))}" for line in event_lines(events))
+        said = "\n".join(f"• {_escaped_cut(line, _EVENT_LINE)}" for line in event_lines(events))
         blocks.append(
             {
                 "type": "section",

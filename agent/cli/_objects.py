@@ -334,6 +334,7 @@ class ObjectsApi(KubeApi):
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        policy: RetryPolicy | None = None,  # nothing to retry or wait for here
     ) -> tuple[list[Obj], str]:
         items = [
             copy.deepcopy(obj)

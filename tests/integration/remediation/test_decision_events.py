@@ -6,6 +6,7 @@ noted and counted, and the question is asked all the same."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from agent.adapters.slack import RetryPolicy, build_approvals
 from agent.approvals import Approvals
 from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
-from agent.errors import PermanentError
+from agent.errors import PermanentError, TransientError
 from agent.ledger import DecisionRecord, Ledger
 from remediation.ports import ObjectRef
 from tests.fakeslack import FakeSlack, start_fake_slack
@@ -229,3 +230,111 @@ def test_a_namespace_not_read_is_said_not_read(tmp_path: Path) -> None:
         assert rig.server.requests == []  # nothing asked of the API server
     finally:
         rig.close()
+
+
+def test_a_failing_events_list_is_tried_once_and_not_again_for_a_while(rig: KubeRig) -> None:
+    # Before the Event cache has listed, each decision reads its target's Events by a
+    # LIST. One that fails is not retried (the adapter's reads are: here twice, in
+    # production 4 times 30 s, for every decision of the cycle), and the decisions that
+    # follow within ``event_list_pause`` send none: they are said not readable at once.
+    crash_looping_web(rig)
+    rig.server.inject(r"/events", status=503, times=100, verb="list")
+
+    for _ in range(3):
+        with pytest.raises(TransientError) as raised:
+            rig.cluster.recent_events(WEB)
+        assert raised.value.reason == "ApiUnavailable"
+    assert event_requests(rig, "list") == 1
+    assert "not listed again within 30 s" in str(raised.value)
+
+    rig.cluster.event_list_pause = 0.0  # the pause over: asked again, and read
+    rig.server.clear_faults()
+    assert rig.cluster.recent_events(WEB).about == (WEB,)
+    assert event_requests(rig, "list") == 2
+
+
+def test_a_hanging_events_list_gives_up_within_its_own_timeout(rig: KubeRig) -> None:
+    # An Event store that hangs (Events in an etcd of their own, overloaded) while the
+    # other kinds answer: the decision waits ``event_list_timeout``, not the adapter's
+    # read timeout (5 s in the rig, 30 s in production).
+    crash_looping_web(rig)
+    rig.cluster.event_list_timeout = 0.3
+    rig.server.inject(r"/events", delay=3.0, times=1, verb="list")
+
+    began = time.monotonic()
+    with pytest.raises(TransientError):
+        rig.cluster.recent_events(WEB)
+    assert time.monotonic() - began < 2.0
+
+
+def test_events_of_an_earlier_object_of_the_same_name_are_left_out(
+    rig: KubeRig, slack: FakeSlack
+) -> None:
+    # shop/web deleted and created again (and its ReplicaSet, whose name is its
+    # template's hash, with it): the Events of the ones before, kept for an hour, are
+    # not this object's; `kubectl describe` leaves them out by their uid too. An Event
+    # with no uid is kept.
+    pods, current, _ = crash_looping_web(rig)
+
+    def stored(kind: str, name: str) -> dict[str, Any]:
+        (obj,) = [
+            o for o in rig.server.store.objects(kind, "shop") if name == o["metadata"]["name"]
+        ]
+        return obj
+
+    def uid_of(kind: str, name: str) -> str:
+        return str(stored(kind, name)["metadata"]["uid"])
+
+    def put(name: str, kind: str, about: str, reason: str, uid: str | None) -> None:
+        put_event(rig, name, kind, about, reason, 30)
+        if uid is not None:
+            event = stored("Event", name)
+            event["involvedObject"]["uid"] = uid
+            rig.server.store.put(event)
+
+    put("a", "Deployment", "web", "OldDeploymentWarning", "uid-of-the-web-deleted")
+    put("b", "ReplicaSet", current, "OldReplicaSetQuota", "uid-of-the-rs-deleted")
+    put("c", "Pod", pods[0], "OldPodBackOff", "uid-of-the-pod-deleted")
+    put("d", "Deployment", "web", "ProgressDeadlineExceeded", uid_of("Deployment", "web"))
+    put("e", "ReplicaSet", current, "FailedCreate", uid_of("ReplicaSet", current))
+    put("f", "Pod", pods[0], "BackOff", uid_of("Pod", pods[0]))
+    put("g", "Pod", pods[1], "Unhealthy", None)
+    rig.cluster.start()
+    assert len(rig.cluster.list_events(WEB)) == 2  # the Event cache has listed
+
+    decision = asked_decision(rig)
+
+    events = decision.evidence["events"]
+    reasons = sorted(e["reason"] for e in events["shown"])
+    assert reasons == ["BackOff", "FailedCreate", "ProgressDeadlineExceeded", "Unhealthy"]
+    assert events["read"] == 4
+
+
+def test_before_the_event_cache_has_listed_old_events_are_not_taken_for_recent(
+    rig: KubeRig,
+) -> None:
+    # An API server that keeps Events longer than an hour (--event-ttl=24h): the LIST
+    # read before the cache has listed returns them all, the cache would hold none
+    # older than its 65 minutes. The decision shows the same recent ones either way.
+    crash_looping_web(rig)
+    put_event(rig, "old", "Deployment", "web", "ProgressDeadlineExceeded", 5 * 3600)
+    put_event(rig, "new", "Deployment", "web", "FailedCreate", 60)
+
+    read = rig.cluster.recent_events(WEB)
+
+    assert [e.reason for e in read.events] == ["FailedCreate"]
+
+
+def test_a_failed_events_list_in_one_namespace_does_not_hold_another_namespaces(
+    rig: KubeRig,
+) -> None:
+    # A Role that grants list on events in one namespace and not in another: the 403 of
+    # the one says nothing of the other, whose decisions still read their Events.
+    crash_looping_web(rig)
+    rig.server.forbid("list", "events", namespace="shop")
+    with pytest.raises(PermanentError):
+        rig.cluster.recent_events(WEB)
+    other = ObjectRef("Deployment", "api", "payments")
+
+    assert rig.cluster.recent_events(other).events == ()
+    assert event_requests(rig, "list") == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from hypothesis import given, settings
@@ -329,3 +330,27 @@ def test_a_decisions_kubernetes_events_have_a_section_of_their_own() -> None:
     unread = _decision(evidence={"events": unread_events("events is forbidden")})
     said = json.dumps(escalation_blocks(unread, "expired", "S0ONCALL"))
     assert "not readable: events is forbidden" in said
+
+
+def test_event_lines_long_once_escaped_all_show_cut_between_characters() -> None:
+    # A probe's HTML answer, a Go error's "<nil>": each "<" is sent as "&lt;", four times
+    # longer. Each line is cut once escaped, so all of them, and what was left out, fit
+    # in the section; and no cut falls inside an "&lt;".
+    from remediation.events import fold_events
+    from remediation.ports import ObjectEvent
+
+    events = [
+        ObjectEvent(f"Pod/web-{i}", "Warning", f"Reason{i}", "<p>&</p>" * 60, 2, NOW - i)
+        for i in range(7)
+    ]
+    folded = fold_events(events, left_out="the Events of its ReplicaSet (not read: stale)")
+    blocks = question_blocks(_decision(evidence={"events": folded}), _question())
+    (section,) = [
+        b for b in blocks if "Recent Kubernetes Events" in b.get("text", {}).get("text", "")
+    ]
+    text = section["text"]["text"]
+    assert len(text) <= 3000
+    assert [f"Reason{i}" in text for i in range(5)] == [True] * 5
+    assert "2 more reasons not shown" in text
+    assert "not read: the Events of its ReplicaSet (not read: stale)" in text
+    assert re.findall(r"&(?!lt;|gt;|amp;)", text) == []

@@ -3,6 +3,8 @@ type and reason, Warnings first and newest first, a handful at most, messages cu
 
 from __future__ import annotations
 
+import json
+
 from remediation.events import (
     EVENTS_SHOWN,
     MESSAGE_CHARS,
@@ -114,3 +116,17 @@ def test_none_read_and_unreadable() -> None:
     assert event_lines(fold_events([])) == ["none recent"]
     why = 'events is forbidden: User "autonomic" cannot list resource "events"'
     assert event_lines(unread_events(why)) == [f"not readable: {why}"]
+
+
+def test_the_objects_read_are_kept_a_few_by_name_and_the_rest_counted() -> None:
+    # A Deployment of 800 pods: every decision about it (and each hand-off) kept all
+    # 800 refs in its evidence, about 30 KB in the ledger for a list no view shows.
+    pods = [ObjectRef("Pod", f"web-7d9f-{i:05d}", "shop") for i in range(800)]
+    current = ObjectRef("ReplicaSet", "web-7d9f", "shop")
+    folded = fold_events([event("BackOff", T0)], about=[WEB, current, *pods])
+    assert folded["about"][:3] == [str(WEB), str(current), str(pods[0])]
+    assert len(folded["about"]) <= 10
+    assert folded["about_more"] == 802 - len(folded["about"])
+    assert len(json.dumps(folded)) < 2_000
+    # A few: all named, no count.
+    assert "about_more" not in fold_events([], about=[WEB, current])
