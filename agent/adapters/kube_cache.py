@@ -30,6 +30,10 @@ watch opened before a list delivers afterwards is dropped, not applied over the 
 list (each list starts a new ``epoch``), and that watch is resumed from the list's
 resourceVersion.
 
+``generation(namespace)`` changes whenever what ``items(namespace)`` returns does (a
+stored or removed object, a list; not a bookmark), and is never reused by any cache: a
+reader may keep what it made of a namespace's objects while it stays the same.
+
 A cache of every namespace can be told to leave some out (``exclude_namespaces``): their
 objects are dropped as they arrive, never kept. ``NamespacedCaches`` reads one kind in a
 fixed set of namespaces through one ``WatchCache`` per namespace (namespaced LIST and
@@ -50,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import itertools
 import logging
 import random
 import sys
@@ -77,6 +82,11 @@ __all__ = [
 
 log = logging.getLogger("autonomic.kubernetes.cache")
 Obj = dict[str, Any]
+
+# Every change to any cache's contents takes the next number of this one count, so a
+# generation (``WatchCache.generation``) names one state of one cache's contents: two
+# equal generations are the same cache holding the very same objects.
+_GENERATIONS = itertools.count(1)
 
 # A watch that delivered nothing and ended sooner than this is treated as a failure
 # (client-go's reflector uses the same one-second rule for "very short watch").
@@ -215,6 +225,10 @@ class WatchCache:
         # The same objects by namespace, kept in step with ``_objects`` (same order), so
         # a per-namespace read does not filter every object of the kind each time.
         self._by_namespace: dict[str, dict[tuple[str, str], Obj]] = {}
+        # Generations (see ``generation``): the whole cache's, the latest list's (every
+        # namespace's until something in it changes), and each namespace's changed since.
+        self._generation = self._listed_generation = next(_GENERATIONS)
+        self._namespace_generations: dict[str, int] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
         self._stop = threading.Event()
@@ -265,6 +279,24 @@ class WatchCache:
     def get(self, namespace: str | None, name: str) -> Obj | None:
         with self._lock:
             return self._objects.get((namespace or "", name))
+
+    def generation(self, namespace: str | None = None) -> int:
+        """A number that changes whenever what ``items(namespace)`` returns changes: an
+        object stored (ADDED or MODIFIED, always a new object), one removed (DELETED, or
+        dropped by a bound), every list (new objects throughout). A BOOKMARK changes
+        nothing stored, so it leaves it. Numbers are never reused, by this cache or any
+        other, so a reader may keep what it made of ``items(namespace)`` and reuse it
+        while the generation is the one it read first: read the generation, then the
+        items (a change in between then only costs one more conversion later)."""
+        with self._lock:
+            self._trim_locked()
+            if namespace is None:
+                return self._generation
+            return self._namespace_generations.get(namespace, self._listed_generation)
+
+    def _changed_locked(self, namespace: str) -> None:
+        """What ``namespace`` holds changed: a new generation for it and the cache."""
+        self._generation = self._namespace_generations[namespace] = next(_GENERATIONS)
 
     def staleness(self) -> float:
         """Seconds since the cache last heard from the API server (inf before the first list)."""
@@ -345,6 +377,8 @@ class WatchCache:
         with self._lock:
             self._objects = fresh
             self._by_namespace = by_namespace
+            self._generation = self._listed_generation = next(_GENERATIONS)
+            self._namespace_generations = {}
             self._resource_version = resource_version
             self._epoch += 1
             self._replaced_locked()
@@ -520,6 +554,7 @@ class WatchCache:
                 key = _key(obj)
                 self._objects[key] = obj
                 self._by_namespace.setdefault(key[0], {})[key] = obj
+                self._changed_locked(key[0])
                 self._stored_locked(key, obj)
             elif kind == "DELETED":
                 self._remove_locked(_key(obj))
@@ -534,7 +569,8 @@ class WatchCache:
         return True
 
     def _remove_locked(self, key: tuple[str, str]) -> None:
-        self._objects.pop(key, None)
+        if self._objects.pop(key, None) is not None:
+            self._changed_locked(key[0])
         inside = self._by_namespace.get(key[0])
         if inside is not None:
             inside.pop(key, None)
@@ -741,6 +777,15 @@ class NamespacedCaches:
     def get(self, namespace: str | None, name: str) -> Obj | None:
         cache = self.caches.get(namespace or "")
         return cache.get(namespace, name) if cache is not None else None
+
+    def generation(self, namespace: str | None = None) -> int:
+        """``WatchCache.generation`` of ``namespace``'s cache; with None, the largest of
+        every namespace's (generations only grow, so any change makes a larger one). 0
+        for a namespace outside the set: it holds nothing, ever."""
+        if namespace is None:
+            return max(cache.generation() for cache in self.caches.values())
+        cache = self.caches.get(namespace)
+        return cache.generation() if cache is not None else 0
 
     def covers(self, namespace: str) -> bool:
         """Whether one of the caches holds ``namespace``'s objects."""

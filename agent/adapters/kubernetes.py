@@ -394,8 +394,8 @@ class KubernetesCluster:
         self.objects_skipped = 0
         self._on_unread = on_unread
         self._skipped_said: set[str] = set()
-        # ``get_hpa_for``'s conversions of each namespace's HPAs, kept while the listing
-        # is the same objects at the same resourceVersions (see ``_hpa_states``).
+        # ``get_hpa_for``'s conversions of each namespace's HPAs, kept while the watch
+        # cache's generation of the namespace is the same (see ``_hpa_states``).
         self._hpas_read: dict[str | None, _HpasRead] = {}
         # A cache that has not heard from the API server for this long is not read (see
         # ``_readable``); by default three watch periods: a healthy watch hears at least
@@ -489,7 +489,12 @@ class KubernetesCluster:
             # The cache indexes by namespace and never holds an excluded one's objects:
             # no copy-and-filter of every object per call.
             return cache.items(namespace or None)
-        if not namespaced:
+        return self._listed(kind, namespace)
+
+    def _listed(self, kind: str, namespace: str | None) -> list[Obj]:
+        """``_objects`` read from the API server (no cache to read): new objects at
+        every call. ``namespace`` is one ``in_scope`` says is read, or None."""
+        if not KINDS[kind].namespaced:
             return self._list(kind, None)
         if namespace:
             return self._list(kind, namespace)
@@ -637,37 +642,43 @@ class KubernetesCluster:
         self._skipped_said.add(said)
         log.warning("skipped an object that cannot be read: %s", said)
 
-    def _hpa_states(
-        self, namespace: str | None
-    ) -> tuple[list[HpaState], list[tuple[Obj, BadObjectError]]]:
-        """Every HPA of ``namespace`` converted, and those that cannot be read (each
-        counted and logged as ``_skipping`` does, at every call).
+    def _hpa_states(self, namespace: str | None) -> _HpasRead:
+        """Every HPA of ``namespace`` converted and indexed by the workload it scales,
+        and those that cannot be read (each counted and logged as ``_skipping`` does, at
+        every call).
 
-        The conversions are kept, and reused while the listing holds the very same
-        objects at the same resourceVersions: ``get_hpa_for`` is asked once for each
-        workload, by the scaling loop and by the engine's snapshot, and converting every
-        HPA of the namespace at each ask cost about as much as the rest of both (34,000
-        conversions a cycle at 1,000 workloads, 50 to a namespace). The kept objects are
-        held, so an id seen again is the same object; a watch event or a re-list brings
-        a new object, and a listing read from the API server (no cache) new ones every
-        time, so those are converted again. An object without a resourceVersion is never
-        taken as unchanged."""
-        objects = self._objects("HorizontalPodAutoscaler", namespace)
-        key = tuple((id(obj), _resource_version(obj)) for obj in objects)
-        held = self._hpas_read.get(namespace)
-        if held is not None and held.key == key and all(version for _, version in key):
-            for _, exc in held.unreadable:
-                self._left_out("HorizontalPodAutoscaler", exc)
-            return held.states, held.unreadable
+        What a watch cache's listing converts to is kept, and reused while the cache's
+        generation of the namespace (``WatchCache.generation``) is the one it was read
+        at: every event that stores or removes an object there, and every list, makes a
+        new one. ``get_hpa_for`` is asked about each workload about three times a cycle
+        (the scaling loop, the engine's snapshot, the HPA's explanation), and converting
+        every HPA of the namespace at each ask cost about as much as the rest of the
+        cycle; so did comparing every HPA's id and resourceVersion with the kept ones at
+        each ask, which the generation replaces. A listing read from the API server (no
+        cache to read, or not yet) is new objects every time: converted every time."""
+        kind: Kind = "HorizontalPodAutoscaler"
+        if namespace and not self.in_scope(namespace):
+            return _NO_HPAS
+        cache = self._readable(kind, self.caches.get(kind))
+        generation: int | None = None
+        if cache is None:
+            objects = self._listed(kind, namespace)
+        else:
+            generation = cache.generation(namespace or None)  # before the items: see there
+            held = self._hpas_read.get(namespace)
+            if held is not None and held.generation == generation:
+                for _, exc in held.unreadable:
+                    self._left_out(kind, exc)
+                return held
+            objects = cache.items(namespace or None)
         unreadable: list[tuple[Obj, BadObjectError]] = []
         states = self._skipping(
-            "HorizontalPodAutoscaler",
-            lambda obj: hpa_state(obj, self.cluster_managers),
-            objects,
-            unreadable,
+            kind, lambda obj: hpa_state(obj, self.cluster_managers), objects, unreadable
         )
-        self._hpas_read[namespace] = _HpasRead(key, objects, states, unreadable)
-        return states, unreadable
+        read = _HpasRead(generation, _by_target(states), tuple(unreadable))
+        if generation is not None:
+            self._hpas_read[namespace] = read
+        return read
 
     def list_workloads(
         self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
@@ -737,23 +748,14 @@ class KubernetesCluster:
         target cannot be told, raises ``BadObjectError``: None would say the workload has
         no HPA, and the scaling loop or a runbook would then write its replicas, which the
         HPA controller owns (or take an HPA floor it wrote as given back)."""
-        states, unreadable = self._hpa_states(workload.namespace)
-        found = [
-            hpa
-            for hpa in states
-            if (hpa.target.kind, hpa.target.name) == (workload.kind, workload.name)
-        ]
-        for obj, exc in unreadable:
+        read = self._hpa_states(workload.namespace)
+        for obj, exc in read.unreadable:
             if _may_target(obj, workload):
                 raise BadObjectError(
                     f"{workload}: an HPA that may scale it cannot be read, so whether it has "
                     f"one is not known ({exc})"
                 )
-        if not found:
-            return None
-        found.sort(key=lambda hpa: hpa.ref.name)
-        others = tuple(hpa.ref.name for hpa in found[1:])
-        return dataclasses.replace(found[0], shared_with=others)
+        return read.by_target.get((workload.kind, workload.name))
 
     def list_volume_claims(
         self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
@@ -1078,18 +1080,29 @@ def _name_unread(
 
 @dataclass(frozen=True)
 class _HpasRead:
-    """One namespace's HPAs as ``_hpa_states`` last converted them."""
+    """One namespace's HPAs as ``_hpa_states`` converted them."""
 
-    key: tuple[tuple[int, str], ...]  # each object's id and resourceVersion, in order
-    objects: list[Obj]  # held, so that no other object can take one of their ids
-    states: list[HpaState]
-    unreadable: list[tuple[Obj, BadObjectError]]
+    generation: int | None  # the watch cache's, of the namespace; None: not from a cache
+    # (target kind, target name) -> the HPA that scales it (the first by name when
+    # several do, the others named in its ``shared_with``).
+    by_target: dict[tuple[str, str], HpaState]
+    unreadable: tuple[tuple[Obj, BadObjectError], ...]
 
 
-def _resource_version(obj: Obj) -> str:
-    meta = obj.get("metadata")
-    version = meta.get("resourceVersion") if isinstance(meta, dict) else None
-    return version if isinstance(version, str) else ""
+_NO_HPAS = _HpasRead(None, {}, ())
+
+
+def _by_target(states: Iterable[HpaState]) -> dict[tuple[str, str], HpaState]:
+    """``_HpasRead.by_target`` of ``states``."""
+    found: dict[tuple[str, str], list[HpaState]] = {}
+    for hpa in states:
+        found.setdefault((hpa.target.kind, hpa.target.name), []).append(hpa)
+    by_target = {}
+    for target, hpas in found.items():
+        hpas.sort(key=lambda hpa: hpa.ref.name)
+        others = tuple(hpa.ref.name for hpa in hpas[1:])
+        by_target[target] = dataclasses.replace(hpas[0], shared_with=others)
+    return by_target
 
 
 def _may_target(hpa: Obj, workload: ObjectRef) -> bool:

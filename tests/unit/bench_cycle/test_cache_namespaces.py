@@ -114,3 +114,42 @@ def test_equal_strings_in_different_objects_are_kept_once() -> None:
     assert a["status"]["conditions"][0][1] is b["status"]["conditions"][0][1]
     assert a["status"] == {"phase": "Running", "conditions": [["Ready", "True"]]}
     assert (a["metadata"]["name"], b["metadata"]["resourceVersion"]) == ("a", "2")
+
+
+@settings(max_examples=100, deadline=None)
+@given(EVENTS, st.lists(st.booleans(), max_size=30))
+def test_a_generation_changes_whenever_what_a_namespace_holds_does(
+    events: list[Any], bookmarks: list[bool]
+) -> None:
+    # What a reader keeps of ``items(ns)`` is reused while ``generation(ns)`` is the one
+    # read with it: any change to which objects ``items(ns)`` returns must change it.
+    api = ListOnly()
+    cache = WatchCache(api, "Pod")  # type: ignore[arg-type]
+    scopes: list[str | None] = [*NAMESPACES, None]
+    seen = {ns: (cache.generation(ns), cache.items(ns)) for ns in scopes}
+    for version, (kind, namespace, name, listed) in enumerate(events, start=2):
+        if kind == "RELIST":
+            api.answer = [pod(ns, n, version) for ns, n in dict.fromkeys(listed)]
+            cache.relist()
+        else:
+            cache._apply({"type": kind, "object": pod(namespace, name, version)})
+        if version - 2 < len(bookmarks) and bookmarks[version - 2]:
+            bookmark = {"metadata": {"resourceVersion": str(version)}}
+            cache._apply({"type": "BOOKMARK", "object": bookmark})
+        for ns in scopes:
+            generation, items = cache.generation(ns), cache.items(ns)
+            before, held = seen[ns]
+            if [id(o) for o in items] != [id(o) for o in held]:
+                assert generation != before, (kind, namespace, name, ns)
+            seen[ns] = (generation, items)  # held: no object of it can take another's id
+
+
+def test_a_bookmark_or_another_namespace_leaves_a_generation() -> None:
+    cache = WatchCache(ListOnly(), "Pod")  # type: ignore[arg-type]
+    cache._apply({"type": "ADDED", "object": pod("shop", "a", 2)})
+    shop, everything = cache.generation("shop"), cache.generation()
+    cache._apply({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "3"}}})
+    cache._apply({"type": "DELETED", "object": pod("shop", "nobody", 4)})  # not held
+    assert (cache.generation("shop"), cache.generation()) == (shop, everything)
+    cache._apply({"type": "ADDED", "object": pod("infra", "b", 5)})
+    assert cache.generation("shop") == shop and cache.generation() != everything
