@@ -258,11 +258,15 @@ def min_replicas_writer(
 
     An Update (``kubectl edit``, ``kubectl apply``, a merge patch like Autonomic's) that
     changes the field takes it from every other manager, so a manager other than
-    Autonomic owning it changed it after Autonomic's last write, whatever the value:
-    the one Autonomic wrote, put back by a GitOps tool after Autonomic lowered it, is
-    theirs too. A server-side apply of the same value shares the field instead: then
-    it counts when its time is not older than Autonomic's (the same second included;
-    Autonomic's write would have taken the field from an earlier one). Status writes
+    Autonomic owning it changed it after Autonomic's last write that changed it,
+    whatever the value: the one Autonomic wrote, put back by a GitOps tool after a
+    person changed it, is theirs too. A write that leaves the field as it was takes
+    nothing, neither someone's put-back of the value it has nor Autonomic's own write
+    that found its value there (the owner then set it before Autonomic's write: the
+    scaling loop tells that case apart, ``_overridden``). A server-side apply of the
+    same value shares the field instead: then it counts when its time is not older
+    than Autonomic's (the same second included; Autonomic's write would have taken the
+    field from an earlier one). Status writes
     and entries without a manager or a time that parses are passed over."""
     entries = (hpa.get("metadata") or {}).get("managedFields")
     ours: float | None = None

@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 
 from agent.loops.scaling import RETRY_AFTER_FAILURE
-from remediation.ports import ObjectRef
+from remediation.ports import ObjectRef, SetHpaMinReplicas
 from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
 from tests.fakekube.store import RESOURCES
@@ -368,6 +368,55 @@ def test_a_floor_changed_by_a_field_manager_names_it(
     assert len(said) == 1, said
     assert (f"minReplicas is 3, not the {written} Autonomic wrote (decision ") in said[0]
     assert f'changed by someone else (field manager "helm", {_utc(at)}); theirs stands' in said[0]
+
+
+class _SameValueFirst:
+    """The cluster adapter, with a person setting the very floor the loop is about to
+    write (``kubectl-edit``) just before its write: the write then finds it there and
+    writes nothing."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.rig, self.cluster = rig, rig.cluster
+        self.at: float | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cluster, name)
+
+    def apply(self, operation: Any, *, dry_run: bool = False, uid: str | None = None) -> Any:
+        if self.at is None and isinstance(operation, SetHpaMinReplicas):
+            _set_min(self.rig, operation.min_replicas, "kubectl-edit")
+            self.at = self.rig.clock.now()
+        return self.cluster.apply(operation, dry_run=dry_run, uid=uid)
+
+
+def test_a_floor_someone_set_before_the_loops_write_of_it_is_no_override(
+    prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """A person sets minReplicas to the very value the loop decided (say, after reading
+    its Slack question) just before the loop writes it. The write finds it there and
+    changes nothing, so Autonomic takes no field: managedFields name the person as the
+    owner of spec.minReplicas, from a write made before the loop's. That is not someone
+    writing it "since" Autonomic: no override, no hold, no ``overridden`` note."""
+    opted_in(fake, "web")
+    rig = Rig(prometheus, fake, tmp_path, NOW - 80 * 60, started=True)
+    fake.store.clock = rig.clock.now
+    try:
+        eventually(lambda: rig.cluster.get_hpa_for(WEB) is not None)
+        first = _SameValueFirst(rig)
+        rig.executor.writer = first
+        rig.cycles(1)
+        assert first.at is not None
+        written = rig.hpa_min()
+        assert written > 2
+        (hpa,) = fake.store.objects("HorizontalPodAutoscaler", "shop")
+        owners = [e["manager"] for e in hpa["metadata"]["managedFields"]]
+        assert owners == ["kubectl-edit"]  # the loop's write took nothing
+        _cache_caught_up(rig)
+        rig.cycles(10)
+        assert _overridden(rig) == []
+        assert str(WEB) not in rig.loop.status.held, rig.loop.status.held
+    finally:
+        rig.close()
 
 
 # ------------------------------------------------ the load read unusable
