@@ -103,6 +103,10 @@ CLUSTER_FIELD_MANAGERS = frozenset(
 )
 
 
+# Past ten Update entries on an object, the API server merges the oldest into one entry
+# of this name (its ``capManagersManager``): whose writes it holds is not known.
+OLD_UPDATES_MANAGER = "ancient-changes"
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -266,8 +270,9 @@ def min_replicas_writer(
     scaling loop tells that case apart, ``_overridden``). A server-side apply of the
     same value shares the field instead: then it counts when its time is not older
     than Autonomic's (the same second included; Autonomic's write would have taken the
-    field from an earlier one). Status writes
-    and entries without a manager or a time that parses are passed over."""
+    field from an earlier one). Status writes, entries without a manager or a time
+    that parses, and the API server's bucket of old updates (``ancient-changes``, which
+    may hold Autonomic's own write) are passed over."""
     entries = (hpa.get("metadata") or {}).get("managedFields")
     ours: float | None = None
     newest: tuple[str, float] | None = None
@@ -278,8 +283,8 @@ def min_replicas_writer(
         at = parse_time(entry.get("time"))
         if not isinstance(manager, str) or not manager or at is None:
             continue
-        if not _owns(entry, ("spec", "minReplicas")):
-            continue
+        if not _owns(entry, ("spec", "minReplicas")) or manager == OLD_UPDATES_MANAGER:
+            continue  # the bucket of old updates may hold Autonomic's own write
         if manager == AUTONOMIC_FIELD_MANAGER:
             ours = at if ours is None else max(ours, at)
         elif manager not in ignore and (newest is None or at > newest[1]):
