@@ -351,6 +351,37 @@ def test_the_floor_autonomic_wrote_put_back_by_a_gitops_tool_is_theirs(
     assert len(_overridden(rig)) == 1
 
 
+def test_the_hold_for_a_gitops_put_back_is_said_again_after_a_restart(
+    watched: Rig, prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """Argo CD's put-back of the floor Autonomic wrote is held for; the process restarts
+    within the hour. The new one reads the hold from the ledger and says it as the first
+    did, naming the manager, without a second override or a write."""
+    rig = watched
+    written = rig.hpa_min()
+    _set_min(rig, 30, "kubectl-edit")
+    _set_min(rig, written, "argocd-controller")
+    _cache_caught_up(rig)
+    rig.cycles(3)
+    assert len(_overridden(rig)) == 1
+    said = rig.loop.status.held[str(WEB)]
+    assert "as Autonomic wrote" in said and "argocd-controller" in said
+    patches = rig.hpa_patches()
+    at = rig.clock.now()
+    rig.close()
+    again = Rig(prometheus, fake, tmp_path, at, started=True)
+    fake.store.clock = again.clock.now
+    try:
+        eventually(lambda: again.cluster.get_hpa_for(WEB) is not None)
+        again.cycles(2)
+        held = again.loop.status.held[str(WEB)]
+        assert "as Autonomic wrote" in held and 'field manager "argocd-controller"' in held
+        assert len(_overridden(again)) == 1
+        assert again.hpa_patches() == patches
+    finally:
+        again.close()
+
+
 def test_a_floor_changed_by_a_field_manager_names_it(
     watched: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
