@@ -103,6 +103,10 @@ CLUSTER_FIELD_MANAGERS = frozenset(
 )
 
 
+# Past ten Update entries on an object, the API server merges the oldest into one entry
+# of this name (its ``capManagersManager``): whose writes it holds is not known.
+OLD_UPDATES_MANAGER = "ancient-changes"
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -258,12 +262,17 @@ def min_replicas_writer(
 
     An Update (``kubectl edit``, ``kubectl apply``, a merge patch like Autonomic's) that
     changes the field takes it from every other manager, so a manager other than
-    Autonomic owning it changed it after Autonomic's last write, whatever the value:
-    the one Autonomic wrote, put back by a GitOps tool after Autonomic lowered it, is
-    theirs too. A server-side apply of the same value shares the field instead: then
-    it counts when its time is not older than Autonomic's (the same second included;
-    Autonomic's write would have taken the field from an earlier one). Status writes
-    and entries without a manager or a time that parses are passed over."""
+    Autonomic owning it changed it after Autonomic's last write that changed it,
+    whatever the value: the one Autonomic wrote, put back by a GitOps tool after a
+    person changed it, is theirs too. A write that leaves the field as it was takes
+    nothing, neither someone's put-back of the value it has nor Autonomic's own write
+    that found its value there (the owner then set it before Autonomic's write: the
+    scaling loop tells that case apart, ``_overridden``). A server-side apply of the
+    same value shares the field instead: then it counts when its time is not older
+    than Autonomic's (the same second included; Autonomic's write would have taken the
+    field from an earlier one). Status writes, entries without a manager or a time
+    that parses, and the API server's bucket of old updates (``ancient-changes``, which
+    may hold Autonomic's own write) are passed over."""
     entries = (hpa.get("metadata") or {}).get("managedFields")
     ours: float | None = None
     newest: tuple[str, float] | None = None
@@ -274,8 +283,8 @@ def min_replicas_writer(
         at = parse_time(entry.get("time"))
         if not isinstance(manager, str) or not manager or at is None:
             continue
-        if not _owns(entry, ("spec", "minReplicas")):
-            continue
+        if not _owns(entry, ("spec", "minReplicas")) or manager == OLD_UPDATES_MANAGER:
+            continue  # the bucket of old updates may hold Autonomic's own write
         if manager == AUTONOMIC_FIELD_MANAGER:
             ours = at if ours is None else max(ours, at)
         elif manager not in ignore and (newest is None or at > newest[1]):

@@ -1222,6 +1222,20 @@ class ScalingLoop:
             if hpa is not None and hpa.min_set_by is not None and hpa.min_set_at is not None
             else None
         )
+        if (
+            found == written
+            and set_by is not None
+            and record.get("unchanged") is True
+            and _stored_set_by(record) is None
+        ):
+            # The loop's write found its value there and wrote nothing (an Update that
+            # sets a field to the value it has takes no ownership): the manager owning
+            # the field set it before the loop's write, not since. Noted as the write's
+            # setter, so that only a later write of theirs, or anyone's, is an override.
+            noted = {**record, "set_by": set_by[0], "set_at": set_by[1]}
+            if self._remember_written(ref, noted, now):
+                model.written = noted
+            return
         flagged = record.get("quiet_until")
         held = isinstance(flagged, int | float) and now < flagged
         if found == written and (set_by is None or (_said_of(record, set_by) and not held)):
@@ -3623,6 +3637,10 @@ class ScalingLoop:
                 # Not when ``_overridden`` has stored this write, cut off before its
                 # record, with someone's change to it: that record keeps their hold.
                 record = self._write_record(workload, hpa, decision_id, wanted, now)
+                if outcome.result is not None and not outcome.result.changed:
+                    # The HPA had the value already: the write wrote nothing, so the
+                    # field's owner in managedFields is whoever set it before the loop.
+                    record["unchanged"] = True
                 # The overrides in a row so far go with the new write: a restart or a
                 # new leader reads them back, and the next override's hold is doubled.
                 self._restore_overrides(model, held, now)

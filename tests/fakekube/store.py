@@ -686,12 +686,15 @@ class Store:
         write's, in whole seconds, and its ``fieldsV1`` the fields it owns. The writer
         takes the fields its write set or changed (``_changed_fields``; on a create every
         field it wrote), and no other entry keeps them: an Update takes a field over
-        without a conflict; a field the write removed is nobody's. Unlike a real server,
-        an entry left owning no field is kept, and a write that only removed fields
-        still records its writer and time (a real server records neither: it drops an
-        entry that owns nothing): the tests of a person's uncordon (``spec.unschedulable``
-        removed) rely on it. Always operation ``Update`` (the fake takes no server-side
-        apply). Without a writer (the test aids) the entries stay as they were."""
+        without a conflict; a field the write removed is nobody's. As on a real server
+        (structured-merge-diff's ``Updater.Update``, the API server's
+        ``managedFieldsUpdater``), an entry this write leaves owning nothing is dropped,
+        and a write that set or changed no field (one that only removed fields, such as
+        a bare uncordon: ``spec.unschedulable`` removed) records no writer: no entry is
+        added and no time renewed. A field written with the value it already has is not
+        taken either. Always operation ``Update`` (the fake takes no server-side apply).
+        Without a writer (the test aids) the entries stay as they were, and an entry a
+        test seeded owning nothing is left as it is."""
         meta = new["metadata"]
         old_entries = (old or {}).get("metadata", {}).get("managedFields")
         entries = [dict(e) for e in old_entries if isinstance(e, dict)] if old_entries else []
@@ -699,13 +702,17 @@ class Store:
             manager, subresource = writer
             taken, removed = _changed_fields(rt, old, new, subresource)
             gone = taken | removed
+            emptied: list[Obj] = []
             for entry in entries:
                 owned = _field_paths(entry.get("fieldsV1"))
                 kept = {p for p in owned if not any(_overlaps(p, q) for q in gone)}
                 if kept != owned:
                     entry["fieldsV1"] = _fields_v1(kept)
+                    if not kept:
+                        emptied.append(entry)
+            entries = [e for e in entries if not any(e is x for x in emptied)]
             stamp = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            for entry in entries:
+            for entry in entries if taken else ():
                 if (entry.get("manager"), entry.get("operation"), entry.get("subresource", "")) == (
                     manager,
                     "Update",
@@ -716,17 +723,18 @@ class Store:
                     entry["fieldsV1"] = _fields_v1(owned | taken)
                     break
             else:
-                entry = {
-                    "manager": manager,
-                    "operation": "Update",
-                    "apiVersion": rt.api_version,
-                    "time": stamp,
-                    "fieldsType": "FieldsV1",
-                    "fieldsV1": _fields_v1(taken),
-                }
-                if subresource:
-                    entry["subresource"] = subresource
-                entries.append(entry)
+                if taken:
+                    entry = {
+                        "manager": manager,
+                        "operation": "Update",
+                        "apiVersion": rt.api_version,
+                        "time": stamp,
+                        "fieldsType": "FieldsV1",
+                        "fieldsV1": _fields_v1(taken),
+                    }
+                    if subresource:
+                        entry["subresource"] = subresource
+                    entries.append(entry)
         if entries:
             meta["managedFields"] = entries
         else:

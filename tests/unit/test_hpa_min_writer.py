@@ -115,3 +115,13 @@ def test_the_cache_keeps_who_owns_min_replicas_and_no_other_field() -> None:
             "time": helm_max["metadata"]["managedFields"][0]["time"],
         }
     ]
+
+
+def test_the_api_servers_bucket_of_old_updates_names_nobody() -> None:
+    """Past ten Update entries, the API server merges the oldest into one named
+    ``ancient-changes`` (its ``capManagersManager``), Autonomic's among them when it has
+    not written for a while: that entry may own minReplicas for Autonomic's own write,
+    so it is not taken for someone's; the value still tells a change."""
+    obj = hpa(entry("ancient-changes", T, MIN), entry("helm", T - 60, MAX))
+    assert min_replicas_writer(obj) is None
+    assert hpa_state(obj).min_set_by is None

@@ -90,7 +90,8 @@ def test_an_update_takes_the_fields_it_changes_from_the_other_managers(
     fake: FakeApiServer, api_client: Any
 ) -> None:
     """Autonomic raises an HPA's minReplicas; a GitOps tool puts its own back: it now owns
-    spec.minReplicas, Autonomic's entry is left owning no field. The tool writing the
+    spec.minReplicas, and Autonomic's entry, left owning no field, is gone (a real server
+    drops an entry that owns nothing). The tool writing the
     same value again changes nothing (its time stays); Autonomic taking the field back
     leaves the tool owning only the maximum it had also written."""
     now = [1_800_000_000.0]
@@ -110,10 +111,7 @@ def test_an_update_takes_the_fields_it_changes_from_the_other_managers(
         field_manager="argocd-controller",
     )
     both = {"f:spec": {"f:maxReplicas": {}, "f:minReplicas": {}}}
-    assert _owners(fake) == {
-        ("autonomic", ""): ("2027-01-15T08:00:00Z", {}),
-        ("argocd-controller", ""): ("2027-01-15T08:01:00Z", both),
-    }
+    assert _owners(fake) == {("argocd-controller", ""): ("2027-01-15T08:01:00Z", both)}
     now[0] += 60
     hpas.patch_namespaced_horizontal_pod_autoscaler(
         "web", "shop", {"spec": {"minReplicas": 2}}, field_manager="argocd-controller"
@@ -165,4 +163,33 @@ def test_a_create_owns_what_it_wrote_and_a_removed_field_is_nobodys(
     )
     owners = _owners(fake)
     assert "f:metadata" not in owners[("helm", "")][1]  # removed: the label is nobody's
-    assert owners[("kubectl-edit", "")][1] == {}  # it owns nothing (the fake keeps it)
+    # A write that only removed a field set none: as on a real server, its writer gets
+    # no entry (and so no time).
+    assert ("kubectl-edit", "") not in owners
+
+
+def test_a_remove_only_write_records_no_writer_and_drops_an_emptied_entry(
+    fake: FakeApiServer, api_client: Any
+) -> None:
+    """A real ``kubectl uncordon`` removes ``spec.unschedulable`` (false is left out of the
+    patch): a write that sets no field. As structured-merge-diff's Update does, the field
+    leaves every manager, an entry left owning nothing is dropped, and the uncordoning
+    manager gets no entry and no time: who uncordoned, and when, is not recorded."""
+    now = [1_800_000_000.0]
+    fake.store.clock = lambda: now[0]
+    fake.store.put({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-2"}, "spec": {}})
+    nodes = client.CoreV1Api(api_client)
+    nodes.patch_node("node-2", {"spec": {"unschedulable": True}}, field_manager="autonomic")
+    now[0] += 60
+    nodes.patch_node("node-2", {"metadata": {"labels": {"team": "a"}}}, field_manager="kubectl")
+    now[0] += 600
+    nodes.patch_node("node-2", {"spec": {"unschedulable": None}}, field_manager="kubectl")
+    (node,) = fake.store.objects("Node", None)
+    assert "unschedulable" not in node["spec"]
+    entries = {
+        (e["manager"], e.get("subresource", "")): (e["time"], e["fieldsV1"])
+        for e in node["metadata"]["managedFields"]
+    }
+    assert entries == {
+        ("kubectl", ""): ("2027-01-15T08:01:00Z", {"f:metadata": {"f:labels": {"f:team": {}}}})
+    }

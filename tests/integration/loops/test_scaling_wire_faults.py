@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 
 from agent.loops.scaling import RETRY_AFTER_FAILURE
-from remediation.ports import ObjectRef
+from remediation.ports import ObjectRef, SetHpaMinReplicas
 from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
 from tests.fakekube.store import RESOURCES
@@ -351,6 +351,37 @@ def test_the_floor_autonomic_wrote_put_back_by_a_gitops_tool_is_theirs(
     assert len(_overridden(rig)) == 1
 
 
+def test_the_hold_for_a_gitops_put_back_is_said_again_after_a_restart(
+    watched: Rig, prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """Argo CD's put-back of the floor Autonomic wrote is held for; the process restarts
+    within the hour. The new one reads the hold from the ledger and says it as the first
+    did, naming the manager, without a second override or a write."""
+    rig = watched
+    written = rig.hpa_min()
+    _set_min(rig, 30, "kubectl-edit")
+    _set_min(rig, written, "argocd-controller")
+    _cache_caught_up(rig)
+    rig.cycles(3)
+    assert len(_overridden(rig)) == 1
+    said = rig.loop.status.held[str(WEB)]
+    assert "as Autonomic wrote" in said and "argocd-controller" in said
+    patches = rig.hpa_patches()
+    at = rig.clock.now()
+    rig.close()
+    again = Rig(prometheus, fake, tmp_path, at, started=True)
+    fake.store.clock = again.clock.now
+    try:
+        eventually(lambda: again.cluster.get_hpa_for(WEB) is not None)
+        again.cycles(2)
+        held = again.loop.status.held[str(WEB)]
+        assert "as Autonomic wrote" in held and 'field manager "argocd-controller"' in held
+        assert len(_overridden(again)) == 1
+        assert again.hpa_patches() == patches
+    finally:
+        again.close()
+
+
 def test_a_floor_changed_by_a_field_manager_names_it(
     watched: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -368,6 +399,55 @@ def test_a_floor_changed_by_a_field_manager_names_it(
     assert len(said) == 1, said
     assert (f"minReplicas is 3, not the {written} Autonomic wrote (decision ") in said[0]
     assert f'changed by someone else (field manager "helm", {_utc(at)}); theirs stands' in said[0]
+
+
+class _SameValueFirst:
+    """The cluster adapter, with a person setting the very floor the loop is about to
+    write (``kubectl-edit``) just before its write: the write then finds it there and
+    writes nothing."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.rig, self.cluster = rig, rig.cluster
+        self.at: float | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cluster, name)
+
+    def apply(self, operation: Any, *, dry_run: bool = False, uid: str | None = None) -> Any:
+        if self.at is None and isinstance(operation, SetHpaMinReplicas):
+            _set_min(self.rig, operation.min_replicas, "kubectl-edit")
+            self.at = self.rig.clock.now()
+        return self.cluster.apply(operation, dry_run=dry_run, uid=uid)
+
+
+def test_a_floor_someone_set_before_the_loops_write_of_it_is_no_override(
+    prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """A person sets minReplicas to the very value the loop decided (say, after reading
+    its Slack question) just before the loop writes it. The write finds it there and
+    changes nothing, so Autonomic takes no field: managedFields name the person as the
+    owner of spec.minReplicas, from a write made before the loop's. That is not someone
+    writing it "since" Autonomic: no override, no hold, no ``overridden`` note."""
+    opted_in(fake, "web")
+    rig = Rig(prometheus, fake, tmp_path, NOW - 80 * 60, started=True)
+    fake.store.clock = rig.clock.now
+    try:
+        eventually(lambda: rig.cluster.get_hpa_for(WEB) is not None)
+        first = _SameValueFirst(rig)
+        rig.executor.writer = first
+        rig.cycles(1)
+        assert first.at is not None
+        written = rig.hpa_min()
+        assert written > 2
+        (hpa,) = fake.store.objects("HorizontalPodAutoscaler", "shop")
+        owners = [e["manager"] for e in hpa["metadata"]["managedFields"]]
+        assert owners == ["kubectl-edit"]  # the loop's write took nothing
+        _cache_caught_up(rig)
+        rig.cycles(10)
+        assert _overridden(rig) == []
+        assert str(WEB) not in rig.loop.status.held, rig.loop.status.held
+    finally:
+        rig.close()
 
 
 # ------------------------------------------------ the load read unusable

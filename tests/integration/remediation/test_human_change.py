@@ -1,8 +1,10 @@
 """The "a person changed it recently" guard on the real adapter: who last wrote an
 object comes from its ``metadata.managedFields``, which the fake API server records per
-``fieldManager`` as a real one does. A person (``kubectl-edit``, ``kubectl-uncordon``)
-writing after Autonomic's action holds the runbook; the cluster's own controllers (the
-HPA scaling through ``/scale`` as kube-controller-manager, a status write) do not."""
+``fieldManager`` as a real one does. A person (``kubectl-edit``) writing after
+Autonomic's action holds the runbook; the cluster's own controllers (the HPA scaling
+through ``/scale`` as kube-controller-manager, a status write) do not. A bare uncordon
+(``spec.unschedulable`` removed) sets no field, so a real API server, and the fake,
+record no writer and no time for it: who uncordoned a node is not known from it."""
 
 from __future__ import annotations
 
@@ -89,8 +91,9 @@ def test_the_hpa_and_status_writes_after_our_scale_do_not_hold_it(rig: KubeRig) 
     apps.patch_namespaced_deployment_status(
         "web", "shop", {"status": {"observedGeneration": 99}}, field_manager="some-operator"
     )
+    # Autonomic's /scale entry owned only spec.replicas, which the HPA's write took: a
+    # real API server drops the entry, as the fake does.
     assert _managers(rig, "Deployment", "shop", "web") >= {
-        ("autonomic", "scale"),
         ("kube-controller-manager", "scale"),
         ("kube-controller-manager", ""),
         ("some-operator", "status"),
@@ -135,6 +138,12 @@ def _cordoned_then_pressure_again(rig: KubeRig, uncordoned_by: str) -> list[Hand
     return [h for h in rig.cycle() if h.runbook == "disk-pressure-cordon"]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a real API server records no writer and no time for a bare uncordon (a "
+    "write that only removes spec.unschedulable), so HumanRecentlyChanged cannot see a "
+    "person's uncordon from managedFields: the runbook cordons the node again",
+)
 def test_a_person_uncordoning_the_node_after_ours_is_not_fought(rig: KubeRig) -> None:
     (again,) = _cordoned_then_pressure_again(rig, "kubectl-uncordon")
     assert (again.outcome, again.reason_code) == ("denied", "HumanRecentlyChanged")
@@ -243,9 +252,10 @@ def test_a_cordon_whose_check_fails_is_never_undone_over_the_uncordon(
     rig: KubeRig, manager: str
 ) -> None:
     """disk-pressure-cordon's one check, nodeCordoned, fails only when the node was
-    uncordoned since: the undo (an uncordon) then writes nothing, whoever uncordoned it
-    (a person: HumanChangedSinceAction; the cluster's own: the node no longer holds what
-    the cordon wrote). The failure is escalated; the node stays as they left it."""
+    uncordoned since: the undo (an uncordon) then writes nothing, whoever uncordoned it.
+    A bare uncordon records no writer (as on a real API server), so for a person as for
+    the cluster's own it is the value that says so: the node no longer holds what the
+    cordon wrote. The failure is escalated; the node stays as they left it."""
     decision = _cordoned_then_uncordoned_while_verified(rig, manager)
     assert decision.status == "failed"
     (undo,) = [f for f in rig.feedback(decision.id) if f[0] == "verification"]
@@ -256,11 +266,10 @@ def test_a_cordon_whose_check_fails_is_never_undone_over_the_uncordon(
         for f in rig.ledger.feedback_for(decision.id)
         if f["kind"] == "verification"
     ]
-    said = {
-        "kubectl-uncordon": "changed Node/node-2 after our action; not undoing their change",
-        "kube-controller-manager": "spec.unschedulable is now False, not the True Autonomic "
-        "wrote, so someone else has changed it since; leaving their change in place",
-    }[manager]
+    said = (
+        "spec.unschedulable is now False, not the True Autonomic wrote, so someone else "
+        "has changed it since; leaving their change in place"
+    )
     assert len(refused) == 1 and said in refused[0]
     assert decision.id in [d for d, _ in rig.channel.escalated]
     assert not get_obj(rig.server.store, "Node", None, "node-2")["spec"].get("unschedulable")

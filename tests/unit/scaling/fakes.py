@@ -13,6 +13,7 @@ import numpy as np
 from agent.adapters.prometheus import MetricSeries
 from agent.clock import FakeClock
 from agent.decisions import Proposal, Routed
+from agent.executor import StepOutcome
 from agent.ledger import Feedback
 from agent.loops.scaling import HISTORY, STEP, ScalingLoop
 from agent.observability import Metrics
@@ -312,7 +313,7 @@ class RecordingExecutor:
                 else w
                 for w in self.cluster.workloads
             ]
-        return SimpleNamespace(status="applied")
+        return StepOutcome("applied", "")
 
     def report(self, target: ObjectRef, annotations: dict[str, str]) -> bool:
         self.reports.append((target, dict(annotations)))

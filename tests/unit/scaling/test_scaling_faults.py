@@ -18,6 +18,7 @@ import pytest
 
 from agent.clock import FakeClock
 from agent.errors import TransientError
+from agent.executor import StepOutcome
 from agent.ledger import open_ledger
 from agent.loops.scaling import (
     ADOPT_EVERY,
@@ -330,7 +331,7 @@ def test_a_refused_write_is_said_failed_and_tried_again_later_not_every_cycle(
         tried.append(clock.now())
         if refuse[0]:
             return SimpleNamespace(status="failed", message=REFUSALS[reason], reason=reason)
-        return SimpleNamespace(status="applied", message="", reason=None)
+        return StepOutcome("applied", "")
 
     executor.apply = apply
     with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
@@ -376,7 +377,7 @@ def test_a_write_this_replica_may_no_longer_make_leaves_the_decision_for_the_lea
         if not leading[0]:
             return SimpleNamespace(status=status, message="not this replica's", reason=None)
         executor.applied.append(operation)
-        return SimpleNamespace(status="applied", message="", reason=None)
+        return StepOutcome("applied", "")
 
     executor.apply = apply
     run(loop, clock, 1, land=False)
