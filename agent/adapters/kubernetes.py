@@ -149,7 +149,7 @@ REQUIRED_RBAC: tuple[RbacRule, ...] = (
     RbacRule("", "pods", ("delete", "get", "list", "watch")),
     RbacRule("", "pods/eviction", ("create",)),
     RbacRule("", "nodes", ("get", "list", "patch", "watch")),
-    RbacRule("", "events", ("create", "list", "watch")),
+    RbacRule("", "events", ("create", "list")),
     RbacRule("", "persistentvolumeclaims", ("get", "list", "patch", "watch")),
     RbacRule("apps", "deployments", ("get", "list", "patch", "watch")),
     RbacRule("apps", "deployments/scale", ("get", "patch")),
@@ -417,8 +417,9 @@ class KubernetesCluster:
     @staticmethod
     def watch_count(namespaces: Iterable[str] = ()) -> int:
         """How many watches the caches hold open: one per kind, or with ``namespaces``
-        one per namespaced kind and namespace (plus the Nodes' one); Events' included
-        (opened when something first reads Events)."""
+        one per namespaced kind and namespace (plus the Nodes' one); Events' included,
+        which only ``list_events`` opens (tests and tools: the daemon never does, so its
+        connection pool keeps one spare per namespace)."""
         listed = len(set(namespaces))
         kinds = (*CACHED_KINDS, "Event")
         return sum(listed if listed and KINDS[kind].namespaced else 1 for kind in kinds)
@@ -459,7 +460,8 @@ class KubernetesCluster:
 
     def staleness(self) -> float:
         """Seconds since the least recently refreshed cache heard from the API server
-        (the Events' one counts once something reads Events)."""
+        (the Events' one counts once ``list_events`` has opened it; the daemon never
+        does)."""
         caches = [*self.caches.values(), *([self.events] if self._events_started else [])]
         return max(cache.staleness() for cache in caches)
 
@@ -804,7 +806,9 @@ class KubernetesCluster:
 
     def list_events(self, target: ObjectRef) -> list[Obj]:
         """Events about ``target`` in its namespace (a cluster-scoped object's in
-        ``default``), oldest first; none for a namespace the adapter does not read.
+        ``default``), oldest first; none for a namespace the adapter does not read. For
+        tests and tools: the daemon reads a decision's Events with ``recent_events``,
+        which never opens the Event watch cache this one opens.
 
         After ``start()`` they come from the Event watch cache, which the first call
         starts (and waits ``event_wait`` seconds for its first list); before, or when

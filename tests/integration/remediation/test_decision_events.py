@@ -188,7 +188,6 @@ def test_the_question_and_the_ledger_show_the_workloads_recent_events(
 def test_a_403_on_events_is_noted_and_the_question_is_asked(rig: KubeRig, slack: FakeSlack) -> None:
     crash_looping_web(rig)
     rig.server.forbid("list", "events")
-    rig.server.forbid("watch", "events")
     errors = rig.decisions.metrics.errors.labels(kind="Forbidden")
     before = errors._value.get()
 
@@ -382,6 +381,14 @@ def test_of_fifty_pods_ten_are_read_the_troubled_first_and_the_rest_counted(
     for name in troubled:
         crash_loop(rig, name)
         put_event(rig, f"ev-{name}", "Pod", name, "BackOff", 30)
+    newest = pods[40:47]  # created later than the others: read after the troubled
+    for name in newest:
+        rig.server.store.modify(
+            "Pod",
+            "shop",
+            name,
+            lambda pod: pod["metadata"].update(creationTimestamp="2099-01-01T00:00:00Z"),
+        )
     rig.cluster.start()
     related = tuple(ObjectRef("Pod", name, "shop") for name in pods)
     before = len(rig.requests())
@@ -396,6 +403,7 @@ def test_of_fifty_pods_ten_are_read_the_troubled_first_and_the_rest_counted(
     read_pods = [ref.name for ref in read.about[2:]]
     assert len(read_pods) == 10
     assert sorted(read_pods[:3]) == troubled
+    assert sorted(read_pods[3:]) == newest
     assert sorted(e.about for e in read.events) == sorted(f"Pod/{name}" for name in troubled)
     assert read.left_out is not None
     assert read.left_out.startswith("the Events of 40 more of its pods (at most 10 are read")
