@@ -665,8 +665,8 @@ class EventsRead:
 @runtime_checkable
 class EventReader(Protocol):
     """A reader of recent Kubernetes Events (the Kubernetes adapter; the simulated
-    cluster has none). One call is one lookup: from a watch cache once it has listed,
-    never a LIST per object."""
+    cluster has none). One call per decision, bounded: the Kubernetes adapter sends at
+    most 12 LISTs with field selectors (one per object read), never a watch."""
 
     def recent_events(self, target: ObjectRef, related: tuple[ObjectRef, ...] = ()) -> EventsRead:
         """The recent Events about ``target`` and ``related`` (its pods), and for a

@@ -4,9 +4,10 @@ official ``kubernetes`` client.
 Reads come from watch caches (``kube_cache.WatchCache``, one per kind) once
 ``start()`` has run, and from direct LISTs before that; a cache that has not heard from
 the API server for ``stale_after`` seconds is listed again by the read that finds it so,
-and not read if that list fails (``_readable``: a ``TransientError``); Events from a bounded
-``kube_cache.EventCache`` that the first ``list_events`` or ``recent_events`` (a
-remediation decision's, ``ports.EventReader``) after ``start()`` opens;
+and not read if that list fails (``_readable``: a ``TransientError``); a remediation
+decision's Events (``recent_events``, ``ports.EventReader``) by a few LISTs with field
+selectors, never a watch; ``list_events`` (tests and tools) from a bounded
+``kube_cache.EventCache`` that its first call after ``start()`` opens;
 writes always read fresh (``kube_ops``). Errors arrive as ``agent.errors`` families
 with reason codes (``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions
 these calls need; the manifests' ClusterRole is tested against it.
@@ -148,7 +149,7 @@ REQUIRED_RBAC: tuple[RbacRule, ...] = (
     RbacRule("", "pods", ("delete", "get", "list", "watch")),
     RbacRule("", "pods/eviction", ("create",)),
     RbacRule("", "nodes", ("get", "list", "patch", "watch")),
-    RbacRule("", "events", ("create", "list", "watch")),
+    RbacRule("", "events", ("create", "list")),
     RbacRule("", "persistentvolumeclaims", ("get", "list", "patch", "watch")),
     RbacRule("apps", "deployments", ("get", "list", "patch", "watch")),
     RbacRule("apps", "deployments/scale", ("get", "patch")),
@@ -361,11 +362,12 @@ class KubernetesCluster:
             for kind in CACHED_KINDS
         }
 
-        # Events: watched like the kinds above, bounded (``kube_cache.EventCache``), and
-        # only from the first ``list_events`` or ``recent_events`` after ``start()``
-        # (the daemon's first remediation decision): a daemon that decides nothing
-        # would watch the noisiest kind for no reader, at a cost to the API server and
-        # to this process.
+        # Events: for ``list_events`` only (tests and tools), watched like the kinds
+        # above, bounded (``kube_cache.EventCache``), from its first call after
+        # ``start()``. The daemon never starts it: a decision's ``recent_events`` reads
+        # by LISTs with field selectors, since the cache's LIST of every Event in the
+        # namespaces read is one unpaginated response (58 MB of JSON for 50,000
+        # Events, 276 MB at its peak here) for a reader that comes a few times an hour.
         def event_cache(namespace: str | None = None) -> EventCache:
             return EventCache(
                 self.api,
@@ -415,8 +417,9 @@ class KubernetesCluster:
     @staticmethod
     def watch_count(namespaces: Iterable[str] = ()) -> int:
         """How many watches the caches hold open: one per kind, or with ``namespaces``
-        one per namespaced kind and namespace (plus the Nodes' one); Events' included
-        (opened when something first reads Events)."""
+        one per namespaced kind and namespace (plus the Nodes' one); Events' included,
+        which only ``list_events`` opens (tests and tools: the daemon never does, so its
+        connection pool keeps one spare per namespace)."""
         listed = len(set(namespaces))
         kinds = (*CACHED_KINDS, "Event")
         return sum(listed if listed and KINDS[kind].namespaced else 1 for kind in kinds)
@@ -457,7 +460,8 @@ class KubernetesCluster:
 
     def staleness(self) -> float:
         """Seconds since the least recently refreshed cache heard from the API server
-        (the Events' one counts once something reads Events)."""
+        (the Events' one counts once ``list_events`` has opened it; the daemon never
+        does)."""
         caches = [*self.caches.values(), *([self.events] if self._events_started else [])]
         return max(cache.staleness() for cache in caches)
 
@@ -804,7 +808,9 @@ class KubernetesCluster:
 
     def list_events(self, target: ObjectRef) -> list[Obj]:
         """Events about ``target`` in its namespace (a cluster-scoped object's in
-        ``default``), oldest first; none for a namespace the adapter does not read.
+        ``default``), oldest first; none for a namespace the adapter does not read. For
+        tests and tools: the daemon reads a decision's Events with ``recent_events``,
+        which never opens the Event watch cache this one opens.
 
         After ``start()`` they come from the Event watch cache, which the first call
         starts (and waits ``event_wait`` seconds for its first list); before, or when
@@ -838,60 +844,115 @@ class KubernetesCluster:
         ReplicaSet (the one of the Deployment's revision: a FailedCreate of a quota or
         an admission webhook is told there), for a decision's evidence.
 
-        One lookup, never waiting: one pass over the namespace's Events in the Event
-        watch cache (which the first call starts, without waiting for its first list).
-        Until that cache has listed, one LIST with a field selector reads the target's
-        own Events, and ``left_out`` says that its ReplicaSet's and pods' were not read.
+        Read by LISTs with a field selector, one per object (``event_lists_read``: at
+        most 12 per call), never from the Event watch cache, which this never starts: a
+        decision comes a few times an hour, and that cache's LIST of every Event in the
+        namespaces read (at its start, each resync, after 410 Gone) is one unpaginated
+        response, hundreds of megabytes on a busy cluster. At most ``event_pods`` of
+        the pods are read, those not ready, restarting or pending first, then the
+        newest; ``left_out`` counts the others. Each LIST is one try of at most
+        ``event_list_timeout`` seconds (``_target_events_listed``); after the first,
+        none is sent once the call has taken that long, or after one fails: what was
+        read is kept and ``left_out`` says what was not. The Events of an earlier object
+        of the same name (by uid) and those last seen more than ``event_max_age``
+        seconds ago are left out, as the cache leaves them out.
+
         A namespace the adapter does not read raises ``PermanentError``
-        (``NamespaceNotRead``); a refused or failed LIST raises as any read does."""
+        (``NamespaceNotRead``); a refused or failed LIST of the target's own Events
+        raises as any read does."""
         why = self.out_of_scope(target.namespace)
         if why is not None:
             raise PermanentError(
                 f"namespace {target.namespace} is not read ({why})", reason="NamespaceNotRead"
             )
         namespace = target.namespace or "default"
-        cache = self._event_cache(namespace, wait=0.0)
-        if cache is None:
-            # As the cache would give them: of the same object, and none last seen longer
-            # ago than it keeps them (an API server's ``--event-ttl`` may be a day).
-            uids, since = self._current_uids((target,)), self._wall_clock() - self.event_max_age
-            items = [
-                e
-                for e in self._target_events_listed(target, namespace)
-                if _same(e, uids) and ((at := event_time(e)) is None or at >= since)
-            ]
-            others = (
-                "its ReplicaSet and pods"
-                if target.kind == "Deployment"
-                else "its pods"
-                if related
-                else None
-            )
-            left_out = (
-                f"the Events of {others} (the Event cache had not listed yet)" if others else None
-            )
-            return EventsRead(tuple(_object_event(e) for e in items), (target,), left_out)
+        left_out: list[str] = []
         try:
-            replicasets, left_out = self._current_replicasets(target), None
+            replicasets = self._current_replicasets(target)[:1]
         except AutonomicError as exc:  # its caches stale: the others' Events still read
-            replicasets, left_out = [], f"the Events of its ReplicaSet (not read: {exc})"
-        about = (target, *replicasets, *related)
-        wanted = {(ref.kind, ref.name) for ref in about}
-        uids = self._current_uids(about)
-        items = [e for e in cache.items(namespace) if _involved(e) in wanted and _same(e, uids)]
-        return EventsRead(tuple(_object_event(e) for e in items), about, left_out)
+            replicasets = []
+            left_out.append(f"the Events of its ReplicaSet (not read: {exc})")
+        pods, unread_pods = self._pods_to_read(namespace, related)
+        if unread_pods:
+            left_out.append(
+                f"the Events of {unread_pods} more of its pods (at most {self.event_pods} "
+                "are read: those not ready, restarting or pending first, then the newest)"
+            )
+        wanted = (target, *replicasets, *pods)
+        began = self._monotonic()
+        items: list[Obj] = []
+        about: list[ObjectRef] = []
+        for ref in wanted:
+            if about and self._monotonic() - began >= self.event_list_timeout:
+                left_out.append(
+                    f"the Events of {len(wanted) - len(about)} more of its objects (not "
+                    f"read: their LISTs had taken {self.event_list_timeout:.0f} s)"
+                )
+                break
+            try:
+                items.extend(self._target_events_listed(ref, namespace))
+            except AutonomicError as exc:
+                if not about:
+                    raise  # not even the target's own: the decision says why
+                left_out.append(
+                    f"the Events of {len(wanted) - len(about)} more of its objects "
+                    f"(not read: {exc})"
+                )
+                break
+            about.append(ref)
+        # As the Event cache gives them: of the same object, and none last seen longer
+        # ago than it keeps them (an API server's ``--event-ttl`` may be a day).
+        uids, since = self._current_uids(about), self._wall_clock() - self.event_max_age
+        kept = [
+            e for e in items if _same(e, uids) and ((at := event_time(e)) is None or at >= since)
+        ]
+        return EventsRead(
+            tuple(_object_event(e) for e in kept), tuple(about), "; ".join(left_out) or None
+        )
 
-    # A decision's own LIST of its target's Events (``recent_events`` before the Event
-    # cache has listed, or while its watch is stale) is one try of at most this many
-    # seconds unanswered, and after a failure none is sent in that namespace for
-    # ``event_list_pause`` seconds: a decision never waits on its Events for longer,
+    # The most pods whose Events one decision reads (one LIST each): with the target
+    # and its current ReplicaSet, at most ``event_lists_read`` LISTs per decision.
+    event_pods = 10
+    event_lists_read = 2 + event_pods
+
+    def _pods_to_read(
+        self, namespace: str, pods: tuple[ObjectRef, ...]
+    ) -> tuple[list[ObjectRef], int]:
+        """At most ``event_pods`` of ``pods``, those most likely to have Events to tell
+        first (not ready, restarting or pending: by the Pod cache), then the newest;
+        and how many were left out. No lookup when all are read."""
+        if len(pods) <= self.event_pods:
+            return list(pods), 0
+        try:
+            held = {_name(p): p for p in self._objects("Pod", namespace)}
+        except AutonomicError:
+            held = {}  # not ranked: the first ones given
+
+        def created(ref: ObjectRef) -> str:
+            pod = held.get(ref.name)
+            stamp = (pod.get("metadata") or {}).get("creationTimestamp") if pod else None
+            return stamp if isinstance(stamp, str) else ""
+
+        def rank(ref: ObjectRef) -> int:
+            pod = held.get(ref.name)
+            return 2 if pod is None else 0 if _troubled(pod) else 1
+
+        newest_first = sorted(pods, key=created, reverse=True)
+        chosen = sorted(newest_first, key=rank)[: self.event_pods]
+        return chosen, len(pods) - len(chosen)
+
+    # A decision's LIST of one object's Events (``recent_events``) is one try of at
+    # most this many seconds unanswered, and after a failure none is sent in that
+    # namespace for ``event_list_pause`` seconds; a decision starts no LIST once its
+    # Events have taken this long: it never waits on them for more than twice this,
     # however many a cycle makes, whatever the API server does (the adapter's reads
     # retry 4 times, each waiting up to 30 s: two minutes per decision).
     event_list_timeout = 5.0
     event_list_pause = 30.0
 
     def _target_events_listed(self, target: ObjectRef, namespace: str) -> list[Obj]:
-        """``target``'s Events by one LIST with a field selector, one quick try; a
+        """``target``'s Events (any object's) by one LIST with a field selector, one
+        quick try; a
         ``TransientError`` without asking while the last such LIST's failure is recent."""
         now = self._monotonic()
         failed = self._event_list_failed.get(namespace)
@@ -1144,6 +1205,28 @@ def _revision(obj: Obj) -> str | None:
         else None
     )
     return value if isinstance(value, str) and value else None
+
+
+def _troubled(pod: Obj) -> bool:
+    """Whether ``pod`` is pending, not ready, or has restarted: a pod whose Events are
+    likely to say why."""
+    status = pod.get("status")
+    if not isinstance(status, dict):
+        return True
+    if status.get("phase") == "Pending":
+        return True
+    conditions = status.get("conditions")
+    ready = any(
+        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (conditions if isinstance(conditions, list) else [])
+    )
+    statuses = status.get("containerStatuses")
+    restarts = sum(
+        c["restartCount"]
+        for c in (statuses if isinstance(statuses, list) else [])
+        if isinstance(c, dict) and isinstance(c.get("restartCount"), int)
+    )
+    return not ready or restarts > 0
 
 
 def _involved(event: Obj) -> tuple[str, str]:

@@ -81,6 +81,8 @@ class RequestRecord:
     dry_run: bool
     status: int = 0
     seq: int = field(default=0, compare=False)  # arrival order at the server
+    # The request's ``fieldSelector`` query parameter, None when it had none.
+    field_selector: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -517,6 +519,7 @@ class _Handler(BaseHTTPRequestHandler):
             route.name,
             dry_run,
             seq=self.api._arrival(),
+            field_selector=query.get("fieldSelector"),
         )
         self._pending = record
         status = 0

@@ -319,7 +319,7 @@ def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
         cluster.apply(undone)
         assert cluster.undo(undone, before).changed
         cluster.post_event(WEB, "Test", "checking RBAC")
-        cluster.list_events(WEB)
+        cluster.recent_events(WEB, (pod,))  # a decision's Events: LISTs, no watch
         cluster.post_event(front, "Test", "checking RBAC")
         cluster.annotate(front, {"autonomic.dev/recommended-replicas": "3"})
     finally:

@@ -1,6 +1,7 @@
 """A remediation decision carries its target's recent Kubernetes Events: the real
-adapter reads them from its Event watch cache (the Deployment's, its current
-ReplicaSet's and its pods'), the Slack question posted to the stand-in shows them, the
+adapter reads them by LISTs with field selectors (the Deployment's, its current
+ReplicaSet's and at most 10 of its pods'), never by a watch or a LIST of every Event
+in the namespace; the Slack question posted to the stand-in shows them, the
 ledger keeps them for ``autonomic explain``. Events that cannot be read (a 403) are
 noted and counted, and the question is asked all the same."""
 
@@ -22,7 +23,7 @@ from agent.errors import PermanentError, TransientError
 from agent.ledger import DecisionRecord, Ledger
 from remediation.ports import ObjectRef
 from tests.fakeslack import FakeSlack, start_fake_slack
-from tests.integration.remediation.rig import KubeRig, build_rig, seed_web
+from tests.integration.remediation.rig import KubeRig, build_rig, pod_status, seed_web
 from tests.integration.slack.conftest import APP_TOKEN, CHANNEL, ENVIRON, TOKEN, slack_settings
 
 RUNBOOK = "crashloop-after-rollout-rollback"
@@ -146,11 +147,10 @@ def test_the_question_and_the_ledger_show_the_workloads_recent_events(
     put_event(rig, "f", "Pod", "api-0", "BackOff", 5)
     put_event(rig, "g", "ReplicaSet", previous, "FailedCreate", 5)
     rig.cluster.start()
-    assert rig.cluster.list_events(WEB) != []  # the Event cache has listed: a cache read
 
-    lists_before = event_requests(rig, "list")
     decision = asked_decision(rig)
-    assert event_requests(rig, "list") == lists_before  # one cache lookup, no LIST
+    # One LIST per object: the Deployment, its current ReplicaSet, its three pods.
+    assert event_requests(rig, "list") == 5
 
     events = decision.evidence["events"]
     shown = [(e["type"], e["reason"], e["count"]) for e in events["shown"]]
@@ -182,13 +182,12 @@ def test_the_question_and_the_ledger_show_the_workloads_recent_events(
 
     # A cycle that decides nothing new (the incident has its question) reads no Events.
     rig.cycle()
-    assert event_requests(rig, "list") == lists_before
+    assert event_requests(rig, "list") == 5
 
 
 def test_a_403_on_events_is_noted_and_the_question_is_asked(rig: KubeRig, slack: FakeSlack) -> None:
     crash_looping_web(rig)
     rig.server.forbid("list", "events")
-    rig.server.forbid("watch", "events")
     errors = rig.decisions.metrics.errors.labels(kind="Forbidden")
     before = errors._value.get()
 
@@ -201,11 +200,11 @@ def test_a_403_on_events_is_noted_and_the_question_is_asked(rig: KubeRig, slack:
     assert errors._value.get() == before + 1
 
 
-def test_before_the_event_cache_has_listed_the_targets_own_events_are_read(
+def test_without_the_watch_caches_the_replicasets_and_pods_events_are_read_too(
     rig: KubeRig,
 ) -> None:
-    # Not started (no watch cache): one LIST with a field selector for the Deployment's
-    # own Events, and the evidence says its ReplicaSet's and pods' were not read.
+    # Not started (no watch cache): the same LISTs, one per object, the Deployment's
+    # ReplicaSet found by a direct read as every read before start() is.
     pods, current, _ = crash_looping_web(rig)
     put_event(rig, "a", "Pod", pods[0], "BackOff", 40)
     put_event(rig, "d", "ReplicaSet", current, "FailedCreate", 60)
@@ -214,11 +213,10 @@ def test_before_the_event_cache_has_listed_the_targets_own_events_are_read(
     decision = asked_decision(rig)
 
     events = decision.evidence["events"]
-    assert [e["reason"] for e in events["shown"]] == ["ProgressDeadlineExceeded"]
-    assert events["left_out"] == (
-        "the Events of its ReplicaSet and pods (the Event cache had not listed yet)"
-    )
-    assert event_requests(rig, "list") == 1
+    reasons = [e["reason"] for e in events["shown"]]
+    assert reasons == ["ProgressDeadlineExceeded", "BackOff", "FailedCreate"]
+    assert "left_out" not in events
+    assert event_requests(rig, "list") == 5
 
 
 def test_a_namespace_not_read_is_said_not_read(tmp_path: Path) -> None:
@@ -233,10 +231,10 @@ def test_a_namespace_not_read_is_said_not_read(tmp_path: Path) -> None:
 
 
 def test_a_failing_events_list_is_tried_once_and_not_again_for_a_while(rig: KubeRig) -> None:
-    # Before the Event cache has listed, each decision reads its target's Events by a
-    # LIST. One that fails is not retried (the adapter's reads are: here twice, in
-    # production 4 times 30 s, for every decision of the cycle), and the decisions that
-    # follow within ``event_list_pause`` send none: they are said not readable at once.
+    # Each decision reads its target's Events by a LIST. One that fails is not retried
+    # (the adapter's reads are: here twice, in production 4 times 30 s, for every
+    # decision of the cycle), and the decisions that follow within ``event_list_pause``
+    # send none: they are said not readable at once.
     crash_looping_web(rig)
     rig.server.inject(r"/events", status=503, times=100, verb="list")
 
@@ -249,8 +247,8 @@ def test_a_failing_events_list_is_tried_once_and_not_again_for_a_while(rig: Kube
 
     rig.cluster.event_list_pause = 0.0  # the pause over: asked again, and read
     rig.server.clear_faults()
-    assert rig.cluster.recent_events(WEB).about == (WEB,)
-    assert event_requests(rig, "list") == 2
+    assert rig.cluster.recent_events(WEB).about[0] == WEB
+    assert event_requests(rig, "list") == 3  # the Deployment's, its ReplicaSet's
 
 
 def test_a_hanging_events_list_gives_up_within_its_own_timeout(rig: KubeRig) -> None:
@@ -300,7 +298,6 @@ def test_events_of_an_earlier_object_of_the_same_name_are_left_out(
     put("f", "Pod", pods[0], "BackOff", uid_of("Pod", pods[0]))
     put("g", "Pod", pods[1], "Unhealthy", None)
     rig.cluster.start()
-    assert len(rig.cluster.list_events(WEB)) == 2  # the Event cache has listed
 
     decision = asked_decision(rig)
 
@@ -310,11 +307,11 @@ def test_events_of_an_earlier_object_of_the_same_name_are_left_out(
     assert events["read"] == 4
 
 
-def test_before_the_event_cache_has_listed_old_events_are_not_taken_for_recent(
+def test_old_events_are_not_taken_for_recent(
     rig: KubeRig,
 ) -> None:
-    # An API server that keeps Events longer than an hour (--event-ttl=24h): the LIST
-    # read before the cache has listed returns them all, the cache would hold none
+    # An API server that keeps Events longer than an hour (--event-ttl=24h): a
+    # decision's LIST returns them all, the Event cache would hold none
     # older than its 65 minutes. The decision shows the same recent ones either way.
     crash_looping_web(rig)
     put_event(rig, "old", "Deployment", "web", "ProgressDeadlineExceeded", 5 * 3600)
@@ -338,3 +335,87 @@ def test_a_failed_events_list_in_one_namespace_does_not_hold_another_namespaces(
 
     assert rig.cluster.recent_events(other).events == ()
     assert event_requests(rig, "list") == 2
+
+
+def test_a_decision_never_watches_or_lists_every_event_of_the_namespace(rig: KubeRig) -> None:
+    # The Event watch cache's LIST is every Event of the namespaces read in one
+    # unpaginated response (hundreds of MB on a busy cluster): a decision, which comes
+    # a few times an hour, sends only LISTs that name one object.
+    pods, _, _ = crash_looping_web(rig)
+    put_event(rig, "a", "Pod", pods[0], "BackOff", 40)
+    rig.cluster.start()
+
+    decision = asked_decision(rig)
+    rig.cycle()
+    time.sleep(0.2)  # time for a watch cache, had one started, to list and watch
+
+    events = [r for r in rig.requests() if r.resource == "events" and r.verb != "create"]
+    unnamed = [(r.verb, r.field_selector) for r in events if not r.field_selector]
+    assert unnamed == []  # no watch, no LIST of the whole namespace
+    assert [r.verb for r in events] == ["list"] * 5
+    for request in events:
+        assert "involvedObject.kind=" in str(request.field_selector)
+        assert "involvedObject.name=" in str(request.field_selector)
+    assert not rig.cluster.events.synced  # the Event cache never started
+    assert decision.evidence["events"]["read"] == 1
+
+
+def crash_loop(rig: KubeRig, name: str) -> None:
+    status = pod_status("CrashLoopBackOff", rig.clock.now())
+    rig.server.store.modify("Pod", "shop", name, lambda pod: pod.update(status=status))
+
+
+def test_of_fifty_pods_ten_are_read_the_troubled_first_and_the_rest_counted(
+    rig: KubeRig,
+) -> None:
+    # 50 Ready pods, three crash-looping: those three are read, then the newest, ten
+    # in all; one LIST per object read, twelve at most; the other 40 counted.
+    seed_web(rig, replicas=50)
+    pods = sorted(
+        p["metadata"]["name"]
+        for p in rig.server.store.objects("Pod", "shop")
+        if p["metadata"]["labels"].get("app") == "web"
+    )
+    assert len(pods) == 50
+    troubled = pods[10:13]
+    for name in troubled:
+        crash_loop(rig, name)
+        put_event(rig, f"ev-{name}", "Pod", name, "BackOff", 30)
+    newest = pods[40:47]  # created later than the others: read after the troubled
+    for name in newest:
+        rig.server.store.modify(
+            "Pod",
+            "shop",
+            name,
+            lambda pod: pod["metadata"].update(creationTimestamp="2099-01-01T00:00:00Z"),
+        )
+    rig.cluster.start()
+    related = tuple(ObjectRef("Pod", name, "shop") for name in pods)
+    before = len(rig.requests())
+
+    read = rig.cluster.recent_events(WEB, related)
+
+    # (the watch caches' own watches go on meanwhile; nothing else is asked)
+    asked = [r for r in rig.requests()[before:] if r.verb != "watch"]
+    assert [(r.resource, r.verb) for r in asked] == [("events", "list")] * 12
+    assert len(asked) <= rig.cluster.event_lists_read == 12
+    assert read.about[0] == WEB and read.about[1].kind == "ReplicaSet"
+    read_pods = [ref.name for ref in read.about[2:]]
+    assert len(read_pods) == 10
+    assert sorted(read_pods[:3]) == troubled
+    assert sorted(read_pods[3:]) == newest
+    assert sorted(e.about for e in read.events) == sorted(f"Pod/{name}" for name in troubled)
+    assert read.left_out is not None
+    assert read.left_out.startswith("the Events of 40 more of its pods (at most 10 are read")
+
+
+def test_a_decision_about_fifty_crash_looping_pods_sends_twelve_lists(rig: KubeRig) -> None:
+    seed_web(rig, replicas=50, behaviour="CrashLoopBackOff")
+    rig.cluster.start()
+
+    decision = asked_decision(rig)
+
+    assert event_requests(rig, "list") == 12
+    events = decision.evidence["events"]
+    assert len(events["about"]) == 10 and events["about_more"] == 2
+    assert "40 more of its pods" in events["left_out"]

@@ -12,7 +12,8 @@ writes against the fake API server and compares the requests it received with
 - each call of one of those methods on ``.api`` anywhere in ``agent/`` with a kind
   written out (``self.api.read("Node", ...)``) needs that verb on that kind's resource;
   a kind passed in a variable (``ref.kind``) is the dynamic test's to check;
-- the watch caches list and watch each cached kind, and Events;
+- the watch caches list and watch each cached kind; Events are listed (a decision's,
+  by field selector), never watched by the daemon;
 - leader election's calls on the Lease (``*_namespaced_lease``) are exactly
   ``LEADER_RBAC``;
 - no other module reaches the ``kubernetes`` client's API classes, so nothing bypasses
@@ -144,8 +145,16 @@ def test_every_call_site_with_a_written_kind_is_granted() -> None:
 
 
 def test_the_watch_caches_kinds_are_granted_list_and_watch() -> None:
-    need = {_grant(kind, verb) for kind in (*CACHED_KINDS, "Event") for verb in ("list", "watch")}
+    need = {_grant(kind, verb) for kind in CACHED_KINDS for verb in ("list", "watch")}
     assert need - _declared() == set()
+
+
+def test_events_are_granted_list_and_create_not_watch() -> None:
+    # A decision lists its target's Events by field selector; the daemon starts no
+    # Event watch, so the ClusterRole grants none.
+    declared = _declared()
+    assert {_grant("Event", "list"), _grant("Event", "create")} <= declared
+    assert _grant("Event", "watch") not in declared
 
 
 def test_leader_election_calls_exactly_the_lease_rights() -> None:
