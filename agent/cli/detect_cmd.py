@@ -87,10 +87,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "that keep coming: the level keeps moving), 'variance_change' (the noise grew), "
             "'seasonality_break' (normal for the series, wrong for the time of day), "
             "'unusual_pattern' (inside the band, but the recent sequence of values has not been "
-            "seen before), 'none' (looked normal), 'warming_up', 'missing'. A row scoring "
-            "'off_scale' (+Inf or -Inf, such as a p99 beyond its histogram's largest bucket: "
-            f"flagged once {OFF_SCALE_AFTER} run, as the daemon's anomaly loop opens an "
-            "incident there). A row scoring "
+            "seen before), 'none' (looked normal), 'warming_up', 'missing', 'off_scale' "
+            "(+Inf or -Inf, such as a p99 beyond its histogram's largest bucket: flagged "
+            f"once {OFF_SCALE_AFTER} run, where the daemon's anomaly loop opens an incident). "
+            "A row scoring "
             f"{EXPLAINED_SCORE:g} or more always has a reason other than 'none'."
         ),
     )
