@@ -6,6 +6,13 @@ or worsens an incident on such a row when its confidence is also 0.9999 or more 
 the contextual detector found, reason ``unusual_pattern``, has less). Every row scoring
 ``EXPLAINED_SCORE`` (0.5) or more has a reason other than ``none``. ``--plot FILE.svg``
 also draws the series, the detector's expected band and a marker on every flagged row.
+
+A value of +Inf or -Inf (Prometheus's ``+Inf`` for a p99 beyond its histogram's largest
+bucket) is scored as the daemon's anomaly loop scores it, by the same functions
+(``forecasting.anomaly.off_scale``): never learnt, reason ``off_scale``, flagged from the
+``OFF_SCALE_AFTER``-th such row running on (a NaN or empty cell between them holds the
+run, a finite value ends it), the rows where the daemon opens or holds an ``off_scale``
+incident. The run is saved with ``--state``.
 """
 
 from __future__ import annotations
@@ -45,7 +52,11 @@ _HEADER = (
 _REAL_DATES_FROM = 1e8  # epoch seconds (1973): smaller timestamps are row offsets, not dates
 EXPLAINED_SCORE = 0.5  # forecasting.anomaly.EXPLAINED_SCORE (a test keeps them equal)
 DEFAULT_THRESHOLD = 0.69  # AnomalyQuery.threshold's default (a test keeps them equal)
+# forecasting.anomaly.off_scale.OFF_SCALE_AFTER, for --help only (a test keeps them equal;
+# importing it would load the detector and numpy for every command's start)
+OFF_SCALE_AFTER = 3
 MOST_MARKERS = 2000
+STATE_RUN = "off_scale"  # the key of the saved run of infinite rows, beside the detector's
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -62,7 +73,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "daemon's signals carry that share instead). "
             "Missing values (empty cells), gaps, duplicate timestamps and rows a --state "
             "file has already seen never fire (reason 'missing'); the first rows are "
-            "'warming_up'. Rows must be sorted oldest first; an infinite value is an error."
+            "'warming_up'. Rows must be sorted oldest first. An infinite value (+Inf, -Inf, "
+            "inf, Infinity) is off the scale, as the daemon's anomaly loop takes it: never "
+            "learnt, reason 'off_scale', its columns the band the detector expected there; "
+            f"once {OFF_SCALE_AFTER} infinite rows run (empty or NaN cells between them hold "
+            "the run, a finite value ends it) it scores 1 and is flagged, where the daemon "
+            "opens or holds an off_scale incident; before that it scores 0."
         ),
         epilog=(
             "Reasons: 'spike' or 'dip' (far above or below the expected value or the series' "
@@ -71,11 +87,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "that keep coming: the level keeps moving), 'variance_change' (the noise grew), "
             "'seasonality_break' (normal for the series, wrong for the time of day), "
             "'unusual_pattern' (inside the band, but the recent sequence of values has not been "
-            "seen before), 'none' (looked normal), 'warming_up', 'missing'. A row scoring "
-            f"{EXPLAINED_SCORE:g} or more always has a reason other than 'none'. The daemon's "
-            "anomaly loop also opens incidents 'off_scale' (+Inf or -Inf, such as a p99 beyond "
-            "its histogram's largest bucket, for a few steps running), which this command, "
-            "refusing infinite values, never gives."
+            "seen before), 'none' (looked normal), 'warming_up', 'missing', 'off_scale' "
+            "(+Inf or -Inf, such as a p99 beyond its histogram's largest bucket: flagged "
+            f"once {OFF_SCALE_AFTER} run, where the daemon's anomaly loop opens an incident). "
+            "A row scoring "
+            f"{EXPLAINED_SCORE:g} or more always has a reason other than 'none'."
         ),
     )
     parser.add_argument("series", type=Path, metavar="SERIES.csv", help="CSV with a header row")
@@ -92,7 +108,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         type=Path,
         help="detector state file: restored before scoring if it exists, saved afterwards "
         "(whole: a new file renamed over the old one), so that a later run continues "
-        "without a new warm-up",
+        "without a new warm-up, and with the run of infinite rows it ended on",
     )
     parser.add_argument(
         "--threshold",
@@ -108,6 +124,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def run_detect(args: argparse.Namespace) -> int:
     from agent.csvio import check_order, check_step, read_table
     from forecasting.anomaly import Detector
+    from forecasting.anomaly.off_scale import next_run, score_value, shown
 
     if args.step is not None and not (args.step > 0 and math.isfinite(args.step)):
         raise InputError(f"--step must be a positive number of seconds, got {args.step}")
@@ -124,7 +141,8 @@ def run_detect(args: argparse.Namespace) -> int:
         [args.series],
         [("--output", args.output), ("--plot", args.plot), ("--state", args.state)],
     )
-    table = read_table(args.series, step=args.step, columns=[args.column])
+    # +Inf and -Inf are read as such: off the scale, scored as the daemon scores them
+    table = read_table(args.series, step=args.step, columns=[args.column], infinite=True)
     column = args.column or next(iter(table.columns))
     check_order(table, duplicates=True)  # a repeated row is scored 'missing', as documented
     check_step(table, args.step)
@@ -137,6 +155,7 @@ def run_detect(args: argparse.Namespace) -> int:
         )
     dates = min(timestamps) >= _REAL_DATES_FROM
     seen, last = 0, math.nan  # leading rows the saved state has already seen; its last time
+    run = 0  # infinite rows running (forecasting.anomaly.off_scale.next_run)
     if args.state is not None and args.state.exists():
         try:
             saved = json.loads(args.state.read_text(encoding="utf-8"))
@@ -156,23 +175,31 @@ def run_detect(args: argparse.Namespace) -> int:
                 "delete the state file"
             )
         last = _saved_time(saved)
+        run = _saved_run(saved, args.state)
         seen = _rows_seen(table, last, args.state, dates)
     else:
         detector = Detector(step)
     output = io.StringIO()
     writer = csv.writer(output, lineterminator="\n")
     writer.writerow(_HEADER)
-    fired = 0
+    fired = off_scale = 0
+    latest = last  # the newest time scored: a row not after it is not news (reason 'missing')
     points: list[AnomalyPoint] = []
     for ts, value in zip(timestamps, values, strict=True):
-        point = detector.update(ts, value)
+        if ts > latest or math.isnan(latest):
+            latest = ts
+            run = next_run(run, value)
+            point = score_value(detector, ts, value, run)
+        else:  # seen before (the state's rows) or a duplicate: 'missing', the run held
+            point = detector.update(ts, value)
         fired += point.score >= args.threshold
+        off_scale += point.score >= args.threshold and math.isinf(point.observed)
         if args.plot is not None:
             points.append(point)
         writer.writerow(
             (
                 _format_time(ts, dates),
-                _number(point.observed, "r"),
+                shown(value) if math.isinf(value) else _number(value, "r"),
                 f"{point.score:.6f}",
                 _number(point.confidence, ".10g"),
                 _number(point.expected, ".10g"),
@@ -184,12 +211,14 @@ def run_detect(args: argparse.Namespace) -> int:
     write_output(args.output, output.getvalue())
     if args.state is not None:
         try:
-            write_atomically(args.state, json.dumps(detector.state()))
+            saving = {**detector.state(), STATE_RUN: run}
+            write_atomically(args.state, json.dumps(saving, allow_nan=False))
         except OSError as exc:
             raise InputError(f"{args.state}: cannot write: {exc.strerror or exc}") from exc
     print(
         f"autonomic detect: {len(timestamps)} rows of {column!r} at a {step:g} s step; "
-        f"{fired} {'row' if fired == 1 else 'rows'} flagged (score >= {args.threshold:g})",
+        f"{fired} {'row' if fired == 1 else 'rows'} flagged (score >= {args.threshold:g})"
+        + (f", {off_scale} of them off_scale (+Inf or -Inf)" if off_scale else ""),
         file=sys.stderr,
     )
     if seen:
@@ -211,7 +240,9 @@ def detect_chart(
     points: list[AnomalyPoint], column: str, threshold: float = DEFAULT_THRESHOLD
 ) -> Chart:
     """The series, the detector's expected band (thinned, keeping its envelope) and a
-    marker on each flagged row (the first ``MOST_MARKERS``).
+    marker on each flagged row (the first ``MOST_MARKERS``). A row off the scale (+Inf,
+    -Inf) is a triangle on the plot's top or bottom edge (red when flagged, grey before
+    its run is long enough), not a point of the line.
 
     When a few flagged values dwarf everything else (a 1e15 glitch), the y axis keeps to
     the band and the unflagged values, and those markers sit on its edge; their titles
@@ -228,22 +259,32 @@ def detect_chart(
     xs = [axis(p.timestamp) for p in kept]
     band_xs, lows, highs = thin_band(xs, [p.lower for p in kept], [p.upper for p in kept])
     flagged = [p for p in kept if p.score >= threshold]
+    off_scale = [p for p in kept if math.isinf(p.observed)]
+    # the flagged rows, then those off the scale not flagged (yet): each marked once
+    waiting = [p for p in off_scale if p.score < threshold]
+    marked = (flagged + waiting)[:MOST_MARKERS]
     markers = [
         Marker(
             axis(p.timestamp),
-            p.observed,
+            p.observed,  # +Inf and -Inf: drawn on the plot's edge
             f"{p.reason.value} at {axis(p.timestamp):.6g} {axis.unit_name}: value "
-            f"{p.observed:.6g}, expected {p.expected:.6g}, score {p.score:.3f}, confidence "
-            f"{p.confidence:.6f}",
-            PALETTE[1],
+            f"{_figure(p.observed)}, expected {_figure(p.expected)}, score {p.score:.3f}, "
+            f"confidence {p.confidence:.6f}",
+            PALETTE[1] if p.score >= threshold else "#888888",
+            "triangle" if math.isinf(p.observed) else "circle",
         )
-        for p in flagged[:MOST_MARKERS]
+        for p in marked
     ]
     title = (
         f"{column}: {len(flagged)} of {len(points)} rows flagged (red) at score "
         f">= {threshold:g}; green: the expected band"
     )
-    if len(flagged) > MOST_MARKERS:
+    if off_scale:
+        title += (
+            f"; {len(off_scale)} off the scale (+Inf or -Inf): triangles on the edge, "
+            "grey before they run long enough to flag"
+        )
+    if len(flagged) + len(waiting) > MOST_MARKERS:
         title += f" (the first {MOST_MARKERS} marked)"
     calm = [p.observed for p in kept if p.score < threshold] + lows + highs
     calm = [v for v in calm if math.isfinite(v)]
@@ -258,7 +299,8 @@ def detect_chart(
     return Chart(
         title,
         column,
-        [Line(column, xs, [p.observed for p in kept], "#555555", 1.2)],
+        # an infinite value has no place on the line: a break there, and its triangle
+        [Line(column, xs, [_on_scale(p.observed) for p in kept], "#555555", 1.2)],
         markers,
         bands=[Band("expected band", band_xs, lows, highs, PALETTE[2], 0.25)],
         x_axis="value",
@@ -266,6 +308,30 @@ def detect_chart(
         y_min=y_min,
         y_max=y_max,
     )
+
+
+def _figure(value: float) -> str:
+    """``value`` to 6 figures; +Inf, -Inf and NaN as Prometheus writes them."""
+    from forecasting.anomaly.off_scale import shown
+
+    return f"{value:.6g}" if math.isfinite(value) else shown(value)
+
+
+def _on_scale(value: float) -> float:
+    """``value``, or NaN (a break in the line) for +Inf and -Inf."""
+    return math.nan if math.isinf(value) else value
+
+
+def _saved_run(saved: object, state: Path) -> int:
+    """The run of infinite rows a saved state ended on; 0 when it has none (saved before
+    infinite values were read)."""
+    run = saved.get(STATE_RUN, 0) if isinstance(saved, dict) else 0
+    if isinstance(run, bool) or not isinstance(run, int) or run < 0:
+        raise InputError(
+            f"{state}: cannot restore the detector state: {STATE_RUN!r} is {run!r}, not a "
+            "count of rows"
+        )
+    return run
 
 
 def _saved_time(saved: object) -> float:

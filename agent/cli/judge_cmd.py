@@ -52,10 +52,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "replayed in time order as the daemon would judge it: an interval whose data "
             "the judge refuses (a negative value, an infinite one such as a +Inf p99 beyond "
             "its histogram's largest bucket, more events than trials, a counter reset) "
-            "is skipped as the daemon skips it, and named on stderr with its file and line; "
-            "if it refuses every interval, that is an error. Files that reach --max-duration "
-            "on intervals it refused are decided at their end on the intervals judged, as "
-            "the daemon decides at its next interval."
+            "is skipped as the daemon skips it, and named on stderr with its file and line. "
+            "An interval refused at or after --max-duration decides the run there on the "
+            "intervals judged, as the daemon decides it: inconclusive, reason NoData, when "
+            "the judge refused every one, and a note says how many; files that end before "
+            "--max-duration with every interval refused are 'continue', as the daemon "
+            "answers while no interval is judged. A cell that is not a number, or files "
+            "that do not match, are errors."
         ),
         epilog=(
             "Exit status: 0 promote, 3 rollback, 4 inconclusive (a person must decide), "
@@ -334,7 +337,11 @@ def run_judge(
     An interval the judge refuses (a counted metric's data it cannot use: a negative
     value, more events than trials, a counter reset) is skipped with no evidence changed,
     as the daemon skips it, and ``note`` is told which rows and why (the first
-    ``MAX_SKIP_NOTES``, then how many more); ``InputError`` if every interval is refused.
+    ``MAX_SKIP_NOTES``, then how many more). A refused interval at or after the maximum
+    duration decides the run there, as it decides the daemon's analysis
+    (``CanaryJudge.conclude``: on the intervals judged, inconclusive ``NoData`` when
+    none was); files ending before it with every interval refused are 'continue'
+    (``CanaryJudge.so_far``), as the daemon answers with no interval judged yet.
     """
     from agent.csvio import read_table
     from forecasting.canary import (
@@ -392,12 +399,15 @@ def run_judge(
     columns = sorted({c for s in specs for c in s.columns})
     verdict = None
     skipped: list[str] = []  # "FILE:LINE: why" of each interval the judge refused
+    fed = 0  # the intervals given to the judge, judged or refused
+    concluded = False  # decided at an interval refused from the maximum duration on
     for i, ts in enumerate(base_table.timestamps):
         interval = Interval(
             timestamp=ts,
             baseline={c: base_table.columns[c][i] for c in columns},
             canary={c: canary_table.columns[c][i] for c in columns},
         )
+        fed += 1
         try:
             verdict = judge.update(interval)
         except CanaryDataError as exc:
@@ -413,7 +423,13 @@ def run_judge(
             skipped.append(f"{where}: {exc}")
             if note is not None and len(skipped) <= MAX_SKIP_NOTES:
                 note(f"{where}: interval not judged, as the daemon skips it: {exc}")
-            continue
+            # From the maximum duration on, the daemon's canary loop decides at a refused
+            # interval on the intervals judged (none: inconclusive, NoData): so here.
+            final = judge.conclude()
+            if final is None or not final.final:
+                continue
+            verdict, concluded = final, True
+            break
         except ValueError as exc:  # the judge's own arithmetic refusing a value
             raise InputError(
                 f"{_at(base_table, i)} and {_at(canary_table, i)}: cannot judge this "
@@ -427,25 +443,23 @@ def run_judge(
             f"{more} more interval{'s' if more != 1 else ''} not judged, "
             f"{len(skipped)} in all (the last: {skipped[-1]})"
         )
-    if verdict is not None and not verdict.final:
-        # The files reach the maximum duration on intervals the judge refused: the daemon
-        # would decide at its next interval judged; the files have none, so the verdict is
-        # the one at their end, on the intervals judged ('continue' is for files that end
-        # before --max-duration, as --help and the README say).
-        concluded = judge.conclude()
-        if concluded is not None and concluded.final:
-            verdict = concluded
-            if note is not None:
-                judged = len(base_table.timestamps) - len(skipped)
-                note(
-                    "the judge refused the files' intervals from the maximum duration "
-                    f"({settings.max_duration_seconds:g} s) on: decided at their end on the "
-                    f"{judged} intervals judged, as the daemon decides at its next interval"
-                )
-    if verdict is None:  # read_table refuses files without rows: every one was refused
-        count = f"all {len(skipped)} intervals" if len(skipped) != 1 else "its one interval"
-        raise InputError(
-            f"no interval could be judged: the judge refused {count}, so there is no "
-            f"verdict (the first: {skipped[0]})"
+    limit = f"the maximum duration ({settings.max_duration_seconds:g} s)"
+    refused = f"all {len(skipped)} intervals" if len(skipped) != 1 else "its one interval"
+    if concluded and note is not None:
+        judged = fed - len(skipped)
+        note(
+            f"the judge refused the interval reaching {limit}: decided there on the {judged} "
+            f"interval{'s' if judged != 1 else ''} judged, as the daemon decides"
+            if judged
+            else f"the judge refused {refused} up to {limit}: inconclusive on no data "
+            "(NoData), as the daemon ends such an analysis"
         )
+    if verdict is None:  # read_table refuses files without rows: every one was refused
+        verdict = judge.so_far()
+        assert verdict is not None  # at least one interval was fed
+        if note is not None:
+            note(
+                f"the judge refused {refused}, and the files end before {limit}: "
+                "continue, as the daemon answers while no interval is judged"
+            )
     return verdict

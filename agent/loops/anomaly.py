@@ -102,9 +102,10 @@ from forecasting.anomaly.calibration import NAB as INCIDENT_CALIBRATION
 from forecasting.anomaly.off_scale import (
     OFF_SCALE_AFTER,
     as_json,
+    next_run,
     off_scale_advice,
     off_scale_confidence,
-    off_scale_point,
+    score_value,
 )
 from forecasting.anomaly.off_scale import shown as value_text
 from remediation.ports import ObjectRef
@@ -684,10 +685,7 @@ class AnomalyLoop:
                 self.status.below_volume_points += 1
                 continue
             off_scale = bool(np.isinf(v))
-            if off_scale:
-                state.off_scale += 1
-            elif np.isfinite(v):
-                state.off_scale = 0
+            state.off_scale = next_run(state.off_scale, float(v))
             if np.isfinite(v) or off_scale:  # an infinite value is data, not silence
                 if t - state.last_real > GAP_RESETS_INCIDENT * query.step and state.last_real > 0:
                     # After a long silence an open incident's state is unknown: close the
@@ -699,16 +697,9 @@ class AnomalyLoop:
                     state.tracker = IncidentTracker()
                     state.quiet_until = float(t) + REWARM_AFTER_GAP * query.step
                 state.last_real = float(t)
-            if off_scale:
-                # Not learnt from (the detector takes it as a gap: one +Inf would make its
-                # baseline infinite); the incident tracker sees it, with the detector's
-                # band, as a point off the scale (``forecasting.anomaly.off_scale``).
-                gap = state.detector.update(float(t), math.nan)
-                point = off_scale_point(
-                    float(t), float(v), state.off_scale, gap.expected, gap.lower, gap.upper
-                )
-            else:
-                point = state.detector.update(float(t), float(v))
+            # An infinite value is not learnt from; the incident tracker sees it, with the
+            # detector's band, as a point off the scale (``forecasting.anomaly.off_scale``).
+            point = score_value(state.detector, float(t), float(v), state.off_scale)
             state.last_ts = float(t)
             self.status.points_scored += 1
             if self.keep_points:

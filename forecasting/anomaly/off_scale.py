@@ -28,10 +28,13 @@ escalates at the default ``routing.ask`` either way, as for any anomaly.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forecasting.anomaly.calibration import NAB
 from forecasting.anomaly.point import AnomalyPoint, Reason
+
+if TYPE_CHECKING:
+    from forecasting.anomaly.detector import Detector
 
 __all__ = [
     "MINUS_CONFIDENCE",
@@ -39,9 +42,11 @@ __all__ = [
     "PLUS_CONFIDENCE",
     "as_json",
     "from_json",
+    "next_run",
     "off_scale_advice",
     "off_scale_confidence",
     "off_scale_point",
+    "score_value",
     "shown",
 ]
 
@@ -65,6 +70,29 @@ def off_scale_point(
         raise ValueError(f"an off-scale point is +Inf or -Inf, not {value!r}")
     score = 1.0 if run >= OFF_SCALE_AFTER else 0.0
     return AnomalyPoint(timestamp, value, score, 1.0, expected, lower, upper, Reason.OFF_SCALE)
+
+
+def next_run(run: int, value: float) -> int:
+    """The infinite points running once ``value`` is read, ``run`` running before it:
+    one more for +Inf or -Inf, none after a finite value, and ``run`` as it was after a
+    NaN (no measurement: it says nothing of whether the value came back on the scale).
+    A point the caller takes as a gap whatever its value (under a ``minVolume``) is not
+    passed here at all: it holds the run too."""
+    if math.isinf(value):
+        return run + 1
+    return run if math.isnan(value) else 0
+
+
+def score_value(detector: Detector, timestamp: float, value: float, run: int) -> AnomalyPoint:
+    """The point ``value`` at ``timestamp`` is, ``run`` being ``next_run``'s count with
+    it: a finite value or NaN as ``detector`` scores it (and learns it); +Inf or -Inf
+    never learnt (the detector takes it as a gap: one would make its baseline infinite)
+    but ``off_scale_point`` with the band the detector expected there. What the anomaly
+    loop and ``autonomic detect`` both score a point with."""
+    if math.isinf(value):
+        gap = detector.update(timestamp, math.nan)
+        return off_scale_point(timestamp, value, run, gap.expected, gap.lower, gap.upper)
+    return detector.update(timestamp, value)
 
 
 def off_scale_confidence(value: float) -> float:

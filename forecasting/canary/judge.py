@@ -207,6 +207,16 @@ class CanaryJudge:
         self._final = self._latest = self._combine(elapsed)
         return self._final
 
+    def so_far(self) -> Verdict | None:
+        """``conclude()``'s verdict; when that is None because no interval was judged
+        yet (every one fed refused, before the maximum duration), the verdict on no data
+        at the time the last one fed reaches: 'continue', as the daemon answers for an
+        analysis with no interval judged yet. None before any interval was fed."""
+        concluded = self.conclude()
+        if concluded is not None or self._start is None or self._last is None:
+            return concluded
+        return self._combine(self._last - self._start + (self._step or 0.0))
+
     def update(self, interval: Interval) -> Verdict:
         if self._last is not None and interval.timestamp <= self._last:
             raise CanaryDataError(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -151,11 +152,13 @@ def test_one_flagged_row_is_counted_in_the_singular(
 def test_the_help_lists_every_reason(capsys: pytest.CaptureFixture[str]) -> None:
     """The reason column's vocabulary is the detector's, and `detect --help` gives all of
     it and the score from which a row always has a reason."""
-    from agent.cli.detect_cmd import EXPLAINED_SCORE
+    from agent.cli.detect_cmd import EXPLAINED_SCORE, OFF_SCALE_AFTER
     from forecasting.anomaly import EXPLAINED_SCORE as DETECTOR_EXPLAINED_SCORE
     from forecasting.anomaly import Reason
+    from forecasting.anomaly.off_scale import OFF_SCALE_AFTER as LOOP_OFF_SCALE_AFTER
 
     assert EXPLAINED_SCORE == DETECTOR_EXPLAINED_SCORE
+    assert OFF_SCALE_AFTER == LOOP_OFF_SCALE_AFTER
     with pytest.raises(SystemExit):
         main(["detect", "--help"])
     text = " ".join(capsys.readouterr().out.split())
@@ -286,3 +289,50 @@ def test_a_state_that_cannot_be_saved_keeps_the_old_one_whole(
     monkeypatch.undo()
     assert main(["detect", str(second), "-o", str(tmp_path / "b.out"), "--state", str(state)]) == 0
     assert all(r["reason"] != "warming_up" for r in read(tmp_path / "b.out"))
+
+
+def test_a_state_file_keeps_the_run_of_infinite_rows_it_ended_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two +Inf rows at the end of one file and one at the start of the next are three
+    running, as the daemon counts them across its reads: the third is flagged
+    ``off_scale``. A row the state has already seen does not count again."""
+    from forecasting.anomaly.off_scale import OFF_SCALE_AFTER
+
+    rows = sine_rows(200)
+    rows[-2:] = [(rows[-2][0], "+Inf"), (rows[-1][0], "inf")]
+    later = [(str(1_700_000_000 + 60 * 200), "+Inf"), (str(1_700_000_000 + 60 * 201), "100")]
+    state = tmp_path / "state.json"
+    first, out = write(tmp_path / "a.csv", rows), tmp_path / "a.out"
+    assert main(["detect", str(first), "-o", str(out), "--state", str(state)]) == 0
+    assert [(r["value"], r["reason"], r["anomaly_score"]) for r in read(out)[-2:]] == [
+        ("+Inf", "off_scale", "0.000000"),
+        ("+Inf", "off_scale", "0.000000"),
+    ]
+    assert json.loads(state.read_text(encoding="utf-8"))["off_scale"] == 2
+    # the last row seen again (not counted), then the third +Inf running
+    second = write(tmp_path / "b.csv", [rows[-1], *later])
+    assert main(["detect", str(second), "-o", str(out), "--state", str(state)]) == 0
+    scored = read(out)
+    assert scored[0]["reason"] == "missing"
+    assert (scored[1]["reason"], float(scored[1]["anomaly_score"])) == ("off_scale", 1.0)
+    assert float(scored[1]["expected"]) == pytest.approx(100.0, abs=15.0)  # learnt, finite
+    assert scored[2]["reason"] != "off_scale"
+    assert json.loads(state.read_text(encoding="utf-8"))["off_scale"] == 0
+    assert "1 row flagged (score >= 0.69), 1 of them off_scale" in capsys.readouterr().err
+    assert OFF_SCALE_AFTER == 3
+
+
+def test_infinite_rows_are_drawn_on_the_plot_s_edge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = sine_rows(200)
+    rows[-4:] = [(t, "-Inf") for t, _ in rows[-4:]]
+    plot = tmp_path / "plot.svg"
+    series = write(tmp_path / "in.csv", rows)
+    assert main(["detect", str(series), "-o", str(tmp_path / "o.csv"), "--plot", str(plot)]) == 0
+    svg = plot.read_text(encoding="utf-8")
+    assert "4 off the scale (+Inf or -Inf): triangles on the edge" in svg
+    assert svg.count("<polygon") - svg.count('class="band"') == 4  # the four triangles
+    assert svg.count("value -Inf, expected") == 4
+    assert "inf" not in svg.replace("Inf", "")

@@ -7,6 +7,7 @@ incident closes (recovered) once finite values are back in the band. NaN stays a
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Iterator
@@ -257,3 +258,64 @@ def test_an_off_scale_point_opens_only_from_the_run_s_third_and_is_never_finite(
         "NaN",
         0.5,
     ]
+
+
+def test_autonomic_detect_gives_off_scale_on_the_rows_the_loop_opens_and_holds_it_on(
+    ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same series through the daemon's loop and through ``autonomic detect`` (a CSV
+    as Prometheus exports it, ``+Inf`` and ``-Inf`` spelled so): the rows the CLI flags
+    ``off_scale`` are those on which the loop's ``off_scale`` incident is open (it opens
+    on the first of them), with the band the loop's detector expected there; the rows
+    before the run is long enough are ``off_scale`` too, not flagged. Before, ``detect``
+    refused the file (an infinite value was an error)."""
+    from agent.cli import main
+
+    clock, reader, signals = FakeClock(T0), P99(), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.keep_points = True
+    loop.cycle()  # three hours of history, learnt
+    open_at: list[float] = []  # the steps whose point found the incident open
+    steps = [None] * 5 + [math.inf] * 2 + [0.42] + [math.inf] * 2 + [math.nan]
+    steps += [math.inf] * 3 + [-math.inf] * 2 + [None] * 3
+    for value in steps:
+        _run(loop, clock, reader, 1, value)
+        current = loop.series[next(iter(loop.series))].tracker.current
+        if current is not None and current.reason == "off_scale":
+            open_at.append(clock.now())
+    (signal,) = signals
+    assert signal.since == T0 + 12 * STEP  # the third infinite point running, NaN held
+    (points,) = loop.points.values()
+
+    def cell(value: float) -> str:
+        return "" if math.isnan(value) else as_json(value) if math.isinf(value) else repr(value)
+
+    series = tmp_path / "p99.csv"
+    series.write_text(
+        "timestamp,value\n" + "".join(f"{p[0]:.0f},{cell(p[1])}\n" for p in points),
+        encoding="utf-8",
+    )
+    scores = tmp_path / "scores.csv"
+    assert main(["detect", str(series), "-o", str(scores)]) == 0, capsys.readouterr().err
+    with scores.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(points)
+    flagged = [
+        t
+        for (t, *_), row in zip(points, rows, strict=True)
+        if row["reason"] == "off_scale" and float(row["anomaly_score"]) >= 0.69
+    ]
+    infinite = [p[0] for p in points if math.isinf(p[1])]
+    assert flagged == [t for t in open_at if t in infinite] and flagged[0] == signal.since
+    assert flagged == [T0 + i * STEP for i in range(12, 17)]  # +Inf 3 times, -Inf twice
+    for (t, observed, expected, lower, upper, _), row in zip(points, rows, strict=True):
+        if math.isinf(observed):  # its band is what the loop's detector expected there
+            assert row["reason"] == "off_scale" and row["value"] == as_json(observed)
+            assert float(row["expected"]) == pytest.approx(expected, rel=1e-9)
+            assert float(row["lower"]) == pytest.approx(lower, rel=1e-9)
+            assert float(row["upper"]) == pytest.approx(upper, rel=1e-9)
+            assert float(row["confidence"]) == 1.0
+            assert (t in flagged) == (float(row["anomaly_score"]) == 1.0)
+    assert [r["value"] for r in rows if r["reason"] == "off_scale"].count("-Inf") == 2
+    err = capsys.readouterr().err
+    assert f"{len(flagged)} rows flagged (score >= 0.69), {len(flagged)} of them off_scale" in err

@@ -325,3 +325,22 @@ def test_a_judge_refused_every_interval_concludes_on_no_data_at_its_maximum_dura
     assert (concluded.decision, concluded.reason) == (Decision.INCONCLUSIVE, "NoData")
     assert concluded.elapsed_seconds == 600.0
     assert judge.conclude() is concluded and judge.verdict is concluded
+
+
+def test_a_judge_with_nothing_judged_before_its_maximum_duration_is_continue_so_far() -> None:
+    """``so_far``: what the daemon answers for an analysis no interval of which was judged
+    yet ('continue', every metric without data), where ``conclude`` has no verdict."""
+    judge = CanaryJudge(
+        [_spec(relative=True, spread=False)],
+        JudgeSettings(step_seconds=60.0, max_duration_seconds=600.0),
+    )
+    assert judge.so_far() is None  # nothing fed
+    for t in range(3):
+        with pytest.raises(CanaryDataError):
+            _feed(judge, t, INF, 100.0)
+    assert judge.conclude() is None
+    waiting = judge.so_far()
+    assert waiting is not None and not waiting.final
+    assert waiting.decision == Decision.CONTINUE and waiting.elapsed_seconds == 180.0
+    assert [f.status for f in waiting.metrics] == [MetricStatus.NO_DATA]
+    assert judge.verdict is None  # nothing kept: the next interval decides as before

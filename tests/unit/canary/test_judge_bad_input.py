@@ -237,7 +237,7 @@ def test_ratio_judge_never_crashes_or_returns_nan_on_finite_counts(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(counts=st.lists(st.tuples(_count, _count, _count, _count), min_size=1, max_size=10))
-def test_judge_cli_on_any_finite_counts_gives_a_verdict_or_exit_2(
+def test_judge_cli_on_any_finite_counts_gives_a_verdict(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     counts: list[tuple[float, float, float, float]],
@@ -255,25 +255,19 @@ def test_judge_cli_on_any_finite_counts_gives_a_verdict_or_exit_2(
     code, out, err = judge(
         capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
     )
-    if code != 2:
-        data = last_json(out)
-        assert code == EXIT_CODES[data["verdict"]]
-        assert "NaN" not in out
-        for metric in data["metrics"]:
-            for key in ("estimate", "lower", "upper"):
-                assert metric[key] is None or math.isfinite(metric[key])
-    else:
-        # the only refusal possible here: more errors than requests, in every interval
-        # (one such interval is skipped, as the daemon skips it, and named by file and line)
-        assert code == 2, err
-        assert "no interval could be judged" in err
-        assert "has more events than trials" in err
-        assert "b.csv:" in err or "c.csv:" in err
+    # every interval refused (more errors than requests in each) is a verdict too, as
+    # the daemon gives one: inconclusive on no data at the files' end, --max-duration
+    data = last_json(out)
+    assert code == EXIT_CODES[data["verdict"]], err
+    assert "NaN" not in out
+    for metric in data["metrics"]:
+        for key in ("estimate", "lower", "upper"):
+            assert metric[key] is None or math.isfinite(metric[key])
     skipped = sum(b_e > b_t or c_e > c_t for b_e, b_t, c_e, c_t in counts)
     # the last interval (at the default --max-duration, the files' span) refused: decided
     # at the end of the files on those judged, and one more note says so
     b_e, b_t, c_e, c_t = counts[-1]
-    concluded = code != 2 and (b_e > b_t or c_e > c_t)
+    concluded = b_e > b_t or c_e > c_t
     assert err.count("autonomic: note:") == min(skipped, 10) + (skipped > 10) + concluded
 
 
@@ -627,22 +621,66 @@ def test_a_canary_at_minus_inf_between_empty_intervals_asks_a_person_as_the_daem
     assert err.count("interval not judged") == 7  # the 8th -Inf is the verdict
 
 
-def test_every_interval_refused_is_an_error_naming_the_first(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    base = write_csv(tmp_path / "b.csv", rows(3))
-    swapped = write_csv(tmp_path / "c.csv", [[r[0], r[1], r[3], r[2]] for r in rows(3)])
+def _all_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], n: int, *flags: str
+) -> tuple[int, dict[str, Any], list[str]]:
+    """Files of ``n`` intervals whose every one the judge refuses (the canary's numerator
+    and denominator swapped: more errors than requests): the exit status, the verdict's
+    JSON and the notes on stderr."""
+    base = write_csv(tmp_path / "b.csv", rows(n))
+    swapped = write_csv(tmp_path / "c.csv", [[r[0], r[1], r[3], r[2]] for r in rows(n)])
     spec = tmp_path / "spec.yaml"
     spec.write_text(RATIO_SPEC)
-    code, out, err = judge(
-        capsys, "--baseline", str(base), "--canary", str(swapped), "--spec", str(spec)
+    args = ("--baseline", str(base), "--canary", str(swapped), "--spec", str(spec))
+    code, out, err = judge(capsys, *args, "--json", *flags)
+    notes = [line for line in err.splitlines() if line.startswith("autonomic: note:")]
+    assert notes[0] == (
+        f"autonomic: note: {swapped}:2: interval not judged, as the daemon skips it: metric "
+        "'e': the canary has more events than trials (900.0 > 0.0); are numerator and "
+        "denominator swapped?"
     )
-    assert code == 2 and out == ""
-    assert err.count("autonomic: note:") == 3
-    assert err.splitlines()[-1] == (
-        "autonomic: error: no interval could be judged: the judge refused all 3 intervals, "
-        f"so there is no verdict (the first: {swapped}:2: metric 'e': the canary has more "
-        "events than trials (900.0 > 0.0); are numerator and denominator swapped?)"
+    return code, last_json(out), notes
+
+
+def test_every_interval_refused_up_to_the_maximum_duration_is_inconclusive_no_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the daemon ends such an analysis (``CanaryJudge.conclude`` at a refused
+    interval from the maximum duration on); before, the CLI exited 2, a bad input."""
+    code, verdict, notes = _all_refused(tmp_path, capsys, 3)  # --max-duration: 180 s
+    assert code == EXIT_CODES["inconclusive"] == 4
+    assert (verdict["verdict"], verdict["reason"]) == ("inconclusive", "NoData")
+    assert verdict["elapsed_seconds"] == 180.0
+    assert len(notes) == 4 and notes[-1] == (
+        "autonomic: note: the judge refused all 3 intervals up to the maximum duration "
+        "(180 s): inconclusive on no data (NoData), as the daemon ends such an analysis"
+    )
+
+
+def test_every_interval_refused_is_decided_at_the_maximum_duration_not_the_files_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The daemon decides at the refused interval that reaches canary.maxDuration; the
+    files' later intervals are not read."""
+    code, verdict, notes = _all_refused(tmp_path, capsys, 5, "--max-duration", "120")
+    assert code == 4 and (verdict["verdict"], verdict["reason"]) == ("inconclusive", "NoData")
+    assert verdict["elapsed_seconds"] == 120.0
+    assert len(notes) == 3 and "refused all 2 intervals up to the maximum duration" in notes[-1]
+
+
+def test_every_interval_refused_before_the_maximum_duration_is_continue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The daemon answers 'continue' while no interval is judged; before, the CLI exited
+    2, a bad input."""
+    code, verdict, notes = _all_refused(tmp_path, capsys, 3, "--max-duration", "600")
+    assert code == EXIT_CODES["continue"] == 5
+    assert verdict["verdict"] == "continue" and verdict["decided_after_seconds"] is None
+    assert verdict["elapsed_seconds"] == 180.0
+    assert all(metric["status"] == "no_data" for metric in verdict["metrics"])
+    assert len(notes) == 4 and notes[-1] == (
+        "autonomic: note: the judge refused all 3 intervals, and the files end before the "
+        "maximum duration (600 s): continue, as the daemon answers while no interval is judged"
     )
 
 
@@ -861,10 +899,10 @@ def test_files_whose_last_interval_is_refused_are_decided_at_the_maximum_duratio
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The files span the analysis (the default --max-duration) and their last interval is
-    refused. The daemon, its interval at the maximum refused, decides at its next cycle;
-    the files have no next interval. Before, the CLI ended 'continue' (exit 5), which its
-    --help and README keep for files that end before --max-duration: it is now decided
-    at the end of the files, on the intervals judged, and a note says so."""
+    refused. The daemon, its interval at the maximum refused, decides there on the
+    intervals judged (``CanaryJudge.conclude``), and so does the CLI, with a note. Before,
+    the CLI ended 'continue' (exit 5), which its --help and README keep for files that
+    end before --max-duration."""
     good, bad = rows(10), rows(10)
     bad[-1][1] = -1  # data row 10: line 11
     base = write_csv(tmp_path / "b.csv", good)
@@ -876,9 +914,8 @@ def test_files_whose_last_interval_is_refused_are_decided_at_the_maximum_duratio
     assert data["decided_after_seconds"] == data["elapsed_seconds"] == 600
     assert [m["intervals"] for m in data["metrics"]] == [9, 9, 9]
     assert (
-        "autonomic: note: the judge refused the files' intervals from the maximum duration "
-        "(600 s) on: decided at their end on the 9 intervals judged, as the daemon decides "
-        "at its next interval\n"
+        "autonomic: note: the judge refused the interval reaching the maximum duration "
+        "(600 s): decided there on the 9 intervals judged, as the daemon decides\n"
     ) in err
     # files that end before --max-duration still end 'continue'
     code, out, err = judge(capsys, *args, "--max-duration", "660", "--json")
