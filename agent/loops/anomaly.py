@@ -698,6 +698,9 @@ class AnomalyLoop:
                         self._closing(query.name, key, state, dropped, state.last_real, SILENT)
                     state.tracker = IncidentTracker()
                     state.quiet_until = float(t) + REWARM_AFTER_GAP * query.step
+                    # Nor does a run of values off the scale go on across it: this point
+                    # is the first of a new run, if it is off the scale itself.
+                    state.off_scale = int(off_scale)
                 state.last_real = float(t)
             if off_scale:
                 # Not learnt from (the detector takes it as a gap: one +Inf would make its

@@ -257,3 +257,19 @@ def test_an_off_scale_point_opens_only_from_the_run_s_third_and_is_never_finite(
         "NaN",
         0.5,
     ]
+
+
+def test_a_run_does_not_span_a_silence_that_drops_an_incident(ledger: Ledger) -> None:
+    """Two +Inf, then no data for 45 steps (more than the 30 after which the loop drops an
+    open incident as ``silent``: what the series did meanwhile is not known), then one
+    +Inf: that is one +Inf, not "3 steps running", and opens nothing; two more do. Before,
+    the run held across the silence and the lone +Inf opened an incident whose sentence
+    said it had lasted 3 steps."""
+    loop, clock, reader, signals = _started(ledger)
+    _run(loop, clock, reader, OFF_SCALE_AFTER - 1, math.inf)
+    _run(loop, clock, reader, 45, math.nan)
+    _run(loop, clock, reader, 1, math.inf)
+    assert not signals, "a lone +Inf after a long silence is no run of 3"
+    _run(loop, clock, reader, OFF_SCALE_AFTER - 1, math.inf)
+    (signal,) = signals
+    assert signal.since == clock.now() and signal.evidence["observed"] == "+Inf"
