@@ -448,6 +448,10 @@ def _marks(this: bool, *, first: bool) -> str:
 
 
 def _number(value: Any) -> str:
+    """A group member's peak or expected value; an off-scale incident's are saved as the
+    words "+Inf", "-Inf" or "NaN" (the ledger's JSON holds no such number), shown so."""
+    if isinstance(value, str) and value in ("+Inf", "-Inf", "NaN"):
+        return value
     return f"{value:.4g}" if isinstance(value, int | float) else "?"
 
 

@@ -696,6 +696,9 @@ class AnomalyLoop:
                         self._closing(query.name, key, state, dropped, state.last_real, SILENT)
                     state.tracker = IncidentTracker()
                     state.quiet_until = float(t) + REWARM_AFTER_GAP * query.step
+                    # Nor does a run of values off the scale go on across it: this point
+                    # is the first of a new run, if it is off the scale itself.
+                    state.off_scale = int(off_scale)
                 state.last_real = float(t)
             # An infinite value is not learnt from; the incident tracker sees it, with the
             # detector's band, as a point off the scale (``forecasting.anomaly.off_scale``).
@@ -1270,7 +1273,8 @@ def _hhmm(ts: float | None) -> str:
 
 
 def _figures(*values: float) -> list[str]:
-    """Each value to 4 significant figures (+Inf and -Inf as Prometheus writes them), and
+    """Each value to 4 significant figures (+Inf, -Inf and NaN as Prometheus writes them:
+    an off-scale incident's peak, and its band before anything was learnt), and
     as 0 where it is a millionth of the largest or less: a band of an error ratio that is
     0 is "0 to 0", not "-3e-12 to 3e-12" (the detector's rounding, not a bound a person
     should read)."""
@@ -1279,7 +1283,7 @@ def _figures(*values: float) -> list[str]:
         "0"
         if math.isfinite(v) and abs(v) <= scale * 1e-6
         else value_text(v)
-        if math.isinf(v)  # +Inf, -Inf: Prometheus's words, not Python's "inf"
+        if not math.isfinite(v)  # +Inf, -Inf, NaN: Prometheus's words, not Python's "inf"
         else f"{v:.4g}"
         for v in values
     ]

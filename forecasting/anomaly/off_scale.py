@@ -10,7 +10,9 @@ run of them instead. A run of ``OFF_SCALE_AFTER`` steps opens an incident (reaso
 ``off_scale``): a single +Inf can be one slow request in a quiet minute, three running
 are not. A finite value ends the run; a NaN (no requests) or a point under the query's
 ``minVolume`` holds it (it says nothing of whether the value came back on the scale),
-as the canary judge's count does.
+as the canary judge's count does, but not for as long as the loop takes to drop an open
+incident as silent (``GAP_RESETS_INCIDENT`` steps with no real point): after that much
+silence the next infinite point starts a new run.
 
 The confidence such an incident is sent with cannot come from the NAB calibration's map
 (``forecasting.anomaly.calibration``): that maps the detector's score of a finite point,

@@ -218,7 +218,7 @@ def test_an_incidents_numbers_read_as_a_person_would_write_them() -> None:
     assert _figures(0.02564, 0.0, -3e-12, 3e-12) == ["0.02564", "0", "0", "0"]
     assert _figures(1010.0, 10.52, 10.35, 10.68) == ["1010", "10.52", "10.35", "10.68"]
     assert _figures(0.0, 0.0) == ["0", "0"]
-    assert _figures(math.nan, 2e-9) == ["nan", "2e-09"]
+    assert _figures(math.nan, 2e-9) == ["NaN", "2e-09"]  # as the ledger writes it
 
 
 class Frozen(Recorded):

@@ -319,3 +319,81 @@ def test_autonomic_detect_gives_off_scale_on_the_rows_the_loop_opens_and_holds_i
     assert [r["value"] for r in rows if r["reason"] == "off_scale"].count("-Inf") == 2
     err = capsys.readouterr().err
     assert f"{len(flagged)} rows flagged (score >= 0.69), {len(flagged)} of them off_scale" in err
+
+
+def test_a_run_does_not_span_a_silence_that_drops_an_incident(ledger: Ledger) -> None:
+    """Two +Inf, then no data for 45 steps (more than the 30 after which the loop drops an
+    open incident as ``silent``: what the series did meanwhile is not known), then one
+    +Inf: that is one +Inf, not "3 steps running", and opens nothing; two more do. Before,
+    the run held across the silence and the lone +Inf opened an incident whose sentence
+    said it had lasted 3 steps."""
+    loop, clock, reader, signals = _started(ledger)
+    _run(loop, clock, reader, OFF_SCALE_AFTER - 1, math.inf)
+    _run(loop, clock, reader, 45, math.nan)
+    _run(loop, clock, reader, 1, math.inf)
+    assert not signals, "a lone +Inf after a long silence is no run of 3"
+    _run(loop, clock, reader, OFF_SCALE_AFTER - 1, math.inf)
+    (signal,) = signals
+    assert signal.since == clock.now() and signal.evidence["observed"] == "+Inf"
+
+
+class _ByQuery:
+    """A ``P99`` per query expression, for two queries on one workload."""
+
+    def __init__(self, **readers: P99) -> None:
+        self.readers = readers
+
+    def range(
+        self, query: str, start: float, end: float, step: float, now: float
+    ) -> list[MetricSeries]:
+        return self.readers[query].range(query, start, end, step, now)
+
+    def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
+        return []
+
+
+def test_an_off_scale_incident_is_named_in_its_group_with_its_words_not_nan_or_unknown(
+    ledger: Ledger,
+) -> None:
+    """A p99 off the scale from its series' first point (nothing learnt: no expected
+    value), then the same workload's error ratio spikes: the second incident's group
+    sentence names the first with its peak +Inf and expected NaN as the ledger writes
+    them, and ``autonomic explain`` of it shows them so. Before, the sentence said
+    "expected nan" (Python's word) and explain "peak ?, expected ?", as if nothing were
+    known of it."""
+    from agent.cli.explain_cmd import render
+
+    latency, errors = P99(), P99()
+    for i in range(3 * 60 + 1):
+        latency.at[T0 - 3 * 3600 + i * STEP] = math.inf
+    clock, signals = FakeClock(T0), []
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, clock, RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    loop = AnomalyLoop(
+        [
+            AnomalyQuery(name=name, expr=name, step=60, history=3 * 3600)
+            for name in (QUERY, "error_ratio")
+        ],
+        reader=_ByQuery(**{QUERY: latency, "error_ratio": errors}),
+        ledger=ledger,
+        decisions=decisions,
+        submit=signals.extend,
+        clock=clock,
+    )
+    loop.cycle()
+    assert len(signals) == 1
+    clock.advance(STEP)
+    latency.at[clock.now()] = math.inf
+    errors.at[clock.now()] = 50.0
+    loop.cycle()
+    assert len(signals) == 2
+    (second,) = ledger.decisions(kind="anomaly", decision_type="anomaly/error_ratio")
+    assert "latency_p99 off_scale since" in second.reason
+    assert "(peak +Inf, expected NaN)" in second.reason, second.reason
+    story = render(ledger, second.id)
+    heading = "Anomalous together on Deployment/shop/web (in the order they opened)\n"
+    line = story.split(heading, 1)[1].split("\n")[0]
+    assert "latency_p99 off_scale" in line, line
+    assert "peak +Inf, expected NaN" in line, line
