@@ -284,8 +284,18 @@ def test_a_step_matching_gappy_rows_is_still_accepted(
 # --- 8. non-finite values -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell", ["inf", "-Infinity", "1e400", "9" * 400])
-@pytest.mark.parametrize("command", ["forecast", "detect", "replay"])
+# `detect` reads a written infinity (`+Inf`, `inf`, `-Infinity`: Prometheus's p99 beyond the
+# largest bucket) as the daemon's anomaly loop does, an off-scale point
+# (tests/unit/anomaly/test_off_scale.py); a number beyond the float range is still refused.
+@pytest.mark.parametrize(
+    ("command", "cell"),
+    [
+        (command, cell)
+        for command in ("forecast", "detect", "replay")
+        for cell in ("inf", "-Infinity", "1e400", "9" * 400)
+        if not (command == "detect" and cell in ("inf", "-Infinity"))
+    ],
+)
 def test_a_non_finite_value_is_refused_with_file_line_and_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, cell: str
 ) -> None:
