@@ -3581,8 +3581,8 @@ class ScalingLoop:
                 not tried
                 and hpa is not None
                 and hpa.min_replicas == 0
-                and workload.replicas == 0
                 and wanted > 0
+                and self._still_at_zero(workload, hpa)
             ):
                 # Approved while the workload ran; its HPA has scaled it to 0 since.
                 self._not_at_zero(workload, model, hpa, decision_id, wanted)
@@ -3651,6 +3651,25 @@ class ScalingLoop:
                 f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
             )
             return True
+
+    def _still_at_zero(self, workload: WorkloadState, hpa: HpaState) -> bool:
+        """Whether a workload its scale-to-zero HPA holds at 0 is at 0 still, on the
+        freshest evidence at hand: the cycle's listing may be older than the HPA
+        ``_apply`` has just read. The HPA's status showing replicas (current, or desired
+        and about to be) says it has woken the workload since: not at 0, and no read
+        more. Otherwise the workload is read again (``get_workload``: the adapter's
+        watch cache once started, so no request to the API server then; this is only
+        asked of an approval about to be carried out under such an HPA), and its
+        replicas say; the listing's stand when that read cannot be made or finds
+        nothing."""
+        if hpa.current_replicas > 0 or hpa.desired_replicas > 0:
+            return False
+        try:
+            fresh = self.cluster.get_workload(workload.ref)
+        except (TransientError, PermanentError) as exc:
+            log.debug("scaling %s: not read again (%s): the listing stands", workload.ref, exc)
+            fresh = None
+        return (fresh or workload).replicas == 0
 
     def _not_at_zero(
         self,
