@@ -1040,16 +1040,26 @@ class ScalingLoop:
                     self._let_go.add(name)
             elif name in inherited:
                 pending = inherited.pop(name).id
-            if pending is not None and ledger.transition(pending, ["approved"], "failed", now):
-                self.decisions.progress(
-                    pending,
-                    f"not carried out: {name} has been out of predictive scaling for "
-                    f"{(now - since) / 3600:.0f} h"
+            if pending is not None:
+                hours = f"{(now - since) / 3600:.0f} h"
+                reason, text = (
+                    (
+                        "OutOfScaling",
+                        f"not carried out: {name} has been out of predictive scaling for {hours}",
+                    )
                     if why is None
-                    else f"not carried out: {name} could not be read for "
-                    f"{(now - since) / 3600:.0f} h ({why})",
-                    final=True,
+                    else (
+                        "ReadFailed",
+                        f"not carried out: {name} could not be read for {hours} ({why})",
+                    )
                 )
+                # Closed with its why in one transaction (``autonomic explain`` shows it):
+                # it used to be closed with no ``execution`` row, its reason only in the
+                # question's thread.
+                detail = {"reason": reason, "why": text}
+                row = Feedback(pending, "execution", "failed", "autonomic", detail)
+                if ledger.transition(pending, ["approved"], "failed", now, feedback=[row]):
+                    self.decisions.progress(pending, text, final=True)
             if why is not None:
                 continue  # still there: held while it cannot be read, nothing left to drop
             self._said.pop(name, None)
@@ -3558,15 +3568,25 @@ class ScalingLoop:
             if has_hpa:
                 hpa = self.cluster.get_hpa_for(ref)
                 if hpa is None or hpa.controller is not None:
-                    self.decisions.ledger.transition(
-                        decision_id, ["approved"], "failed", self.clock.now()
+                    reason = "NoHpa" if hpa is None else "ManagedHpa"
+                    gone = (
+                        "the HPA is gone"
+                        if hpa is None
+                        else f"{hpa.ref} is now managed by {hpa.controller}"
                     )
+                    # Failed with its why, in one transaction (it used to be failed with
+                    # none: ``autonomic explain`` and the question's thread said nothing).
+                    why = f"not carried out ({reason}): {gone}; nothing was written"
+                    detail = {"reason": reason, "why": why}
+                    row = Feedback(decision_id, "execution", "failed", "autonomic", detail)
+                    if self.decisions.ledger.transition(
+                        decision_id, ["approved"], "failed", self.clock.now(), feedback=[row]
+                    ):
+                        self.decisions.progress(decision_id, why, final=True)
                     self._hold(
                         ref,
-                        "NoHpa" if hpa is None else "ManagedHpa",
-                        "the HPA is gone: holding"
-                        if hpa is None
-                        else f"{hpa.ref} is now managed by {hpa.controller}: not written",
+                        reason,
+                        "the HPA is gone: holding" if hpa is None else f"{gone}: not written",
                     )
                     model.recommended = None  # decided afresh on what the cluster has
                     return False
@@ -3797,10 +3817,12 @@ class ScalingLoop:
         model.quiet_why, model.quiet_reason = why, "WriteRefused"
         self._held(str(ref), "WriteRefused", why)
         log.warning("scaling %s: %s", ref, why)
-        ledger = self.decisions.ledger
-        ledger.transition(decision_id, ["approved"], "failed", now)
-        detail = {"reason": reason, "why": why}
-        ledger.add_feedback(decision_id, "execution", "failed", "autonomic", now, detail)
+        # The closing and its why are one transaction: a ledger gone between the two
+        # left the decision failed with no why for ``autonomic explain``.
+        row = Feedback(
+            decision_id, "execution", "failed", "autonomic", {"reason": reason, "why": why}
+        )
+        self.decisions.ledger.transition(decision_id, ["approved"], "failed", now, feedback=[row])
         self.decisions.progress(decision_id, f"failed: {why}", final=True)
 
     def _decide(
