@@ -189,7 +189,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal, Routed
 from agent.errors import PermanentError, TransientError
 from agent.ids import short_id
-from agent.ledger import HELD_PREFIX, DecisionRecord
+from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback
 from agent.metrics_port import IngestionClock, MetricsReader, one_fresh_value
 from agent.observability import Metrics
 from agent.routing import Thresholds
@@ -1144,15 +1144,14 @@ class CanaryLoop:
             f"{verdict} not handed on: {why}; nothing was sent to the runbooks (the new "
             "release is judged afresh)"
         )
-        if self.decisions.ledger.transition(record.id, ["approved"], "superseded", now):
-            self.decisions.ledger.add_feedback(
-                record.id,
-                "execution",
-                "superseded",
-                "autonomic",
-                now,
-                {"reason": "CanaryMovedOn", "why": text},
-            )
+        # The closing and its why are one transaction: a ledger gone between the two left
+        # the verdict closed with no why for ``autonomic explain``, and nothing came back
+        # to it (no longer approved).
+        detail = {"reason": "CanaryMovedOn", "why": text}
+        row = Feedback(record.id, "execution", "superseded", "autonomic", detail)
+        if self.decisions.ledger.transition(
+            record.id, ["approved"], "superseded", now, feedback=[row]
+        ):
             self.decisions.progress(record.id, text, final=True)
             for analysis in self.analyses.values():
                 if analysis.decision_id == record.id:

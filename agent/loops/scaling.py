@@ -1040,16 +1040,26 @@ class ScalingLoop:
                     self._let_go.add(name)
             elif name in inherited:
                 pending = inherited.pop(name).id
-            if pending is not None and ledger.transition(pending, ["approved"], "failed", now):
-                self.decisions.progress(
-                    pending,
-                    f"not carried out: {name} has been out of predictive scaling for "
-                    f"{(now - since) / 3600:.0f} h"
+            if pending is not None:
+                hours = f"{(now - since) / 3600:.0f} h"
+                reason, text = (
+                    (
+                        "OutOfScaling",
+                        f"not carried out: {name} has been out of predictive scaling for {hours}",
+                    )
                     if why is None
-                    else f"not carried out: {name} could not be read for "
-                    f"{(now - since) / 3600:.0f} h ({why})",
-                    final=True,
+                    else (
+                        "ReadFailed",
+                        f"not carried out: {name} could not be read for {hours} ({why})",
+                    )
                 )
+                # Closed with its why in one transaction (``autonomic explain`` shows it):
+                # it used to be closed with no ``execution`` row, its reason only in the
+                # question's thread.
+                detail = {"reason": reason, "why": text}
+                row = Feedback(pending, "execution", "failed", "autonomic", detail)
+                if ledger.transition(pending, ["approved"], "failed", now, feedback=[row]):
+                    self.decisions.progress(pending, text, final=True)
             if why is not None:
                 continue  # still there: held while it cannot be read, nothing left to drop
             self._said.pop(name, None)
@@ -3572,15 +3582,25 @@ class ScalingLoop:
             if has_hpa:
                 hpa = self.cluster.get_hpa_for(ref)
                 if hpa is None or hpa.controller is not None:
-                    self.decisions.ledger.transition(
-                        decision_id, ["approved"], "failed", self.clock.now()
+                    reason = "NoHpa" if hpa is None else "ManagedHpa"
+                    gone = (
+                        "the HPA is gone"
+                        if hpa is None
+                        else f"{hpa.ref} is now managed by {hpa.controller}"
                     )
+                    # Failed with its why, in one transaction (it used to be failed with
+                    # none: ``autonomic explain`` and the question's thread said nothing).
+                    why = f"not carried out ({reason}): {gone}; nothing was written"
+                    detail = {"reason": reason, "why": why}
+                    row = Feedback(decision_id, "execution", "failed", "autonomic", detail)
+                    if self.decisions.ledger.transition(
+                        decision_id, ["approved"], "failed", self.clock.now(), feedback=[row]
+                    ):
+                        self.decisions.progress(decision_id, why, final=True)
                     self._hold(
                         ref,
-                        "NoHpa" if hpa is None else "ManagedHpa",
-                        "the HPA is gone: holding"
-                        if hpa is None
-                        else f"{hpa.ref} is now managed by {hpa.controller}: not written",
+                        reason,
+                        "the HPA is gone: holding" if hpa is None else f"{gone}: not written",
                     )
                     model.recommended = None  # decided afresh on what the cluster has
                     return False
@@ -3595,8 +3615,8 @@ class ScalingLoop:
                 not tried
                 and hpa is not None
                 and hpa.min_replicas == 0
-                and workload.replicas == 0
                 and wanted > 0
+                and self._still_at_zero(workload, hpa)
             ):
                 # Approved while the workload ran; its HPA has scaled it to 0 since.
                 self._not_at_zero(workload, model, hpa, decision_id, wanted)
@@ -3669,6 +3689,25 @@ class ScalingLoop:
                 f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
             )
             return True
+
+    def _still_at_zero(self, workload: WorkloadState, hpa: HpaState) -> bool:
+        """Whether a workload its scale-to-zero HPA holds at 0 is at 0 still, on the
+        freshest evidence at hand: the cycle's listing may be older than the HPA
+        ``_apply`` has just read. The HPA's status showing replicas (current, or desired
+        and about to be) says it has woken the workload since: not at 0, and no read
+        more. Otherwise the workload is read again (``get_workload``: the adapter's
+        watch cache once started, so no request to the API server then; this is only
+        asked of an approval about to be carried out under such an HPA), and its
+        replicas say; the listing's stand when that read cannot be made or finds
+        nothing."""
+        if hpa.current_replicas > 0 or hpa.desired_replicas > 0:
+            return False
+        try:
+            fresh = self.cluster.get_workload(workload.ref)
+        except (TransientError, PermanentError) as exc:
+            log.debug("scaling %s: not read again (%s): the listing stands", workload.ref, exc)
+            fresh = None
+        return (fresh or workload).replicas == 0
 
     def _not_at_zero(
         self,
@@ -3796,10 +3835,12 @@ class ScalingLoop:
         model.quiet_why, model.quiet_reason = why, "WriteRefused"
         self._held(str(ref), "WriteRefused", why)
         log.warning("scaling %s: %s", ref, why)
-        ledger = self.decisions.ledger
-        ledger.transition(decision_id, ["approved"], "failed", now)
-        detail = {"reason": reason, "why": why}
-        ledger.add_feedback(decision_id, "execution", "failed", "autonomic", now, detail)
+        # The closing and its why are one transaction: a ledger gone between the two
+        # left the decision failed with no why for ``autonomic explain``.
+        row = Feedback(
+            decision_id, "execution", "failed", "autonomic", {"reason": reason, "why": why}
+        )
+        self.decisions.ledger.transition(decision_id, ["approved"], "failed", now, feedback=[row])
         self.decisions.progress(decision_id, f"failed: {why}", final=True)
 
     def _decide(

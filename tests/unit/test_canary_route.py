@@ -7,6 +7,7 @@ payload says which decision, route and status the answer comes from.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections.abc import Iterator
@@ -973,6 +974,52 @@ def test_a_rollback_approved_after_the_canary_moved_on_is_not_handed_on(
     rig.clock.advance(60)
     rig.loop.cycle()
     assert rig.signals == [] and ledger.get_decision(decision_id).status == "superseded"  # type: ignore[union-attr]
+
+
+def test_a_rollback_overtaken_keeps_its_why_though_the_ledger_fails_midway(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """As above, and the ledger goes away right after the approved rollback is closed
+    ``superseded``. The closing and its ``execution`` row, with why, were two
+    transactions: the verdict stayed closed with no why for ``autonomic explain``, and
+    nothing came back to it (no longer approved). They are one transaction now."""
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    rig.cluster.roll_out(CANARY, "search:5")
+    assert rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+    down: list[bool] = []
+
+    def gone_after_the_closing(name: str) -> None:
+        real = getattr(ledger, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if down:
+                raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
+            result = real(*args, **kwargs)
+            if name == "transition" and result and "superseded" in args:
+                down.append(True)
+            return result
+
+        setattr(ledger, name, call)
+
+    for name in ("transition", "add_feedback"):
+        gone_after_the_closing(name)
+    rig.clock.advance(60)
+    with contextlib.suppress(TransientError):  # the cycle's next write, if any
+        rig.loop.cycle()
+    assert down  # closed, and the ledger went away after it
+    for name in ("transition", "add_feedback"):
+        delattr(ledger, name)  # the ledger is back
+    for _ in range(2):
+        rig.clock.advance(60)
+        rig.loop.cycle()
+    record = ledger.get_decision(decision_id)
+    assert record is not None and record.status == "superseded"
+    assert rig.signals == []
+    rows = [f for f in ledger.feedback_for(decision_id) if f["kind"] == "execution"]
+    assert [(f["outcome"], f["detail"]["reason"]) for f in rows] == [
+        ("superseded", "CanaryMovedOn")
+    ]
 
 
 def superseded_story(ledger: Ledger, decision_id: str) -> tuple[Any, list[dict[str, Any]]]:

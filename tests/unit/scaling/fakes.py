@@ -74,6 +74,8 @@ class FakeCluster:
         self.hpas: dict[ObjectRef, HpaState] = {}
         self.pods: list[PodState] = []
         self.pod_lists = 0  # how often the loop listed pods
+        self.fresh: dict[ObjectRef, WorkloadState] = {}
+        self.workload_reads = 0  # how often the loop read one workload (get_workload)
 
     def list_workloads(
         self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
@@ -102,6 +104,14 @@ class FakeCluster:
 
     def get_hpa_for(self, ref: ObjectRef) -> HpaState | None:
         return self.hpas.get(ref)
+
+    def get_workload(self, ref: ObjectRef) -> WorkloadState | None:
+        """As the adapter's watch cache: ``fresh``'s state if a test put one there (the
+        workload changed since the cycle's listing), else the listed one."""
+        self.workload_reads += 1
+        if ref in self.fresh:
+            return self.fresh[ref]
+        return next((w for w in self.workloads if w.ref == ref), None)
 
 
 class QuestionLedger:

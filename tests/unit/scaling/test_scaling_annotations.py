@@ -558,6 +558,72 @@ def test_an_approval_landing_after_the_hpa_scaled_to_zero_writes_no_floor() -> N
     assert decisions.ledger.records["d-2"].proposal["from"] == 0
 
 
+def test_an_approval_is_carried_out_when_the_hpa_read_fresh_has_woken_the_workload() -> None:
+    """The cycle's listing still shows web at 0, but its HPA, read afresh when the
+    approval is carried out, has woken it to 2 since. The check used the listing alone:
+    the approval was closed as superseded (ScaledToZero) and the question asked again.
+    The freshest evidence (the HPA read in ``_apply``) says web runs: the floor is
+    written."""
+    t, values = steady(24)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cluster = cast(Any, loop.cluster)
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 3)
+    run(loop, clock, 2)
+    decisions = cast(Any, loop.decisions)
+    record = decisions.ledger.records["d-1"]
+    assert record.status == "asked" and record.proposal["to"] == 7
+    # Listed at 0 (the listing is older than the HPA read), the HPA woke it to 2 since.
+    cluster.workloads = [dataclasses.replace(web, replicas=0, ready_replicas=0)]
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 2, 2)
+    record.status = "approved"
+    run(loop, clock, 1)
+    applied = cast(Any, loop.executor).applied
+    assert [(op.target, op.min_replicas) for op in applied] == [(hpa_ref, 7)]
+    assert record.status == "verifying"
+    assert ("d-1", "execution", "superseded") not in decisions.ledger.feedback
+    assert len(decisions.proposals) == 1  # not asked again
+    assert cluster.workload_reads == 0  # the HPA said it: no read of the workload more
+
+
+@pytest.mark.parametrize(("listed", "fresh", "written"), [(0, 2, True), (2, 0, False)])
+def test_an_approval_under_a_scale_to_zero_hpa_goes_by_the_workload_read_afresh(
+    listed: int, fresh: int, written: bool
+) -> None:
+    """The HPA's status shows 0 (current and desired): whether the workload is at 0 is
+    read again when the approval is carried out (the watch cache), not taken from the
+    cycle's listing, which may be older. Listed at 0 but woken since: the floor is
+    written (it was closed as superseded). Listed running but scaled to 0 since: not
+    written (minReplicas 7 over a target at 0 switched the HPA off)."""
+    t, values = steady(24)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cluster = cast(Any, loop.cluster)
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 3)
+    run(loop, clock, 2)
+    decisions = cast(Any, loop.decisions)
+    record = decisions.ledger.records["d-1"]
+    assert record.status == "asked" and record.proposal["to"] == 7
+    cluster.workloads = [dataclasses.replace(web, replicas=listed, ready_replicas=listed)]
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 0, 0)
+    cluster.fresh[web.ref] = dataclasses.replace(web, replicas=fresh, ready_replicas=fresh)
+    record.status = "approved"
+    run(loop, clock, 1)
+    applied = cast(Any, loop.executor).applied
+    if written:
+        assert [(op.target, op.min_replicas) for op in applied] == [(hpa_ref, 7)]
+        assert record.status == "verifying"
+    else:
+        assert applied == []
+        assert record.status == "superseded"
+        assert record.feedback_detail["reason"] == "ScaledToZero"
+    assert cluster.workload_reads >= 1
+
+
 def test_an_approval_not_carried_out_at_zero_is_not_said_over_as_no_longer_held(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

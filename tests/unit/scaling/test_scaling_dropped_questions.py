@@ -210,6 +210,101 @@ def test_a_dropped_approval_keeps_its_why_though_the_ledger_fails_midway(
         ledger.close()
 
 
+def approved_on_a_real_ledger(
+    tmp_path: Path, seed: int, hpa: HpaState | None = None
+) -> tuple[ScalingLoop, FakeClock, Any, Any, FakeCluster]:
+    """A loop on the SQLite ledger and the decision service in propose mode whose floor
+    of 7 for web (on ``hpa`` if given) was asked about and approved from the CLI, not
+    yet carried out."""
+    t, values = steady(seed)
+    clock = FakeClock(float(t[-80]))
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, clock, RoutingSettings(), mode="propose", approvals=approvals, metrics=Metrics()
+    )
+    cluster = FakeCluster([WEB])
+    if hpa is not None:
+        cluster.hpas[WEB.ref] = hpa
+    loop = ScalingLoop(
+        ScalingSettings(),
+        reader=WeekReader(t, values),
+        cluster=cast(Any, cluster),
+        decisions=decisions,
+        executor=cast(Any, RecordingExecutor(cluster)),
+        clock=clock,
+        submit=lambda signals: None,
+    )
+    run(loop, clock, 2)
+    (question,) = ledger.questions()
+    assert decisions.answer(question.id, "approved", "alice")
+    (decision,) = ledger.decisions(kind="scaling")
+    assert decision.status == "approved"
+    return loop, clock, ledger, decision, cluster
+
+
+def test_explain_says_why_an_approval_whose_workload_stayed_gone_failed(
+    tmp_path: Path,
+) -> None:
+    """Approved, then web deleted before it was carried out: after ``FORGET_AFTER`` the
+    decision fails. It was closed with no ``execution`` row, so ``autonomic explain``
+    showed a failed decision and no reason (only the question's thread had one)."""
+    loop, clock, ledger, decision, cluster = approved_on_a_real_ledger(tmp_path, 64)
+    try:
+        cluster.workloads = []  # deleted
+        began = clock.now()
+        while clock.now() - began < FORGET_AFTER - STEP:
+            run(loop, clock, 1)
+            clock.advance(600.0)
+        assert ledger.get_decision(decision.id).status == "approved"  # type: ignore[union-attr]
+        clock.advance(2 * STEP)
+        run(loop, clock, 2)
+        assert ledger.get_decision(decision.id).status == "failed"  # type: ignore[union-attr]
+        rows = [r for r in ledger.feedback_for(decision.id) if r["kind"] == "execution"]
+        assert [(r["outcome"], r["detail"]["reason"]) for r in rows] == [("failed", "OutOfScaling")]
+        story = render(ledger, decision.id)
+        assert 'execution: failed (autonomic) {"reason": "OutOfScaling"' in story
+        assert "Deployment/shop/web has been out of predictive scaling for 6 h" in story
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize(
+    ("controller", "reason"), [(None, "NoHpa"), ("ScaledObject/web", "ManagedHpa")]
+)
+def test_explain_says_why_an_approval_whose_hpa_went_or_was_taken_over_failed(
+    tmp_path: Path, controller: str | None, reason: str
+) -> None:
+    """Approved; web's HPA is deleted (or taken over by KEDA) between the cycle's read
+    of it and the write: the decision fails, and used to say nothing of why, neither to
+    ``autonomic explain`` nor in the question's thread."""
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    hpa = HpaState(hpa_ref, WEB.ref, 2, 20, 3, 3, uid="u1")
+    loop, clock, ledger, decision, cluster = approved_on_a_real_ledger(tmp_path, 65, hpa)
+    try:
+        real_apply = loop._apply
+
+        def apply_after_the_hpa_went(*args: Any, **kwargs: Any) -> bool:
+            if controller is None:
+                cluster.hpas.pop(WEB.ref, None)
+            else:
+                cluster.hpas[WEB.ref] = dataclasses.replace(hpa, controller=controller)
+            return real_apply(*args, **kwargs)
+
+        loop._apply = apply_after_the_hpa_went  # type: ignore[method-assign]
+        run(loop, clock, 1)
+        assert ledger.get_decision(decision.id).status == "failed"  # type: ignore[union-attr]
+        assert cast(Any, loop.executor).applied == []
+        rows = [r for r in ledger.feedback_for(decision.id) if r["kind"] == "execution"]
+        assert [(r["outcome"], r["detail"]["reason"]) for r in rows] == [("failed", reason)]
+        gone = "the HPA is gone" if controller is None else f"{hpa_ref} is now managed by"
+        assert rows[0]["detail"]["why"].startswith(f"not carried out ({reason}): {gone}")
+        story = render(ledger, decision.id)
+        assert f'execution: failed (autonomic) {{"reason": "{reason}"' in story
+    finally:
+        ledger.close()
+
+
 def test_a_forecast_only_floor_is_recorded_as_published_only_with_nothing_to_ask(
     tmp_path: Path,
 ) -> None:

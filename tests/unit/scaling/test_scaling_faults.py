@@ -356,6 +356,59 @@ def test_a_refused_write_is_said_failed_and_tried_again_later_not_every_cycle(
     assert str(web.ref) not in loop.status.held
 
 
+def test_a_refused_write_keeps_its_why_though_the_ledger_fails_midway(tmp_path: Any) -> None:
+    """On the SQLite ledger: the cluster refuses the write (RBAC), and the ledger goes
+    away right after the decision is closed ``failed``. The closing and its
+    ``execution`` row, with why, were two transactions: the decision stayed failed with
+    no why for ``autonomic explain``, and nothing came back to it. One transaction now."""
+    t, values = steady(46)
+    clock = FakeClock(float(t[-80]))
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    try:
+        web = workload("web", **{CAPACITY: "10"})
+        loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+        loop.decisions = inline_service(ledger, clock, RoutingSettings())
+        cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 3, 3, uid="u1")
+        executor = cast(Any, loop.executor)
+
+        def refused(key: str, step: int, operation: Any, **kwargs: Any) -> Any:
+            executor.applied.append(operation)
+            return SimpleNamespace(
+                status="failed", message=REFUSALS["Forbidden"], reason="Forbidden"
+            )
+
+        executor.apply = refused
+        down: list[bool] = []
+
+        def gone_after_the_closing(name: str) -> None:
+            real = getattr(ledger, name)
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                if down:
+                    raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
+                result = real(*args, **kwargs)
+                if name == "transition" and result and "failed" in args:
+                    down.append(True)
+                return result
+
+            setattr(ledger, name, call)
+
+        for name in ("transition", "add_feedback", "put_guard"):
+            gone_after_the_closing(name)
+        with contextlib.suppress(TransientError):  # the cycle's next write, if any
+            run(loop, clock, 1, land=False)
+        assert down  # closed, and the ledger went away after it
+        for name in ("transition", "add_feedback", "put_guard"):
+            delattr(ledger, name)  # the ledger is back
+        run(loop, clock, 2, land=False)
+        (decision,) = [d for d in ledger.decisions(kind="scaling") if d.status == "failed"]
+        rows = [r for r in ledger.feedback_for(decision.id) if r["kind"] == "execution"]
+        assert [(r["outcome"], r["detail"]["reason"]) for r in rows] == [("failed", "Forbidden")]
+        assert REFUSALS["Forbidden"] in rows[0]["detail"]["why"]
+    finally:
+        ledger.close()
+
+
 @pytest.mark.parametrize("status", ["not_leader", "stopping"])
 def test_a_write_this_replica_may_no_longer_make_leaves_the_decision_for_the_leader(
     status: str,

@@ -95,6 +95,9 @@ def test_after_unread_keep_the_approval_fails_saying_why_and_the_hold_stays() ->
     ((decision_id, text, final),) = cast(Any, loop.decisions).progressed
     assert (decision_id, final) == ("d-1", True)
     assert text == f"not carried out: Deployment/shop/web could not be read for 24 h ({WHY})"
+    # ...and in the ledger, with the closing (``autonomic explain``): it had no row.
+    assert ledger.feedback == [("d-1", "execution", "failed")]
+    assert ledger.records["d-1"].feedback_detail == {"reason": "ReadFailed", "why": text}
     assert WEB.ref not in loop.models
     assert loop.status.held_reason == {str(WEB.ref): "ReadFailed"}  # still there, still said
     run(loop, clock, 3)
