@@ -83,6 +83,9 @@ NEXT_STEP = {
     "expired": "Counted as a no: nothing was done and the on-call was asked to look.",
     "superseded": "Nothing was done on it, and an answer now changes nothing.",
 }
+# An approved decision's statuses while its action has not ended: past them its final
+# word (verified, failed, ...) has replaced "Executing next" on the question's message.
+RUNNING = frozenset({"approved", "executing", "verifying"})
 # The first words of a superseded question's ``answer_reason``: why it was closed.
 NO_LONGER_NEEDED = "no longer needed: "
 
@@ -1201,7 +1204,24 @@ class Approvals:
         said = note if note is not None else NEXT_STEP.get(question.status)
         if said is None:
             return
+        if note is None and question.status == "approved":
+            # "Executing next" is read again once the worker gets to it: the action may
+            # have ended meanwhile, its final word written at once on the cycle's thread,
+            # which this rewrite, queued before it and run after, would overwrite.
+            self.dispatcher.submit(lambda: self._restate_approval(question, said))
+            return
         self.dispatcher.submit(lambda: self._rewrite(question, said))
+
+    def _restate_approval(self, question: Question, note: str) -> None:
+        decision = self._decision(question.decision_id)
+        if decision.status not in RUNNING:
+            log.info(
+                "question %s: not rewritten with its approval, its action already ended (%s)",
+                short_id(question.id),
+                decision.status,
+            )
+            return
+        self._rewrite(question, note, decision=decision)
 
     def escalate(self, decision_id: str, why: str, now: float) -> str:
         """Hand a decision to the on-call: posted in the chat, and kept in the ledger as

@@ -617,3 +617,37 @@ def test_a_verified_action_whose_final_word_a_crash_cut_off_is_shown_at_the_next
     assert not _blocks_of("actions", message.blocks)
     assert "verified: 3 of 3 pods ready for 5 min" in _text(message.blocks)
     assert "Executing next" not in _text(message.blocks)
+
+
+def test_a_restated_approval_does_not_overwrite_the_final_word_of_an_action_that_ended(
+    rig: Rig,
+) -> None:
+    """The sync applies an approval another process recorded and did not follow up, and
+    queues the message's rewrite ("Executing next") on the approvals worker; the action
+    runs on the cycle's thread and its final word rewrites the message at once. With the
+    worker behind (Slack slow, a start's rewrites queued), the restatement ran last and
+    the message said "Executing next" for an action that had failed."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "approved", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "approved", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    daemon = _restarted(rig)
+    release = threading.Event()
+    rig.approvals.dispatcher.submit(lambda: release.wait(10))  # the worker is behind
+    try:
+        assert daemon.sync_answers() == 1
+        # The engine runs the action; it fails, and its final word is written at once.
+        assert rig.ledger.transition(decision_id, ["approved"], "failed", rig.clock())
+        daemon.progress(decision_id, "failed: the deployment is gone", final=True)
+    finally:
+        release.set()
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert "failed: the deployment is gone" in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
