@@ -83,6 +83,10 @@ NEXT_STEP = {
     "expired": "Counted as a no: nothing was done and the on-call was asked to look.",
     "superseded": "Nothing was done on it, and an answer now changes nothing.",
 }
+# Seconds between two restatements a start makes of messages likely shown already
+# (``Approvals.restate``): Slack takes about 50 chat.update a minute (Tier 3), shared with
+# the rewrites of new answers.
+RESTATE_INTERVAL = 1.5
 # An approved decision's statuses while its action has not ended: past them its final
 # word (verified, failed, ...) has replaced "Executing next" on the question's message.
 RUNNING = frozenset({"approved", "executing", "verifying"})
@@ -644,6 +648,12 @@ class Approvals:
         # rewrites the message of an answer nobody here did (``unfollowed``), one whose
         # process died before its follow-ups ran. Pruned once applied (``followed_up``).
         self._followed: set[str] = set()
+        # Restatements that are likely shown already (``restate(paced=True)``), run one
+        # per ``restate_interval`` seconds on the worker.
+        self.restate_interval = RESTATE_INTERVAL
+        self._paced: deque[Callable[[], None]] = deque()
+        self._paced_lock = threading.Lock()
+        self._pacing = False
 
     # ------------------------------------------------------------------ ask
     def ask(self, decision_id: str, now: float) -> Asked:
@@ -1197,20 +1207,43 @@ class Approvals:
         question = self._question(question_id)
         self.channel.update(self._decision(question.decision_id), question, note)
 
-    def restate(self, question: Question, note: str | None = None) -> None:
+    def restate(self, question: Question, note: str | None = None, *, paced: bool = False) -> None:
         """Rewrite the question's message after an answer another process recorded (the
         CLI has no chat client, a process died before its rewrite): who answered, when,
-        and ``note``, by default what happens next."""
+        and ``note``, by default what happens next. ``paced``: one of many that may well
+        be shown already (a start's, ``DecisionService``): they go out one per
+        ``restate_interval``, each queued behind what the worker has then, so that they
+        neither use up Slack's chat.update rate nor hold the worker from new answers."""
         said = note if note is not None else NEXT_STEP.get(question.status)
         if said is None:
             return
+        task: Callable[[], None] = lambda: self._rewrite(question, said)  # noqa: E731
         if note is None and question.status == "approved":
             # "Executing next" is read again once the worker gets to it: the action may
             # have ended meanwhile, its final word written at once on the cycle's thread,
             # which this rewrite, queued before it and run after, would overwrite.
-            self.dispatcher.submit(lambda: self._restate_approval(question, said))
+            task = lambda: self._restate_approval(question, said)  # noqa: E731
+        if not paced:
+            self.dispatcher.submit(task)
             return
-        self.dispatcher.submit(lambda: self._rewrite(question, said))
+        with self._paced_lock:
+            self._paced.append(task)
+            if self._pacing:
+                return
+            self._pacing = True
+        self.dispatcher.submit(self._next_paced)
+
+    def _next_paced(self) -> None:
+        """Run the next paced restatement, and the one after ``restate_interval`` later."""
+        with self._paced_lock:
+            if not self._paced:
+                self._pacing = False
+                return
+            task = self._paced.popleft()
+        try:
+            task()
+        finally:
+            self._later(self.restate_interval, self._next_paced)
 
     def _restate_approval(self, question: Question, note: str) -> None:
         decision = self._decision(question.decision_id)

@@ -732,12 +732,12 @@ class DecisionService:
                 self._count_answer(record, question, question.status)
         elif self._unshown_at_start(question, now):
             self._restated.add(question.id)
-            self.approvals.restate(question)
+            self.approvals.restate(question, paced=True)
         elif self._unshown_at_start(question, now, answers=("approved",)):
             verified = self._verified_word(record)
             if verified is not None:
                 self._restated.add(question.id)
-                self.approvals.restate(question, verified)
+                self.approvals.restate(question, verified, paced=True)
         self.approvals.followed_up(question.id)
         return 0
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
+import time
 from typing import Any
 
 from tests.integration.slack.conftest import CHANNEL, NOW, SNOOZE, TTL, Rig
@@ -651,3 +653,42 @@ def test_a_restated_approval_does_not_overwrite_the_final_word_of_an_action_that
     [message] = rig.slack.top_level()
     assert "failed: the deployment is gone" in _text(message.blocks)
     assert "Executing next" not in _text(message.blocks)
+
+
+def test_a_starts_rewrites_of_the_last_hours_messages_are_paced_behind_new_answers(
+    rig: Rig,
+) -> None:
+    """A process's first sync rewrites again every "no" and expiry of the last hour that
+    it did not follow up itself: at every restart, most of them already rewritten. Slack
+    takes about 50 chat.update a minute (Tier 3): they go out ``restate_interval`` apart,
+    and a click meanwhile is not queued behind them. Before, they all went out at once on
+    the approvals worker, which a 429 holds for its Retry-After, clicks' rewrites and
+    replies waiting behind."""
+    from agent.ledger import Feedback
+
+    for n in range(4):
+        decision_id = rig.decision()
+        asked = rig.approvals.ask(decision_id, rig.clock())
+        detail = {"question_id": asked.question_id, "via": "slack", "click_id": f"U0ALICE@{n}"}
+        record = Feedback(decision_id, "answer", "rejected", "U0ALICE", detail)
+        assert rig.ledger.answer(
+            asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
+        )
+        assert rig.ledger.transition(decision_id, ["asked"], "rejected", rig.clock())
+    fresh = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.approvals.restate_interval = 0.3
+    daemon = _restarted(rig)
+    assert daemon.sync_answers() == 0
+    assert rig.click(fresh.question_id, "approve")[0] == 200
+    assert rig.approvals.dispatcher.drain(10.0)
+    fresh_ref = rig.question(fresh.question_id).message_ref
+    updates = rig.slack.calls_to("chat.update")
+    # The click's rewrite went out second, after the first restatement only.
+    assert fresh_ref is not None and fresh_ref.endswith(updates[1].params["ts"]), fresh_ref
+    deadline = time.monotonic() + 5.0
+    while len(rig.slack.calls_to("chat.update")) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    restated = [c for c in rig.slack.calls_to("chat.update") if c is not updates[1]]
+    assert len(restated) == 4
+    gaps = [b.at - a.at for a, b in itertools.pairwise(restated)]
+    assert min(gaps) >= 0.25, gaps
