@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.approvals import Approvals, LedgerOnlyChannel, subject_namespace
+from agent.approvals import RUNNING, Approvals, LedgerOnlyChannel, subject_namespace
 from agent.calibration import (
     MACHINE_ACTORS,
     SIGNIFICANCE,
@@ -734,24 +734,38 @@ class DecisionService:
             self._restated.add(question.id)
             self.approvals.restate(question, paced=True)
         elif self._unshown_at_start(question, now, answers=("approved",)):
-            verified = self._verified_word(record)
-            if verified is not None:
+            final = self._final_word(record)
+            if final is not None:
                 self._restated.add(question.id)
-                self.approvals.restate(question, verified, paced=True)
+                self.approvals.restate(question, final, paced=True)
         self.approvals.followed_up(question.id)
         return 0
 
-    def _verified_word(self, record: DecisionRecord) -> str | None:
-        """The final word a verified action's message was rewritten with (the remediation
-        engine's ``verified: ...``), from its verification row; None for a decision that
-        did not end verified, or is not a remediation's, whose last word the ledger does
-        not keep."""
-        if record.status != "verified" or record.kind != "remediation":
+    def _final_word(self, record: DecisionRecord) -> str | None:
+        """The final word an approved remediation's message was rewritten with once its
+        action ended, from the ledger: a verified one's ``verified: ...`` (its
+        verification's ``message``), a failed or undone run's sentence (its verdict's
+        ``said``), and that of one closed before it wrote (failed, superseded, not
+        executed: its closing's ``why``). None for a decision still running, or not a
+        remediation's, or whose row does not hold its word (written before it was kept)."""
+        if record.kind != "remediation" or record.status in RUNNING:
             return None
         for row in reversed(self.ledger.feedback_for(record.id)):
-            message = (row.get("detail") or {}).get("message")
-            if row["kind"] == "verification" and isinstance(message, str) and message:
-                return f"verified: {message}"
+            detail = row.get("detail") or {}
+            if row["actor"] != "autonomic":
+                continue
+            if row["kind"] == "verification" and record.status == "verified":
+                message = detail.get("message")
+                if isinstance(message, str) and message:
+                    return f"verified: {message}"
+            elif row["kind"] == "verification" and record.status in ("failed", "undone"):
+                said = detail.get("said")
+                if isinstance(said, str) and said:
+                    return said
+            elif row["kind"] == "execution" and row["outcome"] == record.status:
+                why = detail.get("why")
+                if isinstance(why, str) and why:
+                    return why
         return None
 
     def _unshown_at_start(
@@ -762,7 +776,7 @@ class DecisionService:
         decision: a process that died after applying it and before the message was
         rewritten (the rewrite is a follow-up in memory) left its buttons, and nothing
         else rewrites a "no" or an expiry later; for an approval, the action's final
-        word, written once it ended, is rewritten only if it verified (``_verified_word``).
+        word, written once it ended, as the ledger keeps it (``_final_word``).
         The rewrite is the one the follow-up makes (the same words): shown again, it
         changes nothing."""
         return (

@@ -692,3 +692,62 @@ def test_a_starts_rewrites_of_the_last_hours_messages_are_paced_behind_new_answe
     assert len(restated) == 4
     gaps = [b.at - a.at for a, b in itertools.pairwise(restated)]
     assert min(gaps) >= 0.25, gaps
+
+
+def _approved_then(rig: Rig, status: str, row: Any) -> str:
+    """A question approved, its decision run and closed ``status`` with ``row`` (the
+    ledger's record of how it ended), and no rewrite after: the daemon died first."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "approved", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "approved", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "approved", rig.clock())
+    rig.clock.advance(300)
+    assert rig.ledger.transition(
+        decision_id, ["approved"], status, rig.clock(), feedback=[row(decision_id)]
+    )
+    return decision_id
+
+
+def test_a_failed_actions_final_word_a_crash_cut_off_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """An approved action closed without a write (failed, superseded, not executed): its
+    final word is the closing's ``why``, written with the status. Before, only a verified
+    action's final word was restated, and this message said "Executing next" for good."""
+    from agent.ledger import Feedback
+
+    why = "not executed: the Deployment is gone; nothing was written to the cluster"
+    _approved_then(
+        rig, "failed", lambda d: Feedback(d, "execution", "failed", "autonomic", {"why": why})
+    )
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert why in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
+
+
+def test_an_undone_actions_final_word_a_crash_cut_off_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """A run that failed and was undone: its final word is kept with its verdict
+    (``said``), the sentence the engine wrote on the message."""
+    from agent.ledger import Feedback
+
+    said = "Degraded: 0 of 3 pods ready; undone (step 1 undone)"
+    detail = {"why": "Degraded: 0 of 3 pods ready", "undone": ["step 1 undone"], "said": said}
+    _approved_then(
+        rig, "undone", lambda d: Feedback(d, "verification", "wrong", "autonomic", detail)
+    )
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert said in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
