@@ -1217,12 +1217,12 @@ class Approvals:
         said = note if note is not None else NEXT_STEP.get(question.status)
         if said is None:
             return
-        task: Callable[[], None] = lambda: self._rewrite(question, said)  # noqa: E731
+        task: Callable[[], None] = lambda: self._rewrite(question, said, quiet=paced)  # noqa: E731
         if note is None and question.status == "approved":
             # "Executing next" is read again once the worker gets to it: the action may
             # have ended meanwhile, its final word written at once on the cycle's thread,
             # which this rewrite, queued before it and run after, would overwrite.
-            task = lambda: self._restate_approval(question, said)  # noqa: E731
+            task = lambda: self._restate_approval(question, said, paced)  # noqa: E731
         if not paced:
             self.dispatcher.submit(task)
             return
@@ -1245,7 +1245,7 @@ class Approvals:
         finally:
             self._later(self.restate_interval, self._next_paced)
 
-    def _restate_approval(self, question: Question, note: str) -> None:
+    def _restate_approval(self, question: Question, note: str, quiet: bool) -> None:
         decision = self._decision(question.decision_id)
         if decision.status not in RUNNING:
             log.info(
@@ -1254,7 +1254,7 @@ class Approvals:
                 decision.status,
             )
             return
-        self._rewrite(question, note, decision=decision)
+        self._rewrite(question, note, decision=decision, quiet=quiet)
 
     def escalate(self, decision_id: str, why: str, now: float) -> str:
         """Hand a decision to the on-call: posted in the chat, and kept in the ledger as
@@ -1298,15 +1298,40 @@ class Approvals:
         note: str,
         attempt: int = 1,
         decision: DecisionRecord | None = None,
+        quiet: bool = False,
     ) -> None:
         """Rewrite the question's message with ``note``. A settled question's (rejected,
         expired, superseded: nothing rewrites it later) that the chat does not take for
         now (a ``TransientError``: Slack's 5xx, a 429, Slack away) is tried again
         ``rewrite_retry`` seconds later, doubling, up to ``REWRITE_ATTEMPTS`` tries, on
         the worker; before, it kept its buttons for good. Other failures, and the last
-        try's, are logged (``FallbackChannel``): the ledger holds the answer."""
+        try's, are logged (``FallbackChannel``): the ledger holds the answer. ``quiet``:
+        a rewrite likely made already (``restate(paced=True)``), which a message Slack
+        refuses to rewrite (deleted, too old) only logs: the first one said so in the
+        chat."""
         decision = decision or self._decision(question.decision_id)
         channel = self.channel
+        if quiet:
+            target = channel.primary if isinstance(channel, FallbackChannel) else channel
+            rewrite_only = getattr(target, "rewrite_only", None)
+            if rewrite_only is not None:
+                try:
+                    rewrite_only(decision, question, note)
+                except PermanentError as exc:
+                    log.info("question %s: its message not rewritten again: %s", question.id, exc)
+                except TransientError as exc:
+                    if attempt >= REWRITE_ATTEMPTS:
+                        log.info(
+                            "question %s: its message not rewritten again: %s", question.id, exc
+                        )
+                        return
+                    delay = self.rewrite_retry * 2.0 ** (attempt - 1)
+                    if exc.reason == "SlackRateLimited":
+                        delay = max(delay, exc.delay)
+                    self._later(
+                        delay, lambda: self._rewrite(question, note, attempt + 1, decision, True)
+                    )
+                return
         if not isinstance(channel, FallbackChannel) or question.status not in SETTLED:
             channel.update(decision, question, note)
             return

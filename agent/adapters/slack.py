@@ -863,12 +863,7 @@ class SlackChannel:
         the channel: the answer stands in the ledger either way."""
         channel, ts = self._where(question)
         try:
-            self.api.update_message(
-                channel,
-                ts,
-                f"{question_text(decision)} — {question.status}",
-                blocks=question_blocks(decision, question, note, cluster=self.cluster),
-            )
+            self.rewrite_only(decision, question, note)
         except PermanentError as exc:
             line = answer_line(question)
             news = f"{line} {plain_text(note)}" if line else plain_text(note)
@@ -887,6 +882,18 @@ class SlackChannel:
                 exc,
                 "the channel" if exc.reason == "Slack:message_not_found" else "its thread",
             )
+
+    def rewrite_only(self, decision: DecisionRecord, question: Question, note: str) -> None:
+        """Rewrite the question's message, and nothing else: Slack's refusal is raised
+        (``update`` says it elsewhere). For a rewrite likely shown already (a start's,
+        ``Approvals.restate``), whose refusal was said when it was first made."""
+        channel, ts = self._where(question)
+        self.api.update_message(
+            channel,
+            ts,
+            f"{question_text(decision)} — {question.status}",
+            blocks=question_blocks(decision, question, note, cluster=self.cluster),
+        )
 
     def thread(self, question: Question, text: str) -> None:
         """``text`` in the question's thread, escaped and cut below Slack's limit on a

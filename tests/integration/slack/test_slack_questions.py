@@ -751,3 +751,28 @@ def test_an_undone_actions_final_word_a_crash_cut_off_is_shown_at_the_next_start
     [message] = rig.slack.top_level()
     assert said in _text(message.blocks)
     assert "Executing next" not in _text(message.blocks)
+
+
+def test_a_starts_rewrite_of_a_deleted_message_does_not_post_the_news_again(
+    rig: Rig,
+) -> None:
+    """A start's rewrites are of messages most likely shown already: one Slack no
+    longer has (deleted, ``message_not_found``) had its news posted in the channel by
+    the process that rewrote it first. Before, every restart within the hour posted
+    "its message was deleted" in the channel again."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "rejected", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "rejected", rig.clock())
+    rig.slack.fail_next("chat.update", 200, error="message_not_found")
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1
+    assert len(rig.slack.top_level()) == 1  # the question's own message, nothing more
