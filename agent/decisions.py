@@ -220,6 +220,9 @@ class DecisionService:
         self.metrics = metrics
         self.counts = _Counts()
         self._synced_at = 0.0  # the first sync looks at every answered question
+        # The first sync of a process, and of each leadership term (``new_term``), also
+        # rewrites the messages of the last hour's answers (``_unshown_at_start``).
+        self._term_synced = False
         self._restated: set[str] = set()  # chat questions answered from the CLI, restated
         self._rated: set[str] = set()  # decision types with an automation rate published
         self._thresholded: set[str] = set()  # decision types with thresholds published
@@ -699,6 +702,7 @@ class DecisionService:
                 )
         if not failed:
             self._synced_at = now
+            self._term_synced = True
         self._count_corrections()
         return applied
 
@@ -768,19 +772,26 @@ class DecisionService:
                     return why
         return None
 
+    def new_term(self) -> None:
+        """A leadership term begins (the engine's recovery): the next sync rewrites the
+        last hour's messages a leader that died may have left unrewritten, as a process's
+        first sync does (``_unshown_at_start``). Only the leader syncs: a replica that led
+        before and leads again had done its first sync long ago."""
+        self._term_synced = False
+
     def _unshown_at_start(
         self, question: Question, now: float, answers: Sequence[str] = ("rejected", "expired")
     ) -> bool:
-        """Whether this process's first sync rewrites a chat question's message that was
-        said no to or expired (``answers``) in the last hour, already applied to its
-        decision: a process that died after applying it and before the message was
-        rewritten (the rewrite is a follow-up in memory) left its buttons, and nothing
-        else rewrites a "no" or an expiry later; for an approval, the action's final
-        word, written once it ended, as the ledger keeps it (``_final_word``).
-        The rewrite is the one the follow-up makes (the same words): shown again, it
-        changes nothing."""
+        """Whether the first sync of this process, or of its leadership term, rewrites a
+        chat question's message that was said no to or expired (``answers``) in the last
+        hour, already applied to its decision: a process that died after applying it and
+        before the message was rewritten (the rewrite is a follow-up in memory) left its
+        buttons, and nothing else rewrites a "no" or an expiry later; for an approval,
+        the action's final word, written once it ended, as the ledger keeps it
+        (``_final_word``). The rewrite is the one the follow-up makes (the same words):
+        shown again, it changes nothing."""
         return (
-            self._synced_at == 0.0
+            not self._term_synced
             and question.status in answers
             and question.channel != LedgerOnlyChannel.name
             and question.id not in self._restated

@@ -4107,7 +4107,10 @@ class RemediationEngine:
     def recover(self) -> dict[str, int]:
         """After a restart or a leadership change: settle what a crash left behind.
         While paused, nothing: settling goes on with executions and drains, which write;
-        the first cycle after the pause ends does it (``deferred``)."""
+        the first cycle after the pause ends does it (``deferred``). The decision layer's
+        next sync rewrites the messages the previous leader may have died before
+        rewriting (``DecisionService.new_term``)."""
+        self.decisions.new_term()
         why = self.paused()
         if why is not None:
             self._recovery_deferred = True

@@ -776,3 +776,33 @@ def test_a_starts_rewrite_of_a_deleted_message_does_not_post_the_news_again(
     rig.drain()
     assert len(rig.slack.calls_to("chat.update")) == 1
     assert len(rig.slack.top_level()) == 1  # the question's own message, nothing more
+
+
+def test_a_no_a_deposed_leader_applied_and_died_before_showing_is_shown_when_leading_again(
+    rig: Rig,
+) -> None:
+    """Only the leader syncs. A replica that led before, and leads again after another
+    leader died between applying a "no" and rewriting its message, rewrites it at the
+    first sync of its new term (``new_term``, from the engine's recovery), as a process
+    does at its first sync. Before, only a process's very first sync did: a replica
+    leading for the second time left the message with its buttons."""
+    from agent.ledger import Feedback
+
+    daemon = _restarted(rig)
+    assert daemon.sync_answers() == 0  # led once; then another replica led
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "rejected", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "rejected", rig.clock())
+    daemon.clock.advance(60)
+    daemon.new_term()
+    assert daemon.sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert not _blocks_of("actions", message.blocks)
+    assert "Rejected" in _text(message.blocks)

@@ -107,3 +107,17 @@ def test_a_failed_runs_final_word_is_kept_with_its_verdict(
     ]
     assert finals and said and set(said) == {finals[-1][1]}, (finals, said)
     assert finals[-1][0] == decision
+
+
+def test_each_recovery_starts_a_term_for_the_decisions_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's recovery (a start, each new leadership term) tells the decision
+    layer (``DecisionService.new_term``): its next sync rewrites the messages another
+    leader may have died before rewriting."""
+    r = runbook_rig(tmp_path)
+    terms: list[bool] = []
+    monkeypatch.setattr(r.decisions, "new_term", lambda: terms.append(True), raising=False)
+    r.engine.recover()
+    r.engine.recover()
+    assert terms == [True, True]
