@@ -83,6 +83,13 @@ NEXT_STEP = {
     "expired": "Counted as a no: nothing was done and the on-call was asked to look.",
     "superseded": "Nothing was done on it, and an answer now changes nothing.",
 }
+# Seconds between two restatements a start makes of messages likely shown already
+# (``Approvals.restate``): Slack takes about 50 chat.update a minute (Tier 3), shared with
+# the rewrites of new answers.
+RESTATE_INTERVAL = 1.5
+# An approved decision's statuses while its action has not ended: past them its final
+# word (verified, failed, ...) has replaced "Executing next" on the question's message.
+RUNNING = frozenset({"approved", "executing", "verifying"})
 # The first words of a superseded question's ``answer_reason``: why it was closed.
 NO_LONGER_NEEDED = "no longer needed: "
 
@@ -641,6 +648,12 @@ class Approvals:
         # rewrites the message of an answer nobody here did (``unfollowed``), one whose
         # process died before its follow-ups ran. Pruned once applied (``followed_up``).
         self._followed: set[str] = set()
+        # Restatements that are likely shown already (``restate(paced=True)``), run one
+        # per ``restate_interval`` seconds on the worker.
+        self.restate_interval = RESTATE_INTERVAL
+        self._paced: deque[Callable[[], None]] = deque()
+        self._paced_lock = threading.Lock()
+        self._pacing = False
 
     # ------------------------------------------------------------------ ask
     def ask(self, decision_id: str, now: float) -> Asked:
@@ -1194,14 +1207,54 @@ class Approvals:
         question = self._question(question_id)
         self.channel.update(self._decision(question.decision_id), question, note)
 
-    def restate(self, question: Question, note: str | None = None) -> None:
+    def restate(self, question: Question, note: str | None = None, *, paced: bool = False) -> None:
         """Rewrite the question's message after an answer another process recorded (the
         CLI has no chat client, a process died before its rewrite): who answered, when,
-        and ``note``, by default what happens next."""
+        and ``note``, by default what happens next. ``paced``: one of many that may well
+        be shown already (a start's, ``DecisionService``): they go out one per
+        ``restate_interval``, each queued behind what the worker has then, so that they
+        neither use up Slack's chat.update rate nor hold the worker from new answers."""
         said = note if note is not None else NEXT_STEP.get(question.status)
         if said is None:
             return
-        self.dispatcher.submit(lambda: self._rewrite(question, said))
+        task: Callable[[], None] = lambda: self._rewrite(question, said, quiet=paced)  # noqa: E731
+        if note is None and question.status == "approved":
+            # "Executing next" is read again once the worker gets to it: the action may
+            # have ended meanwhile, its final word written at once on the cycle's thread,
+            # which this rewrite, queued before it and run after, would overwrite.
+            task = lambda: self._restate_approval(question, said, paced)  # noqa: E731
+        if not paced:
+            self.dispatcher.submit(task)
+            return
+        with self._paced_lock:
+            self._paced.append(task)
+            if self._pacing:
+                return
+            self._pacing = True
+        self.dispatcher.submit(self._next_paced)
+
+    def _next_paced(self) -> None:
+        """Run the next paced restatement, and the one after ``restate_interval`` later."""
+        with self._paced_lock:
+            if not self._paced:
+                self._pacing = False
+                return
+            task = self._paced.popleft()
+        try:
+            task()
+        finally:
+            self._later(self.restate_interval, self._next_paced)
+
+    def _restate_approval(self, question: Question, note: str, quiet: bool) -> None:
+        decision = self._decision(question.decision_id)
+        if decision.status not in RUNNING:
+            log.info(
+                "question %s: not rewritten with its approval, its action already ended (%s)",
+                short_id(question.id),
+                decision.status,
+            )
+            return
+        self._rewrite(question, note, decision=decision, quiet=quiet)
 
     def escalate(self, decision_id: str, why: str, now: float) -> str:
         """Hand a decision to the on-call: posted in the chat, and kept in the ledger as
@@ -1245,15 +1298,40 @@ class Approvals:
         note: str,
         attempt: int = 1,
         decision: DecisionRecord | None = None,
+        quiet: bool = False,
     ) -> None:
         """Rewrite the question's message with ``note``. A settled question's (rejected,
         expired, superseded: nothing rewrites it later) that the chat does not take for
         now (a ``TransientError``: Slack's 5xx, a 429, Slack away) is tried again
         ``rewrite_retry`` seconds later, doubling, up to ``REWRITE_ATTEMPTS`` tries, on
         the worker; before, it kept its buttons for good. Other failures, and the last
-        try's, are logged (``FallbackChannel``): the ledger holds the answer."""
+        try's, are logged (``FallbackChannel``): the ledger holds the answer. ``quiet``:
+        a rewrite likely made already (``restate(paced=True)``), which a message Slack
+        refuses to rewrite (deleted, too old) only logs: the first one said so in the
+        chat."""
         decision = decision or self._decision(question.decision_id)
         channel = self.channel
+        if quiet:
+            target = channel.primary if isinstance(channel, FallbackChannel) else channel
+            rewrite_only = getattr(target, "rewrite_only", None)
+            if rewrite_only is not None:
+                try:
+                    rewrite_only(decision, question, note)
+                except PermanentError as exc:
+                    log.info("question %s: its message not rewritten again: %s", question.id, exc)
+                except TransientError as exc:
+                    if attempt >= REWRITE_ATTEMPTS:
+                        log.info(
+                            "question %s: its message not rewritten again: %s", question.id, exc
+                        )
+                        return
+                    delay = self.rewrite_retry * 2.0 ** (attempt - 1)
+                    if exc.reason == "SlackRateLimited":
+                        delay = max(delay, exc.delay)
+                    self._later(
+                        delay, lambda: self._rewrite(question, note, attempt + 1, decision, True)
+                    )
+                return
         if not isinstance(channel, FallbackChannel) or question.status not in SETTLED:
             channel.update(decision, question, note)
             return

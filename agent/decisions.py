@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.approvals import Approvals, LedgerOnlyChannel, subject_namespace
+from agent.approvals import RUNNING, Approvals, LedgerOnlyChannel, subject_namespace
 from agent.calibration import (
     MACHINE_ACTORS,
     SIGNIFICANCE,
@@ -220,6 +220,9 @@ class DecisionService:
         self.metrics = metrics
         self.counts = _Counts()
         self._synced_at = 0.0  # the first sync looks at every answered question
+        # The first sync of a process, and of each leadership term (``new_term``), also
+        # rewrites the messages of the last hour's answers (``_unshown_at_start``).
+        self._term_synced = False
         self._restated: set[str] = set()  # chat questions answered from the CLI, restated
         self._rated: set[str] = set()  # decision types with an automation rate published
         self._thresholded: set[str] = set()  # decision types with thresholds published
@@ -699,6 +702,7 @@ class DecisionService:
                 )
         if not failed:
             self._synced_at = now
+            self._term_synced = True
         self._count_corrections()
         return applied
 
@@ -732,41 +736,62 @@ class DecisionService:
                 self._count_answer(record, question, question.status)
         elif self._unshown_at_start(question, now):
             self._restated.add(question.id)
-            self.approvals.restate(question)
+            self.approvals.restate(question, paced=True)
         elif self._unshown_at_start(question, now, answers=("approved",)):
-            verified = self._verified_word(record)
-            if verified is not None:
+            final = self._final_word(record)
+            if final is not None:
                 self._restated.add(question.id)
-                self.approvals.restate(question, verified)
+                self.approvals.restate(question, final, paced=True)
         self.approvals.followed_up(question.id)
         return 0
 
-    def _verified_word(self, record: DecisionRecord) -> str | None:
-        """The final word a verified action's message was rewritten with (the remediation
-        engine's ``verified: ...``), from its verification row; None for a decision that
-        did not end verified, or is not a remediation's, whose last word the ledger does
-        not keep."""
-        if record.status != "verified" or record.kind != "remediation":
+    def _final_word(self, record: DecisionRecord) -> str | None:
+        """The final word an approved remediation's message was rewritten with once its
+        action ended, from the ledger: a verified one's ``verified: ...`` (its
+        verification's ``message``), a failed or undone run's sentence (its verdict's
+        ``said``), and that of one closed before it wrote (failed, superseded, not
+        executed: its closing's ``why``). None for a decision still running, or not a
+        remediation's, or whose row does not hold its word (written before it was kept)."""
+        if record.kind != "remediation" or record.status in RUNNING:
             return None
         for row in reversed(self.ledger.feedback_for(record.id)):
-            message = (row.get("detail") or {}).get("message")
-            if row["kind"] == "verification" and isinstance(message, str) and message:
-                return f"verified: {message}"
+            detail = row.get("detail") or {}
+            if row["actor"] != "autonomic":
+                continue
+            if row["kind"] == "verification" and record.status == "verified":
+                message = detail.get("message")
+                if isinstance(message, str) and message:
+                    return f"verified: {message}"
+            elif row["kind"] == "verification" and record.status in ("failed", "undone"):
+                said = detail.get("said")
+                if isinstance(said, str) and said:
+                    return said
+            elif row["kind"] == "execution" and row["outcome"] == record.status:
+                why = detail.get("why")
+                if isinstance(why, str) and why:
+                    return why
         return None
+
+    def new_term(self) -> None:
+        """A leadership term begins (the engine's recovery): the next sync rewrites the
+        last hour's messages a leader that died may have left unrewritten, as a process's
+        first sync does (``_unshown_at_start``). Only the leader syncs: a replica that led
+        before and leads again had done its first sync long ago."""
+        self._term_synced = False
 
     def _unshown_at_start(
         self, question: Question, now: float, answers: Sequence[str] = ("rejected", "expired")
     ) -> bool:
-        """Whether this process's first sync rewrites a chat question's message that was
-        said no to or expired (``answers``) in the last hour, already applied to its
-        decision: a process that died after applying it and before the message was
-        rewritten (the rewrite is a follow-up in memory) left its buttons, and nothing
-        else rewrites a "no" or an expiry later; for an approval, the action's final
-        word, written once it ended, is rewritten only if it verified (``_verified_word``).
-        The rewrite is the one the follow-up makes (the same words): shown again, it
-        changes nothing."""
+        """Whether the first sync of this process, or of its leadership term, rewrites a
+        chat question's message that was said no to or expired (``answers``) in the last
+        hour, already applied to its decision: a process that died after applying it and
+        before the message was rewritten (the rewrite is a follow-up in memory) left its
+        buttons, and nothing else rewrites a "no" or an expiry later; for an approval,
+        the action's final word, written once it ended, as the ledger keeps it
+        (``_final_word``). The rewrite is the one the follow-up makes (the same words):
+        shown again, it changes nothing."""
         return (
-            self._synced_at == 0.0
+            not self._term_synced
             and question.status in answers
             and question.channel != LedgerOnlyChannel.name
             and question.id not in self._restated

@@ -3848,7 +3848,30 @@ class RemediationEngine:
         if not self.executor.is_leader():
             return "not-leader"
         status = "undone" if undone and refused is None else "failed"
-        detail = {"why": why, "undone": undone, "undo_refused": refused}
+        # What the escalation says of the cluster: it must not read "nothing to undo"
+        # when a step was written and left as it is.
+        # A failed drain may have written before it failed (its cordon, evictions): its
+        # intent says so (``written``), and that is what stays.
+        partial = [
+            str((i.result or {})["written"]) for i in intents if (i.result or {}).get("written")
+        ]
+        written = bool(partial) or any(i.status in ("applied", "undone") for i in intents)
+        if undone:
+            left = f"undone ({'; '.join(undone)})"
+        elif not written:
+            left = "nothing was written to the cluster"
+        elif partial and not any(i.status == "applied" for i in intents):
+            left = f"not undone: {'; '.join(partial)} before it failed, and that stays"
+        elif refused is not None:
+            left = "not undone"
+        elif not proposal.get("undo_on_failure", True):
+            left = "not undone: the runbook's onFailure.undo is false, so what it wrote stays"
+        else:
+            left = "nothing to undo"
+        message = f"{why}; {left}" + (f"; undo refused: {refused}" if refused else "")
+        # The final word goes with the verdict (``said``): a crash before it rewrites
+        # the question's message leaves it to the next daemon's first sync.
+        detail = {"why": why, "undone": undone, "undo_refused": refused, "said": message}
         # The verdict goes with the run's closing, in its transaction: a crash before the
         # decision is closed leaves how it was judged for the recovery
         # (``_settle_finished_one``), which would otherwise count an API outage or a
@@ -3868,31 +3891,10 @@ class RemediationEngine:
         self.decisions.record_outcome(
             record.id, right=False if judged else None, status=status, detail=detail
         )
-        # What the escalation says of the cluster: it must not read "nothing to undo"
-        # when a step was written and left as it is.
-        # A failed drain may have written before it failed (its cordon, evictions): its
-        # intent says so (``written``), and that is what stays.
-        partial = [
-            str((i.result or {})["written"]) for i in intents if (i.result or {}).get("written")
-        ]
-        written = bool(partial) or any(i.status in ("applied", "undone") for i in intents)
         # The circuit breaker counts a run that wrote (a dry run's steps as if written:
         # it stands for the run in act mode), or whose plan the cluster refused as wrong;
         # not one that wrote nothing for a reason that says nothing about its runbook.
         self._finish_guards(record, succeeded=False, counted=judged or _wrote(intents))
-        if undone:
-            left = f"undone ({'; '.join(undone)})"
-        elif not written:
-            left = "nothing was written to the cluster"
-        elif partial and not any(i.status == "applied" for i in intents):
-            left = f"not undone: {'; '.join(partial)} before it failed, and that stays"
-        elif refused is not None:
-            left = "not undone"
-        elif not proposal.get("undo_on_failure", True):
-            left = "not undone: the runbook's onFailure.undo is false, so what it wrote stays"
-        else:
-            left = "nothing to undo"
-        message = f"{why}; {left}" + (f"; undo refused: {refused}" if refused else "")
         self._progress(record, message, final=True)
         self.decisions.approvals.escalate(record.id, f"remediation failed: {message}", now)
         self.ledger.set_execution_status(key, [status], "escalated", now)
@@ -4105,7 +4107,10 @@ class RemediationEngine:
     def recover(self) -> dict[str, int]:
         """After a restart or a leadership change: settle what a crash left behind.
         While paused, nothing: settling goes on with executions and drains, which write;
-        the first cycle after the pause ends does it (``deferred``)."""
+        the first cycle after the pause ends does it (``deferred``). The decision layer's
+        next sync rewrites the messages the previous leader may have died before
+        rewriting (``DecisionService.new_term``)."""
+        self.decisions.new_term()
         why = self.paused()
         if why is not None:
             self._recovery_deferred = True

@@ -157,6 +157,13 @@ RECORD_BACKOFF = 2.0
 # is answered all the same when this runs out, and recorded after (a crash in that
 # window loses it: Slack does not send a click again).
 ACK_WAIT = 2.0
+# Threads of slack-sdk's Socket Mode listener pool (its default is 10). Each click's
+# acknowledgement holds one for up to ``ACK_WAIT``: with ten, the eleventh click of a
+# burst a slow ledger holds up began its wait only once one of the first ten ended
+# theirs, and was acknowledged after twice ``ACK_WAIT``, past Slack's 3 s. One thread
+# for every click that can wait (those queued and the one being recorded), and a few
+# for the envelopes that are not clicks; the pool starts threads only as they are needed.
+SOCKET_WORKERS = CLICK_QUEUE + 4
 _QUESTION_ID = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_UNDO_TTL = 3600.0  # safety.undoRequestTTL's default (agent.undo.DEFAULT_TTL)
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -856,12 +863,7 @@ class SlackChannel:
         the channel: the answer stands in the ledger either way."""
         channel, ts = self._where(question)
         try:
-            self.api.update_message(
-                channel,
-                ts,
-                f"{question_text(decision)} — {question.status}",
-                blocks=question_blocks(decision, question, note, cluster=self.cluster),
-            )
+            self.rewrite_only(decision, question, note)
         except PermanentError as exc:
             line = answer_line(question)
             news = f"{line} {plain_text(note)}" if line else plain_text(note)
@@ -880,6 +882,18 @@ class SlackChannel:
                 exc,
                 "the channel" if exc.reason == "Slack:message_not_found" else "its thread",
             )
+
+    def rewrite_only(self, decision: DecisionRecord, question: Question, note: str) -> None:
+        """Rewrite the question's message, and nothing else: Slack's refusal is raised
+        (``update`` says it elsewhere). For a rewrite likely shown already (a start's,
+        ``Approvals.restate``), whose refusal was said when it was first made."""
+        channel, ts = self._where(question)
+        self.api.update_message(
+            channel,
+            ts,
+            f"{question_text(decision)} — {question.status}",
+            blocks=question_blocks(decision, question, note, cluster=self.cluster),
+        )
 
     def thread(self, question: Question, text: str) -> None:
         """``text`` in the question's thread, escaped and cut below Slack's limit on a
@@ -1209,6 +1223,7 @@ def _socket_mode_client(app_token: str, web: WebClient | None, ping_interval: fl
         web_client=web,
         receive_buffer_size=SOCKET_RECEIVE_BUFFER,
         ping_interval=ping_interval,
+        concurrency=SOCKET_WORKERS,
     )
 
     def failed(error: Exception) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
+import time
 from typing import Any
 
 from tests.integration.slack.conftest import CHANNEL, NOW, SNOOZE, TTL, Rig
@@ -617,3 +619,190 @@ def test_a_verified_action_whose_final_word_a_crash_cut_off_is_shown_at_the_next
     assert not _blocks_of("actions", message.blocks)
     assert "verified: 3 of 3 pods ready for 5 min" in _text(message.blocks)
     assert "Executing next" not in _text(message.blocks)
+
+
+def test_a_restated_approval_does_not_overwrite_the_final_word_of_an_action_that_ended(
+    rig: Rig,
+) -> None:
+    """The sync applies an approval another process recorded and did not follow up, and
+    queues the message's rewrite ("Executing next") on the approvals worker; the action
+    runs on the cycle's thread and its final word rewrites the message at once. With the
+    worker behind (Slack slow, a start's rewrites queued), the restatement ran last and
+    the message said "Executing next" for an action that had failed."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "approved", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "approved", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    daemon = _restarted(rig)
+    release = threading.Event()
+    rig.approvals.dispatcher.submit(lambda: release.wait(10))  # the worker is behind
+    try:
+        assert daemon.sync_answers() == 1
+        # The engine runs the action; it fails, and its final word is written at once.
+        assert rig.ledger.transition(decision_id, ["approved"], "failed", rig.clock())
+        daemon.progress(decision_id, "failed: the deployment is gone", final=True)
+    finally:
+        release.set()
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert "failed: the deployment is gone" in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
+
+
+def test_a_starts_rewrites_of_the_last_hours_messages_are_paced_behind_new_answers(
+    rig: Rig,
+) -> None:
+    """A process's first sync rewrites again every "no" and expiry of the last hour that
+    it did not follow up itself: at every restart, most of them already rewritten. Slack
+    takes about 50 chat.update a minute (Tier 3): they go out ``restate_interval`` apart,
+    and a click meanwhile is not queued behind them. Before, they all went out at once on
+    the approvals worker, which a 429 holds for its Retry-After, clicks' rewrites and
+    replies waiting behind."""
+    from agent.ledger import Feedback
+
+    for n in range(4):
+        decision_id = rig.decision()
+        asked = rig.approvals.ask(decision_id, rig.clock())
+        detail = {"question_id": asked.question_id, "via": "slack", "click_id": f"U0ALICE@{n}"}
+        record = Feedback(decision_id, "answer", "rejected", "U0ALICE", detail)
+        assert rig.ledger.answer(
+            asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
+        )
+        assert rig.ledger.transition(decision_id, ["asked"], "rejected", rig.clock())
+    fresh = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.approvals.restate_interval = 0.3
+    daemon = _restarted(rig)
+    assert daemon.sync_answers() == 0
+    assert rig.click(fresh.question_id, "approve")[0] == 200
+    assert rig.approvals.dispatcher.drain(10.0)
+    fresh_ref = rig.question(fresh.question_id).message_ref
+    updates = rig.slack.calls_to("chat.update")
+    # The click's rewrite went out second, after the first restatement only.
+    assert fresh_ref is not None and fresh_ref.endswith(updates[1].params["ts"]), fresh_ref
+    deadline = time.monotonic() + 5.0
+    while len(rig.slack.calls_to("chat.update")) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    restated = [c for c in rig.slack.calls_to("chat.update") if c is not updates[1]]
+    assert len(restated) == 4
+    gaps = [b.at - a.at for a, b in itertools.pairwise(restated)]
+    assert min(gaps) >= 0.25, gaps
+
+
+def _approved_then(rig: Rig, status: str, row: Any) -> str:
+    """A question approved, its decision run and closed ``status`` with ``row`` (the
+    ledger's record of how it ended), and no rewrite after: the daemon died first."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "approved", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "approved", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "approved", rig.clock())
+    rig.clock.advance(300)
+    assert rig.ledger.transition(
+        decision_id, ["approved"], status, rig.clock(), feedback=[row(decision_id)]
+    )
+    return decision_id
+
+
+def test_a_failed_actions_final_word_a_crash_cut_off_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """An approved action closed without a write (failed, superseded, not executed): its
+    final word is the closing's ``why``, written with the status. Before, only a verified
+    action's final word was restated, and this message said "Executing next" for good."""
+    from agent.ledger import Feedback
+
+    why = "not executed: the Deployment is gone; nothing was written to the cluster"
+    _approved_then(
+        rig, "failed", lambda d: Feedback(d, "execution", "failed", "autonomic", {"why": why})
+    )
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert why in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
+
+
+def test_an_undone_actions_final_word_a_crash_cut_off_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """A run that failed and was undone: its final word is kept with its verdict
+    (``said``), the sentence the engine wrote on the message."""
+    from agent.ledger import Feedback
+
+    said = "Degraded: 0 of 3 pods ready; undone (step 1 undone)"
+    detail = {"why": "Degraded: 0 of 3 pods ready", "undone": ["step 1 undone"], "said": said}
+    _approved_then(
+        rig, "undone", lambda d: Feedback(d, "verification", "wrong", "autonomic", detail)
+    )
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert said in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
+
+
+def test_a_starts_rewrite_of_a_deleted_message_does_not_post_the_news_again(
+    rig: Rig,
+) -> None:
+    """A start's rewrites are of messages most likely shown already: one Slack no
+    longer has (deleted, ``message_not_found``) had its news posted in the channel by
+    the process that rewrote it first. Before, every restart within the hour posted
+    "its message was deleted" in the channel again."""
+    from agent.ledger import Feedback
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "rejected", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "rejected", rig.clock())
+    rig.slack.fail_next("chat.update", 200, error="message_not_found")
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1
+    assert len(rig.slack.top_level()) == 1  # the question's own message, nothing more
+
+
+def test_a_no_a_deposed_leader_applied_and_died_before_showing_is_shown_when_leading_again(
+    rig: Rig,
+) -> None:
+    """Only the leader syncs. A replica that led before, and leads again after another
+    leader died between applying a "no" and rewriting its message, rewrites it at the
+    first sync of its new term (``new_term``, from the engine's recovery), as a process
+    does at its first sync. Before, only a process's very first sync did: a replica
+    leading for the second time left the message with its buttons."""
+    from agent.ledger import Feedback
+
+    daemon = _restarted(rig)
+    assert daemon.sync_answers() == 0  # led once; then another replica led
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    detail = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "rejected", "U0ALICE", detail)
+    assert rig.ledger.answer(
+        asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "rejected", rig.clock())
+    daemon.clock.advance(60)
+    daemon.new_term()
+    assert daemon.sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert not _blocks_of("actions", message.blocks)
+    assert "Rejected" in _text(message.blocks)

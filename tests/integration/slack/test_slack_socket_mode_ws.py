@@ -23,6 +23,7 @@ import base64
 import os
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -302,3 +303,38 @@ def test_the_stand_in_speaks_rfc_6455() -> None:
         sock.close()
     finally:
         server.stop()
+
+
+def test_clicks_beyond_slack_sdks_ten_workers_are_acknowledged_within_the_wait(
+    rig: Rig, sockets: SocketModeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The acknowledgement waits for the click's write (``ack_wait``) on a thread of
+    slack-sdk's listener pool: with its default ten threads, the eleventh click of a
+    burst that a slow ledger holds up only began its wait once one of the first ten had
+    given up on theirs, and was acknowledged after twice ``ack_wait`` (past Slack's 3 s
+    at the daemon's 2 s)."""
+    sockets.wait_for_connection()
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    go = threading.Event()
+    answer = rig.ledger.answer
+
+    def held(*args: Any, **kwargs: Any) -> bool:
+        assert go.wait(10.0)
+        return answer(*args, **kwargs)
+
+    monkeypatch.setattr(rig.ledger, "answer", held)
+    rig.receiver.ack_wait = 1.0
+    try:
+        started = time.monotonic()
+        envelopes = []
+        for user in ["U0ALICE", "U0BOB", "U0CAROL"] * 4:  # twelve clicks at once
+            rig.clock.advance(0.01)
+            envelopes.append(sockets.push_interactive(_click(rig, asked.question_id, user=user)))
+        for envelope_id in envelopes:
+            sockets.wait_for_ack(envelope_id, timeout=5.0)
+        took = time.monotonic() - started
+    finally:
+        go.set()
+    rig.drain()
+    assert 1.0 <= took < 1.6, took
+    assert rig.question(asked.question_id).status == "approved"

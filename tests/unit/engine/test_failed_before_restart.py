@@ -78,3 +78,46 @@ def test_an_uncrashed_refusal_is_inconclusive_too(
     latency_anomaly(r, WEB, run=60)
     ((execution,),) = [r.ledger.executions(["escalated"])]
     assert _verdicts(r, execution["decision_id"]) == ["inconclusive"]
+
+
+def test_a_failed_runs_final_word_is_kept_with_its_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sentence that rewrites the question's message when a run fails (``said``) is
+    in its verdict's row, so that a daemon started after a crash that fell before the
+    rewrite can show it (``DecisionService._final_word``); before, only a verified
+    run's word was in the ledger."""
+    r = _refused(tmp_path, monkeypatch, "Invalid")
+    finals: list[tuple[str, str]] = []
+    progress = r.decisions.progress
+
+    def recorded(decision_id: str, text: str, *, final: bool = False, **kwargs: Any) -> None:
+        if final:
+            finals.append((decision_id, text))
+        progress(decision_id, text, final=final, **kwargs)
+
+    monkeypatch.setattr(r.decisions, "progress", recorded)
+    latency_anomaly(r, WEB, run=60)
+    ((execution,),) = [r.ledger.executions(["escalated"])]
+    decision = execution["decision_id"]
+    said = [
+        f["detail"].get("said")
+        for f in r.ledger.feedback_for(decision)
+        if f["kind"] == "verification"
+    ]
+    assert finals and said and set(said) == {finals[-1][1]}, (finals, said)
+    assert finals[-1][0] == decision
+
+
+def test_each_recovery_starts_a_term_for_the_decisions_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's recovery (a start, each new leadership term) tells the decision
+    layer (``DecisionService.new_term``): its next sync rewrites the messages another
+    leader may have died before rewriting."""
+    r = runbook_rig(tmp_path)
+    terms: list[bool] = []
+    monkeypatch.setattr(r.decisions, "new_term", lambda: terms.append(True), raising=False)
+    r.engine.recover()
+    r.engine.recover()
+    assert terms == [True, True]
