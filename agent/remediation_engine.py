@@ -847,12 +847,18 @@ class RemediationEngine:
         later one. A bare uncordon leaves no trace there (a write that only removes a
         field records no writer and no time), so without this ``HumanRecentlyChanged``
         could not see it, and a runbook would cordon the node again over the person's
-        uncordon."""
+        uncordon.
+
+        Only nodes an action of Autonomic's changed within the time the guard state
+        keeps actions (``_actions_kept``) are looked at: an older action is no "last
+        action" for the guard to judge a change against, and the look costs a read of
+        the ledger per such node."""
         schedulable = {str(n.ref): n for n in nodes if not n.unschedulable}
         if not schedulable:
             return nodes
         seen: dict[str, float] = {}
-        for target in sorted(self.ledger.acted_on(list(schedulable))):
+        since = self.clock.now() - self._actions_kept()
+        for target in sorted(self.ledger.acted_on(list(schedulable), since)):
             node = schedulable[target]
             cordon = standing_cordon(self.ledger.intents_on(target), node)
             at = self._uncordon_seen_at(node, cordon) if cordon is not None else None

@@ -1878,15 +1878,19 @@ class Ledger:
         with self._read() as conn:
             return int(conn.execute(query).scalar() or 0)
 
-    def acted_on(self, targets: Sequence[str]) -> set[str]:
-        """Those of ``targets`` that an action of Autonomic's changed, as the action log
-        still holds it (read on its ``target, at`` index)."""
+    def acted_on(self, targets: Sequence[str], since: float) -> set[str]:
+        """Those of ``targets`` that an action of Autonomic's changed at ``since`` or
+        later, as the action log holds it (read on its ``target, at`` index)."""
         table = tables["action_log"]
         found: set[str] = set()
         with self._read() as conn:
             for first in range(0, len(targets), _IN_CHUNK):
                 chunk = list(targets[first : first + _IN_CHUNK])
-                query = sa.select(table.c.target).where(table.c.target.in_(chunk)).distinct()
+                query = (
+                    sa.select(table.c.target)
+                    .where(table.c.target.in_(chunk), table.c.at >= since)
+                    .distinct()
+                )
                 found.update(str(row.target) for row in conn.execute(query))
         return found
 

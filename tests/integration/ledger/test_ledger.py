@@ -438,13 +438,16 @@ def test_action_counts_and_model_versions(ledger: Ledger) -> None:
 
 
 def test_targets_acted_on_and_the_intents_of_the_runs_on_a_target(ledger: Ledger) -> None:
-    """``acted_on``: which of some targets the action log names; ``intents_on``: the
-    intents of every run whose execution names the target, across runs, oldest first."""
+    """``acted_on``: which of some targets the action log names since a time;
+    ``intents_on``: the intents of every run whose execution names the target, across
+    runs, oldest first."""
     ledger.log_action("disk-pressure-cordon", "Node/node-2", NOW)
+    ledger.log_action("disk-pressure-cordon", "Node/node-1", NOW - 60)
     ledger.log_action("scale-out", "Deployment/shop/web", NOW)
     asked = ["Node/node-1", "Node/node-2", "Node/node-3"]
-    assert ledger.acted_on(asked) == {"Node/node-2"}
-    assert ledger.acted_on([]) == set()
+    assert ledger.acted_on(asked, NOW) == {"Node/node-2"}
+    assert ledger.acted_on(asked, NOW - 60) == {"Node/node-1", "Node/node-2"}
+    assert ledger.acted_on([], NOW) == set()
     cordon = {"op": "cordon", "target": {"kind": "Node", "name": "node-2"}}
     for n, target in enumerate(["Node/node-2", "Node/node-3", "Node/node-2"]):
         decided = ledger.record_decision(decision(status="executing"), NOW + n)
