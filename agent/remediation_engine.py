@@ -44,6 +44,7 @@ from agent.observability import decision_context
 from agent.outages import OutageStory, say_failing, span
 from agent.outcomes import RunbookOutcomes
 from agent.pause import Pause, active_pause
+from agent.uncordons import OBSERVED_PREFIX, observation, observed_at, standing_cordon
 from agent.undo import (
     NOT_UNDOABLE,
     UNDO_REQUESTED,
@@ -816,6 +817,7 @@ class RemediationEngine:
         unread: list[UnreadObject] = []
         workloads, hpas = self._workloads_and_hpas(unread)
         pods, nodes = self._pods_and_nodes(unread)
+        nodes = self._uncordoned_by_others(nodes)
         reader = self.reader
         if isinstance(reader, UnreadReporter):
             claims = reader.list_volume_claims(unread=unread)
@@ -836,6 +838,68 @@ class RemediationEngine:
             else None,
             unread=tuple(unread),
         )
+
+    def _uncordoned_by_others(self, nodes: list[NodeState]) -> list[NodeState]:
+        """``nodes``, each that Autonomic cordoned and someone else uncordoned since
+        (``agent.uncordons``) with that uncordon as its last change by someone other
+        than Autonomic and the cluster's controllers (``managed_by_human_at``), at the
+        time Autonomic first saw it schedulable, unless ``managedFields`` records a
+        later one. A bare uncordon leaves no trace there (a write that only removes a
+        field records no writer and no time), so without this ``HumanRecentlyChanged``
+        could not see it, and a runbook would cordon the node again over the person's
+        uncordon.
+
+        Only nodes an action of Autonomic's changed within the time the guard state
+        keeps actions (``_actions_kept``) are looked at: an older action is no "last
+        action" for the guard to judge a change against, and the look costs a read of
+        the ledger per such node."""
+        schedulable = {str(n.ref): n for n in nodes if not n.unschedulable}
+        if not schedulable:
+            return nodes
+        seen: dict[str, float] = {}
+        since = self.clock.now() - self._actions_kept()
+        for target in sorted(self.ledger.acted_on(list(schedulable), since)):
+            node = schedulable[target]
+            cordon = standing_cordon(self.ledger.intents_on(target), node)
+            at = self._uncordon_seen_at(node, cordon) if cordon is not None else None
+            if at is not None:
+                seen[target] = at
+        if not seen:
+            return nodes
+        out: list[NodeState] = []
+        for node in nodes:
+            at = seen.get(str(node.ref))
+            human = node.managed_by_human_at
+            if at is not None and (human is None or human < at):
+                node = replace(node, managed_by_human_at=at)
+            out.append(node)
+        return out
+
+    def _uncordon_seen_at(self, node: NodeState, cordon: Intent) -> float | None:
+        """When Autonomic first saw ``node`` schedulable after ``cordon``: as the ledger
+        keeps it, or now, recorded (compare-and-set: a replica that recorded it first
+        wins, and its time is the one said). A replica that does not lead records
+        nothing, and says nothing of an uncordon not recorded yet."""
+        key = f"{OBSERVED_PREFIX}{node.ref.name}"
+        for _ in range(3):
+            stored, version = self.ledger.guard(key)
+            at = observed_at(stored, cordon)
+            if at is not None:
+                return at
+            if not self.executor.is_leader():
+                return None
+            now = self.clock.now()
+            if self.ledger.put_guard(key, observation(cordon, now), version, now):
+                log.info(
+                    "%s is schedulable again after Autonomic's cordon (intent %d), which "
+                    "Autonomic did not undo: taken as someone else's uncordon, seen at %s",
+                    node.ref,
+                    cordon.id,
+                    to_utc_text(now),
+                    extra={"target": str(node.ref)},
+                )
+                return now
+        return None
 
     def _pods_and_nodes(self, unread: list[UnreadObject]) -> tuple[list[PodState], list[NodeState]]:
         """The pods and the nodes listed; those a listing left out because they could

@@ -1715,6 +1715,19 @@ class Ledger:
         with self._read() as conn:
             return [Intent(**row) for row in conn.execute(query).mappings()]
 
+    def intents_on(self, target: str) -> list[Intent]:
+        """The intents of every run on ``target`` (``str`` of its ``ObjectRef``, as the
+        run's execution row names it), oldest first."""
+        i, e = tables["intents"], tables["executions"]
+        query = (
+            sa.select(i)
+            .join(e, e.c.key == i.c.execution_key)
+            .where(e.c.target == target)
+            .order_by(i.c.id)
+        )
+        with self._read() as conn:
+            return [Intent(**row) for row in conn.execute(query).mappings()]
+
     # --------------------------------------------------------- guard state
     def guard(self, key: str) -> tuple[dict[str, Any], int]:
         """A guard's value and version (version 0: never written)."""
@@ -1864,6 +1877,22 @@ class Ledger:
             query = query.where(table.c.target == target)
         with self._read() as conn:
             return int(conn.execute(query).scalar() or 0)
+
+    def acted_on(self, targets: Sequence[str], since: float) -> set[str]:
+        """Those of ``targets`` that an action of Autonomic's changed at ``since`` or
+        later, as the action log holds it (read on its ``target, at`` index)."""
+        table = tables["action_log"]
+        found: set[str] = set()
+        with self._read() as conn:
+            for first in range(0, len(targets), _IN_CHUNK):
+                chunk = list(targets[first : first + _IN_CHUNK])
+                query = (
+                    sa.select(table.c.target)
+                    .where(table.c.target.in_(chunk), table.c.at >= since)
+                    .distinct()
+                )
+                found.update(str(row.target) for row in conn.execute(query))
+        return found
 
     def last_action_at(self, target: str) -> float | None:
         table = tables["action_log"]

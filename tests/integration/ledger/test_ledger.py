@@ -437,6 +437,27 @@ def test_action_counts_and_model_versions(ledger: Ledger) -> None:
     assert live is not None and live["model"] == "mstl"
 
 
+def test_targets_acted_on_and_the_intents_of_the_runs_on_a_target(ledger: Ledger) -> None:
+    """``acted_on``: which of some targets the action log names since a time;
+    ``intents_on``: the intents of every run whose execution names the target, across
+    runs, oldest first."""
+    ledger.log_action("disk-pressure-cordon", "Node/node-2", NOW)
+    ledger.log_action("disk-pressure-cordon", "Node/node-1", NOW - 60)
+    ledger.log_action("scale-out", "Deployment/shop/web", NOW)
+    asked = ["Node/node-1", "Node/node-2", "Node/node-3"]
+    assert ledger.acted_on(asked, NOW) == {"Node/node-2"}
+    assert ledger.acted_on(asked, NOW - 60) == {"Node/node-1", "Node/node-2"}
+    assert ledger.acted_on([], NOW) == set()
+    cordon = {"op": "cordon", "target": {"kind": "Node", "name": "node-2"}}
+    for n, target in enumerate(["Node/node-2", "Node/node-3", "Node/node-2"]):
+        decided = ledger.record_decision(decision(status="executing"), NOW + n)
+        assert ledger.claim_execution(f"k{n}", decided, "rb", target, "me", NOW + n)
+        ledger.record_intent(f"k{n}", 0, cordon, {"unschedulable": False}, "me", NOW + n, decided)
+    on = ledger.intents_on("Node/node-2")
+    assert [(i.execution_key, i.operation) for i in on] == [("k0", cordon), ("k2", cordon)]
+    assert ledger.intents_on("Node/node-9") == []
+
+
 def test_model_version_tally_counts_a_series_and_names_its_newest(ledger: Ledger) -> None:
     assert ledger.model_version_tally("web") == (0, None)
     ledger.record_model_version("web", "p", "p/1 fitted 2026-11-22T06:00:00Z", "live", {}, {}, NOW)

@@ -4,21 +4,29 @@ object comes from its ``metadata.managedFields``, which the fake API server reco
 Autonomic's action holds the runbook; the cluster's own controllers (the HPA scaling
 through ``/scale`` as kube-controller-manager, a status write) do not. A bare uncordon
 (``spec.unschedulable`` removed) sets no field, so a real API server, and the fake,
-record no writer and no time for it: who uncordoned a node is not known from it."""
+record no writer and no time for it; a node Autonomic cordoned and did not uncordon,
+schedulable again, is taken as uncordoned by someone else, at the time Autonomic first
+saw it so (kept in the ledger)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+from agent.ledger import DecisionRecord
 from agent.remediation_engine import Handled
+from agent.uncordons import OBSERVED_PREFIX
+from agent.undo import request
 from remediation.ports import ObjectRef
 from tests.integration.remediation.rig import (
     Controller,
     KubeRig,
+    Replicas,
     Write,
+    delete_obj,
     get_obj,
     rfc3339,
     seed_nodes,
@@ -51,7 +59,9 @@ def _scaled_once_and_past_the_cooldown(rig: KubeRig) -> None:
 
 def _managers(rig: KubeRig, kind: str, namespace: str | None, name: str) -> set[tuple[str, str]]:
     obj = get_obj(rig.server.store, kind, namespace, name)
-    return {(e["manager"], e.get("subresource", "")) for e in obj["metadata"]["managedFields"]}
+    return {
+        (e["manager"], e.get("subresource", "")) for e in obj["metadata"].get("managedFields", [])
+    }
 
 
 def test_a_person_editing_the_deployment_after_our_scale_holds_the_runbook(
@@ -110,19 +120,21 @@ def _uncordon(rig: KubeRig, name: str, manager: str) -> Any:
     )
 
 
-def _cordoned_then_pressure_again(rig: KubeRig, uncordoned_by: str) -> list[Handled]:
-    """Autonomic cordons node-2 for disk pressure (verified); two hours later (the
-    runbook's cooldown) ``uncordoned_by`` has uncordoned it, the kubelet has written its
-    status, and the pressure is back, held 11 minutes. What the runbook then does."""
+def _cordoned_and_verified(rig: KubeRig) -> DecisionRecord:
+    """Autonomic cordons node-2 for disk pressure; the cordon is verified."""
     seed_nodes(rig, 4, disk_pressure={"node-2": rig.clock.now() - 11 * 60})
     (first,) = [h for h in rig.cycle() if h.runbook == "disk-pressure-cordon"]
     assert first.outcome == "decided"
     assert get_obj(rig.server.store, "Node", None, "node-2")["spec"]["unschedulable"] is True
     rig.run(2 * 60)
     (decision,) = rig.decisions_of("disk-pressure-cordon")
-    assert rig.ledger.get_decision(decision.id).status == "verified"  # type: ignore[union-attr]
-    rig.clock.advance(2 * 3600)
-    _uncordon(rig, "node-2", uncordoned_by)
+    record = rig.ledger.get_decision(decision.id)
+    assert record is not None and record.status == "verified"
+    return record
+
+
+def _pressure_back(rig: KubeRig) -> None:
+    """The kubelet writes node-2's status: DiskPressure again, held 11 minutes."""
     client.CoreV1Api(rig.api_client).patch_node_status(
         "node-2", {"status": {"phase": "Running"}}, field_manager="kubelet"
     )
@@ -134,16 +146,28 @@ def _cordoned_then_pressure_again(rig: KubeRig, uncordoned_by: str) -> list[Hand
         "node-2",
         lambda n: n["status"]["conditions"][1].update(lastTransitionTime=back),
     )
-    rig.clock.advance(60)
+
+
+def _cordons(rig: KubeRig) -> list[Handled]:
     return [h for h in rig.cycle() if h.runbook == "disk-pressure-cordon"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a real API server records no writer and no time for a bare uncordon (a "
-    "write that only removes spec.unschedulable), so HumanRecentlyChanged cannot see a "
-    "person's uncordon from managedFields: the runbook cordons the node again",
-)
+def _cordoned_then_pressure_again(rig: KubeRig, uncordoned_by: str) -> list[Handled]:
+    """Autonomic cordons node-2 for disk pressure (verified); two hours later (the
+    runbook's cooldown) ``uncordoned_by`` uncordons it, and Autonomic's next cycle sees
+    it schedulable; the kubelet writes its status, the pressure back, held 11 minutes.
+    What the runbook does a minute after the uncordon."""
+    _cordoned_and_verified(rig)
+    rig.clock.advance(2 * 3600)
+    _uncordon(rig, "node-2", uncordoned_by)
+    # A bare uncordon: no writer, no time (but the kubelet's status entry).
+    assert _managers(rig, "Node", None, "node-2") <= {("kubelet", "status")}
+    rig.cycle()
+    _pressure_back(rig)
+    rig.clock.advance(60)
+    return _cordons(rig)
+
+
 def test_a_person_uncordoning_the_node_after_ours_is_not_fought(rig: KubeRig) -> None:
     (again,) = _cordoned_then_pressure_again(rig, "kubectl-uncordon")
     assert (again.outcome, again.reason_code) == ("denied", "HumanRecentlyChanged")
@@ -151,13 +175,86 @@ def test_a_person_uncordoning_the_node_after_ours_is_not_fought(rig: KubeRig) ->
     assert not get_obj(rig.server.store, "Node", None, "node-2")["spec"].get("unschedulable")
 
 
-def test_a_node_only_the_cluster_s_own_wrote_is_cordoned_again(rig: KubeRig) -> None:
-    # Uncordoned by a controller the config names as the cluster's own (a node
-    # autoscaler, say), then the kubelet's status write: neither is a person.
+def test_a_bare_uncordon_by_the_cluster_s_own_is_not_told_from_a_person_s(
+    rig: KubeRig,
+) -> None:
+    """Uncordoned by a controller the config names as the cluster's own (a node
+    autoscaler, say): a bare uncordon records no writer, so nothing says it was not a
+    person. It holds the runbook as a person's does (a known limit, in the docs)."""
     rig.cluster.cluster_managers |= {"node-autoscaler"}
     (again,) = _cordoned_then_pressure_again(rig, "node-autoscaler")
+    assert (again.outcome, again.reason_code) == ("denied", "HumanRecentlyChanged")
+    assert not get_obj(rig.server.store, "Node", None, "node-2")["spec"].get("unschedulable")
+
+
+def test_the_uncordon_seen_before_a_restart_holds_after_it_at_the_same_time(
+    tmp_path: Path,
+) -> None:
+    """A person uncordons the node Autonomic cordoned; Autonomic sees it at its next
+    cycle and restarts (a new process, what it kept in memory gone). Five minutes later,
+    the pressure back, the new process holds the runbook, dating the uncordon from the
+    first sighting, kept in the ledger: not from its own first look."""
+    replicas = Replicas(tmp_path, f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    try:
+        first = replicas.start()
+        _cordoned_and_verified(first)
+        first.clock.advance(2 * 3600)
+        _uncordon(first, "node-2", "kubectl-uncordon")
+        seen = first.clock.now()
+        first.cycle()
+        (key,) = first.ledger.guard_keys(OBSERVED_PREFIX)
+        stored, version = first.ledger.guard(key)
+        assert stored["at"] == seen
+        replicas.die(first)
+        second = replicas.start(at=seen + 5 * 60)
+        _pressure_back(second)
+        (again,) = _cordons(second)
+        assert (again.outcome, again.reason_code) == ("denied", "HumanRecentlyChanged")
+        assert "changed Node/node-2 5m ago, after our last action on it" in again.message
+        assert second.ledger.guard(key) == (stored, version)  # not seen afresh
+        assert not get_obj(second.server.store, "Node", None, "node-2")["spec"].get("unschedulable")
+        assert len(second.decisions_of("disk-pressure-cordon")) == 1
+    finally:
+        replicas.close()
+
+
+def test_a_cordon_autonomic_undid_itself_is_not_someone_else_s_uncordon(rig: KubeRig) -> None:
+    """A person asks Autonomic to undo its cordon (``autonomic undo``): Autonomic
+    uncordons the node, also with a write that only removes the field. That is its own
+    undo, not someone else's change: the pressure back after the cooldown, the runbook
+    decides to cordon the node again (asking first, its last run having been undone at a
+    person's request), and does once approved."""
+    record = _cordoned_and_verified(rig)
+    request(rig.ledger, record, actor="alice", reason="disk freed", at=rig.clock.now())
+    rig.clock.advance(30)
+    rig.cycle()
+    assert [i.status for i in rig.ledger.intents()] == ["undone"]
+    assert not get_obj(rig.server.store, "Node", None, "node-2")["spec"].get("unschedulable")
+    rig.clock.advance(2 * 3600)
+    _pressure_back(rig)
+    (again,) = _cordons(rig)
+    assert (again.outcome, again.route) == ("decided", "ask"), again.message
+    assert rig.approve_pending() == 1
+    rig.clock.advance(30)
+    rig.cycle()
+    assert get_obj(rig.server.store, "Node", None, "node-2")["spec"]["unschedulable"] is True
+    assert rig.ledger.guard_keys(OBSERVED_PREFIX) == []
+
+
+def test_a_new_node_under_the_name_is_not_uncordoned_by_anyone(rig: KubeRig) -> None:
+    """The node Autonomic cordoned is deleted and a new one joins under its name,
+    schedulable (another uid): nobody uncordoned anything, and the runbook cordons the
+    new node when its disk fills, after the cooldown."""
+    _cordoned_and_verified(rig)
+    old_uid = get_obj(rig.server.store, "Node", None, "node-2")["metadata"]["uid"]
+    delete_obj(rig.server.store, "Node", None, "node-2")
+    rig.clock.advance(2 * 3600)
+    seed_nodes(rig, 4, disk_pressure={"node-2": rig.clock.now() - 11 * 60})
+    assert get_obj(rig.server.store, "Node", None, "node-2")["metadata"]["uid"] != old_uid
+    (again,) = _cordons(rig)
     assert again.outcome == "decided", again.message
     assert get_obj(rig.server.store, "Node", None, "node-2")["spec"]["unschedulable"] is True
+    assert rig.ledger.guard_keys(OBSERVED_PREFIX) == []
 
 
 def _stuck(rig: KubeRig, name: str) -> None:
