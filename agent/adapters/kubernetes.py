@@ -855,7 +855,10 @@ class KubernetesCluster:
         none is sent once the call has taken that long, or after one fails: what was
         read is kept and ``left_out`` says what was not. The Events of an earlier object
         of the same name (by uid) and those last seen more than ``event_max_age``
-        seconds ago are left out, as the cache leaves them out.
+        seconds ago are left out, as the cache leaves them out. The lookups of the
+        current ReplicaSet and of the pods' ranking are in the same budget
+        (``_looked_up``): a cache as it is, else one quick LIST; the target's own Events
+        are listed whatever they took.
 
         A namespace the adapter does not read raises ``PermanentError``
         (``NamespaceNotRead``); a refused or failed LIST of the target's own Events
@@ -867,19 +870,21 @@ class KubernetesCluster:
             )
         namespace = target.namespace or "default"
         left_out: list[str] = []
+        # The budget counts the lookups too (the ReplicaSet, the pods' ranking): with no
+        # cache to read as it is they are LISTs, each one quick try within what is left.
+        began = self._monotonic()
         try:
-            replicasets = self._current_replicasets(target)[:1]
-        except AutonomicError as exc:  # its caches stale: the others' Events still read
+            replicasets = self._current_replicasets(target, began)[:1]
+        except AutonomicError as exc:  # not readable in time: the others' Events still read
             replicasets = []
             left_out.append(f"the Events of its ReplicaSet (not read: {exc})")
-        pods, unread_pods = self._pods_to_read(namespace, related)
+        pods, unread_pods = self._pods_to_read(namespace, related, began)
         if unread_pods:
             left_out.append(
                 f"the Events of {unread_pods} more of its pods (at most {self.event_pods} "
                 "are read: those not ready, restarting or pending first, then the newest)"
             )
         wanted = (target, *replicasets, *pods)
-        began = self._monotonic()
         items: list[Obj] = []
         about: list[ObjectRef] = []
         for ref in wanted:
@@ -916,15 +921,15 @@ class KubernetesCluster:
     event_lists_read = 2 + event_pods
 
     def _pods_to_read(
-        self, namespace: str, pods: tuple[ObjectRef, ...]
+        self, namespace: str, pods: tuple[ObjectRef, ...], began: float
     ) -> tuple[list[ObjectRef], int]:
         """At most ``event_pods`` of ``pods``, those most likely to have Events to tell
-        first (not ready, restarting or pending: by the Pod cache), then the newest;
+        first (not ready, restarting or pending: by ``_looked_up``), then the newest;
         and how many were left out. No lookup when all are read."""
         if len(pods) <= self.event_pods:
             return list(pods), 0
         try:
-            held = {_name(p): p for p in self._objects("Pod", namespace)}
+            held = {_name(p): p for p in self._looked_up("Pod", namespace, began)}
         except AutonomicError:
             held = {}  # not ranked: the first ones given
 
@@ -962,14 +967,7 @@ class KubernetesCluster:
                 f"of them that failed ({now - failed[0]:.0f} s ago): {failed[1]}",
                 reason=failed[2],
             )
-        policy = dataclasses.replace(
-            self.api.policy,
-            attempts=1,
-            request_timeout=(
-                min(self.api.policy.request_timeout[0], self.event_list_timeout),
-                min(self.api.policy.request_timeout[1], self.event_list_timeout),
-            ),
-        )
+        policy = self._quick_policy(self.event_list_timeout)
         fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
         try:
             items, _ = self.api.list("Event", namespace, field_selector=fields, policy=policy)
@@ -980,6 +978,34 @@ class KubernetesCluster:
             raise
         self._event_list_failed.pop(namespace, None)
         return items
+
+    def _quick_policy(self, seconds: float) -> RetryPolicy:
+        """The adapter's policy cut to one try of at most ``seconds`` unanswered."""
+        timeout = self.api.policy.request_timeout
+        return dataclasses.replace(
+            self.api.policy,
+            attempts=1,
+            request_timeout=(min(timeout[0], seconds), min(timeout[1], seconds)),
+        )
+
+    def _looked_up(self, kind: str, namespace: str, began: float) -> list[Obj]:
+        """``kind``'s objects in ``namespace`` for ``recent_events`` (a namespace it
+        reads), started at ``began``: from the watch cache when it can be read as it
+        is (started, listed, fresh), else by one LIST of one quick try in what is left
+        of the ``event_list_timeout`` budget; never a relist of a stale cache nor a
+        read with the adapter's retries, which a decision would wait on. A
+        ``TransientError`` once the budget is spent."""
+        cache = self.caches.get(kind) if self._started else None
+        if cache is not None and cache.synced and cache.fresh(self.stale_after):
+            return cache.items(namespace)
+        left = self.event_list_timeout - (self._monotonic() - began)
+        if left <= 0:
+            raise TransientError(
+                f"{KINDS[kind].kinds} not listed: the decision's Events had taken "
+                f"{self.event_list_timeout:.0f} s",
+                reason="EventsBudgetSpent",
+            )
+        return self.api.list(kind, namespace, policy=self._quick_policy(left))[0]
 
     def _current_uids(self, refs: Iterable[ObjectRef]) -> dict[tuple[str, str], str]:
         """The uid of each of ``refs`` that the caches hold (by kind and name): an Event
@@ -995,13 +1021,15 @@ class KubernetesCluster:
                 uids[(ref.kind, ref.name)] = uid
         return uids
 
-    def _current_replicasets(self, target: ObjectRef) -> list[ObjectRef]:
-        """A Deployment's ReplicaSet of its current revision (from the caches; none
-        for another kind, or when its revision cannot be told)."""
+    def _current_replicasets(self, target: ObjectRef, began: float) -> list[ObjectRef]:
+        """A Deployment's ReplicaSet of its current revision (by ``_looked_up``, in the
+        budget of the decision's Events started at ``began``; none for another kind, or
+        when its revision cannot be told)."""
         if target.kind != "Deployment":
             return []
+        namespace = target.namespace or "default"
         deployment = next(
-            (d for d in self._objects("Deployment", target.namespace) if _name(d) == target.name),
+            (d for d in self._looked_up("Deployment", namespace, began) if _name(d) == target.name),
             None,
         )
         if deployment is None:
@@ -1010,7 +1038,7 @@ class KubernetesCluster:
         revision = _revision(deployment)
         return [
             ObjectRef("ReplicaSet", _name(rs), target.namespace)
-            for rs in self._objects("ReplicaSet", target.namespace)
+            for rs in self._looked_up("ReplicaSet", namespace, began)
             if revision is not None
             and _revision(rs) == revision
             and any(

@@ -419,3 +419,36 @@ def test_a_decision_about_fifty_crash_looping_pods_sends_twelve_lists(rig: KubeR
     events = decision.evidence["events"]
     assert len(events["about"]) == 10 and events["about_more"] == 2
     assert "40 more of its pods" in events["left_out"]
+
+
+@pytest.mark.parametrize("caches", ["not started", "stale"])
+@pytest.mark.parametrize("slow", ["deployments", "pods"])
+def test_a_slow_lookup_of_the_replicaset_or_the_pods_keeps_to_the_events_budget(
+    rig: KubeRig, slow: str, caches: str
+) -> None:
+    # No watch cache to read as it is (before start(), or stale): finding the
+    # Deployment's ReplicaSet and ranking its pods (more than ``event_pods``) list
+    # Deployments, ReplicaSets and Pods. Those LISTs are the decision's too: one quick
+    # try within its Events' budget, not the adapter's read (5 s in the rig, 30 s times
+    # 4 in production) nor a relist of a stale cache; the target's own Events are read
+    # all the same.
+    seed_web(rig, replicas=12, behaviour="CrashLoopBackOff")
+    if caches == "stale":
+        assert rig.cluster.start(wait=5)
+        rig.cluster.stale_after = 0.0  # no cache has heard from the API server since
+    pods = [
+        ObjectRef("Pod", p["metadata"]["name"], "shop")
+        for p in rig.server.store.objects("Pod", "shop")
+        if p["metadata"]["labels"].get("app") == "web"
+    ]
+    put_event(rig, "e", "Deployment", "web", "ProgressDeadlineExceeded", 30)
+    rig.cluster.event_list_timeout = 0.3
+    rig.server.inject(rf"/{slow}$", delay=3.0, times=5, verb="list")
+
+    began = time.monotonic()
+    read = rig.cluster.recent_events(WEB, tuple(pods))
+
+    assert time.monotonic() - began < 2.0
+    assert read.about[0] == WEB
+    assert [e.reason for e in read.events] == ["ProgressDeadlineExceeded"]
+    assert read.left_out is not None
