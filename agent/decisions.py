@@ -779,6 +779,18 @@ class DecisionService:
         before and leads again had done its first sync long ago."""
         self._term_synced = False
 
+    def term_ended(self) -> None:
+        """This replica no longer leads: the restatements its first sync of the term
+        queued and has not sent are dropped (the new leader's first sync makes them),
+        and made again if it leads again (``new_term``)."""
+        dropped = self.approvals.drop_paced()
+        self._restated.difference_update(dropped)
+        if dropped:
+            log.info(
+                "no longer leading: %d rewrites of the last hour's messages left to the leader",
+                len(dropped),
+            )
+
     def _unshown_at_start(
         self, question: Question, now: float, answers: Sequence[str] = ("rejected", "expired")
     ) -> bool:
