@@ -859,3 +859,34 @@ def test_a_deposed_leader_stops_its_starts_paced_rewrites(rig: Rig) -> None:
     while len(rig.slack.calls_to("chat.update")) < 4 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(rig.slack.calls_to("chat.update")) == 4
+
+
+def test_a_scaling_approvals_closing_a_crash_cut_off_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """An approved floor the scaling loop closed without writing it (its HPA gone, taken
+    over, the workload out of scaling): its why is written with the closing, as a
+    remediation's is. Before, only a remediation's final word was restated, and a
+    crash between the closing and the message's rewrite left this one saying
+    "Executing next" for good, though the ledger held what to say."""
+    from agent.ledger import Feedback
+
+    why = "not carried out (NoHpa): the HPA is gone; nothing was written"
+    detail = {"reason": "NoHpa", "why": why}
+    decision_id = rig.decision(kind="scaling", decision_type="predictive-floor/Deployment")
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    answer = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "approved", "U0ALICE", answer)
+    assert rig.ledger.answer(
+        asked.question_id, "approved", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "approved", rig.clock())
+    rig.clock.advance(300)
+    row = Feedback(decision_id, "execution", "failed", "autonomic", detail)
+    assert rig.ledger.transition(decision_id, ["approved"], "failed", rig.clock(), feedback=[row])
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert why in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
