@@ -832,7 +832,7 @@ def test_a_deposed_leader_stops_its_starts_paced_rewrites(rig: Rig) -> None:
             asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
         )
         assert rig.ledger.transition(decision_id, ["asked"], "rejected", rig.clock())
-    rig.approvals.restate_interval = 0.3
+    rig.approvals.restate_interval = 0.2
     decisions = _restarted(rig)
     part = cast(Any, SimpleNamespace(recover=dict))
     gate = SwitchGate(leader=True)
@@ -847,7 +847,7 @@ def test_a_deposed_leader_stops_its_starts_paced_rewrites(rig: Rig) -> None:
         time.sleep(0.01)
     gate.leader = False
     assert not daemon.leading()  # the next job finds it no longer leads
-    time.sleep(1.2)  # four restate_intervals: the rest would have gone out by now
+    time.sleep(0.7)  # past three restate_intervals: the rest would have gone out by now
     assert rig.approvals.dispatcher.drain(10.0)
     assert len(rig.slack.calls_to("chat.update")) == 1
     # Leading again (the engine's recovery begins the term), it makes the ones it dropped.
