@@ -651,7 +651,7 @@ class Approvals:
         # Restatements that are likely shown already (``restate(paced=True)``), run one
         # per ``restate_interval`` seconds on the worker.
         self.restate_interval = RESTATE_INTERVAL
-        self._paced: deque[Callable[[], None]] = deque()
+        self._paced: deque[tuple[str, Callable[[], None]]] = deque()
         self._paced_lock = threading.Lock()
         self._pacing = False
 
@@ -1227,7 +1227,7 @@ class Approvals:
             self.dispatcher.submit(task)
             return
         with self._paced_lock:
-            self._paced.append(task)
+            self._paced.append((question.id, task))
             if self._pacing:
                 return
             self._pacing = True
@@ -1239,11 +1239,21 @@ class Approvals:
             if not self._paced:
                 self._pacing = False
                 return
-            task = self._paced.popleft()
+            _, task = self._paced.popleft()
         try:
             task()
         finally:
             self._later(self.restate_interval, self._next_paced)
+
+    def drop_paced(self) -> list[str]:
+        """Forget the paced restatements not sent yet, and return their questions' ids:
+        this replica no longer leads, and the new leader's first sync makes the same
+        ones. Sent on, they went out beside the new leader's, the two together past
+        Slack's rate of chat.update."""
+        with self._paced_lock:
+            dropped = [question_id for question_id, _ in self._paced]
+            self._paced.clear()
+        return dropped
 
     def _restate_approval(self, question: Question, note: str, quiet: bool) -> None:
         decision = self._decision(question.decision_id)

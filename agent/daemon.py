@@ -487,6 +487,8 @@ class Daemon:
                 log.info("became leader; recovered in-flight work: %s", counts)
                 self._term += 1
                 self._gate_term = term
+            elif self._was_leader and not leader:
+                self.decisions.term_ended()
             if leader and self._gauges_term != self._term:
                 self._publish_learning()
             self._was_leader = leader

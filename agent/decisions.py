@@ -746,17 +746,22 @@ class DecisionService:
         return 0
 
     def _final_word(self, record: DecisionRecord) -> str | None:
-        """The final word an approved remediation's message was rewritten with once its
-        action ended, from the ledger: a verified one's ``verified: ...`` (its
+        """The final word an approved decision's message was rewritten with once its
+        action ended, from the ledger: a verified remediation's ``verified: ...`` (its
         verification's ``message``), a failed or undone run's sentence (its verdict's
-        ``said``), and that of one closed before it wrote (failed, superseded, not
-        executed: its closing's ``why``). None for a decision still running, or not a
-        remediation's, or whose row does not hold its word (written before it was kept)."""
-        if record.kind != "remediation" or record.status in RUNNING:
+        ``said``), and that of any decision closed before it wrote (failed, superseded,
+        not executed: its closing's ``why``, which the remediation engine and the
+        scaling and canary loops write with the closing). None for a decision still
+        running, or whose row does not hold its word (written before it was kept, a
+        scaling floor written: its word is not kept)."""
+        if record.status in RUNNING:
             return None
+        remediation = record.kind == "remediation"
         for row in reversed(self.ledger.feedback_for(record.id)):
             detail = row.get("detail") or {}
             if row["actor"] != "autonomic":
+                continue
+            if not remediation and row["kind"] != "execution":
                 continue
             if row["kind"] == "verification" and record.status == "verified":
                 message = detail.get("message")
@@ -778,6 +783,18 @@ class DecisionService:
         first sync does (``_unshown_at_start``). Only the leader syncs: a replica that led
         before and leads again had done its first sync long ago."""
         self._term_synced = False
+
+    def term_ended(self) -> None:
+        """This replica no longer leads: the restatements its first sync of the term
+        queued and has not sent are dropped (the new leader's first sync makes them),
+        and made again if it leads again (``new_term``)."""
+        dropped = self.approvals.drop_paced()
+        self._restated.difference_update(dropped)
+        if dropped:
+            log.info(
+                "no longer leading: %d rewrites of the last hour's messages left to the leader",
+                len(dropped),
+            )
 
     def _unshown_at_start(
         self, question: Question, now: float, answers: Sequence[str] = ("rejected", "expired")

@@ -806,3 +806,87 @@ def test_a_no_a_deposed_leader_applied_and_died_before_showing_is_shown_when_lea
     [message] = rig.slack.top_level()
     assert not _blocks_of("actions", message.blocks)
     assert "Rejected" in _text(message.blocks)
+
+
+def test_a_deposed_leader_stops_its_starts_paced_rewrites(rig: Rig) -> None:
+    """A start's (or a term's) rewrites of the last hour's messages go out one per
+    ``restate_interval``: minutes of them after a busy hour. A replica that stops leading
+    meanwhile leaves them to the new leader, whose own first sync makes the same ones:
+    before, the deposed replica went on sending them, and the two together took about
+    twice what Slack allows of chat.update, the new leader's rewrites of new answers
+    refused (429) behind them."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from agent.daemon import Daemon
+    from agent.ledger import Feedback
+    from agent.settings import Settings
+    from tests.harness.gates import SwitchGate
+
+    for n in range(4):
+        decision_id = rig.decision()
+        asked = rig.approvals.ask(decision_id, rig.clock())
+        detail = {"question_id": asked.question_id, "via": "slack", "click_id": f"U0ALICE@{n}"}
+        record = Feedback(decision_id, "answer", "rejected", "U0ALICE", detail)
+        assert rig.ledger.answer(
+            asked.question_id, "rejected", "U0ALICE", rig.clock(), None, feedback=[record]
+        )
+        assert rig.ledger.transition(decision_id, ["asked"], "rejected", rig.clock())
+    rig.approvals.restate_interval = 0.2
+    decisions = _restarted(rig)
+    part = cast(Any, SimpleNamespace(recover=dict))
+    gate = SwitchGate(leader=True)
+    daemon = Daemon(
+        Settings(), decisions.clock, rig.ledger, decisions.metrics, decisions, part, part,
+        cast(Any, gate), part,
+    )  # fmt: skip
+    assert daemon.leading()
+    assert decisions.sync_answers() == 0
+    deadline = time.monotonic() + 5.0
+    while not rig.slack.calls_to("chat.update") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gate.leader = False
+    assert not daemon.leading()  # the next job finds it no longer leads
+    time.sleep(0.7)  # past three restate_intervals: the rest would have gone out by now
+    assert rig.approvals.dispatcher.drain(10.0)
+    assert len(rig.slack.calls_to("chat.update")) == 1
+    # Leading again (the engine's recovery begins the term), it makes the ones it dropped.
+    gate.leader = True
+    assert daemon.leading()
+    decisions.new_term()
+    assert decisions.sync_answers() == 0
+    deadline = time.monotonic() + 5.0
+    while len(rig.slack.calls_to("chat.update")) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(rig.slack.calls_to("chat.update")) == 4
+
+
+def test_a_scaling_approvals_closing_a_crash_cut_off_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """An approved floor the scaling loop closed without writing it (its HPA gone, taken
+    over, the workload out of scaling): its why is written with the closing, as a
+    remediation's is. Before, only a remediation's final word was restated, and a
+    crash between the closing and the message's rewrite left this one saying
+    "Executing next" for good, though the ledger held what to say."""
+    from agent.ledger import Feedback
+
+    why = "not carried out (NoHpa): the HPA is gone; nothing was written"
+    detail = {"reason": "NoHpa", "why": why}
+    decision_id = rig.decision(kind="scaling", decision_type="predictive-floor/Deployment")
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    answer = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "approved", "U0ALICE", answer)
+    assert rig.ledger.answer(
+        asked.question_id, "approved", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "approved", rig.clock())
+    rig.clock.advance(300)
+    row = Feedback(decision_id, "execution", "failed", "autonomic", detail)
+    assert rig.ledger.transition(decision_id, ["approved"], "failed", rig.clock(), feedback=[row])
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert why in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
