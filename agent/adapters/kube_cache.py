@@ -39,9 +39,6 @@ objects are dropped as they arrive, never kept. ``NamespacedCaches`` reads one k
 fixed set of namespaces through one ``WatchCache`` per namespace (namespaced LIST and
 WATCH only, so RoleBindings in those namespaces are enough).
 
-``EventCache`` is a ``WatchCache`` of Events bounded by age and count: the oldest are
-dropped, and counted (``stats.aged_out``, ``stats.dropped``).
-
 A cache of an optional kind (a custom resource such as Argo Rollouts' ``Rollout``, or
 the PersistentVolumeClaims and StorageClasses only volume expansion reads, given an
 ``OptionalKind``) whose list answers 404 (the CRD is not installed) or 403 (no RBAC) is
@@ -53,7 +50,6 @@ synced and empty rather than failing: it watches nothing and lists again every
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import logging
 import random
@@ -73,7 +69,6 @@ from agent.errors import TransientError
 __all__ = [
     "HEALTHY_WATCH_SECONDS",
     "CacheStats",
-    "EventCache",
     "NamespacedCaches",
     "OptionalKind",
     "WatchCache",
@@ -171,8 +166,6 @@ class CacheStats:
     events: int = 0  # ADDED / MODIFIED / DELETED applied
     bookmarks: int = 0
     disconnects: int = 0  # watch streams cut mid-flight (then resumed)
-    aged_out: int = 0  # objects dropped for their age (``EventCache`` only)
-    dropped: int = 0  # oldest objects dropped to stay within a cap (``EventCache`` only)
     failures_in_a_row: int = 0  # reset by a healthy watch
     backoff_seconds: float = 0.0  # the delay waited after the latest failure
     last_error: str | None = None
@@ -271,7 +264,6 @@ class WatchCache:
     def items(self, namespace: str | None = None) -> list[Obj]:
         """Every object, or those in ``namespace`` (in the order ``items()`` lists them)."""
         with self._lock:
-            self._trim_locked()
             if namespace is None:
                 return list(self._objects.values())
             return list(self._by_namespace.get(namespace, {}).values())
@@ -282,14 +274,13 @@ class WatchCache:
 
     def generation(self, namespace: str | None = None) -> int:
         """A number that changes whenever what ``items(namespace)`` returns changes: an
-        object stored (ADDED or MODIFIED, always a new object), one removed (DELETED, or
-        dropped by a bound), every list (new objects throughout). A BOOKMARK changes
+        object stored (ADDED or MODIFIED, always a new object), one removed (DELETED),
+        every list (new objects throughout). A BOOKMARK changes
         nothing stored, so it leaves it. Numbers are never reused, by this cache or any
         other, so a reader may keep what it made of ``items(namespace)`` and reuse it
         while the generation is the one it read first: read the generation, then the
         items (a change in between then only costs one more conversion later)."""
         with self._lock:
-            self._trim_locked()
             if namespace is None:
                 return self._generation
             return self._namespace_generations.get(namespace, self._listed_generation)
@@ -381,7 +372,6 @@ class WatchCache:
             self._namespace_generations = {}
             self._resource_version = resource_version
             self._epoch += 1
-            self._replaced_locked()
         self.stats.lists += 1
         self._last_list = self._last_contact = self._clock()
         self._synced.set()
@@ -555,12 +545,10 @@ class WatchCache:
                 self._objects[key] = obj
                 self._by_namespace.setdefault(key[0], {})[key] = obj
                 self._changed_locked(key[0])
-                self._stored_locked(key, obj)
             elif kind == "DELETED":
                 self._remove_locked(_key(obj))
             if version:
                 self._resource_version = version
-            self._trim_locked()
         if kind == "BOOKMARK":
             self.stats.bookmarks += 1
         else:
@@ -577,18 +565,6 @@ class WatchCache:
             if not inside:
                 del self._by_namespace[key[0]]
 
-    # Hooks for a bounded cache (``EventCache``), called with the lock held: after a
-    # list replaced the contents, after a watch stored one object, and before a read
-    # and after every watch event (where objects past a bound are dropped).
-    def _replaced_locked(self) -> None:
-        pass
-
-    def _stored_locked(self, key: tuple[str, str], obj: Obj) -> None:
-        pass
-
-    def _trim_locked(self) -> None:
-        pass
-
     def _excluded(self, obj: Obj) -> bool:
         namespace = (obj.get("metadata") or {}).get("namespace")
         return bool(namespace) and namespace in self.exclude_namespaces
@@ -598,100 +574,6 @@ class WatchCache:
         if self.namespace is not None:
             return namespace == self.namespace
         return namespace not in self.exclude_namespaces
-
-
-# The API server keeps an Event for ``--event-ttl``, one hour unless set otherwise.
-EVENT_TTL_SECONDS = 3600.0
-
-
-class EventCache(WatchCache):
-    """Events (in one namespace, or all), kept current by a watch and bounded.
-
-    Events are the noisiest kind in a cluster, so the cache holds only the recent ones:
-    an Event last seen more than ``max_age_seconds`` ago (by the wall clock: the latest
-    of its ``series.lastObservedTime``, ``lastTimestamp``, ``eventTime`` and
-    ``firstTimestamp``; its ``creationTimestamp`` when it has none of them, its arrival
-    when it has no time at all) is
-    dropped and counted in ``stats.aged_out``, and beyond ``max_events`` the oldest are
-    dropped and counted in ``stats.dropped`` (said in the log the first time, then at
-    every power of two). The default age is the API server's default ``--event-ttl``
-    (an hour) plus five minutes, so on such a cluster the cache holds every Event a
-    LIST would return. Lists, resyncs, resumes and 410s are a ``WatchCache``'s.
-    """
-
-    def __init__(
-        self,
-        api: KubeApi,
-        namespace: str | None = None,
-        *,
-        max_age_seconds: float = EVENT_TTL_SECONDS + 300.0,
-        max_events: int = 5000,
-        wall_clock: Callable[[], float] = time.time,
-        **kwargs: Any,
-    ) -> None:
-        if max_events < 1 or max_age_seconds <= 0:
-            raise ValueError(
-                f"an Event cache needs room for an Event (max_events {max_events}, "
-                f"max_age_seconds {max_age_seconds})"
-            )
-        super().__init__(api, "Event", namespace, **kwargs)
-        self.max_age_seconds, self.max_events = max_age_seconds, max_events
-        self._wall_clock = wall_clock
-        # (last seen, order stored, key), oldest first; an entry whose (time, order) is
-        # no longer the key's in ``_seen`` is stale (the Event changed or went) and skipped.
-        self._heap: list[tuple[float, int, tuple[str, str]]] = []
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
-        self._order = 0
-
-    def _stored_locked(self, key: tuple[str, str], obj: Obj) -> None:
-        self._order += 1
-        stamp = (_last_seen(obj, self._wall_clock), self._order)
-        self._seen[key] = stamp
-        heapq.heappush(self._heap, (*stamp, key))
-        if len(self._heap) > 2 * len(self._seen) + 64:  # too many stale entries
-            self._heap = [(*kept, at_key) for at_key, kept in self._seen.items()]
-            heapq.heapify(self._heap)
-
-    def _replaced_locked(self) -> None:
-        self._heap, self._seen = [], {}
-        for key, obj in self._objects.items():
-            self._stored_locked(key, obj)
-        self._trim_locked()
-
-    def _remove_locked(self, key: tuple[str, str]) -> None:
-        super()._remove_locked(key)
-        self._seen.pop(key, None)
-
-    def _trim_locked(self) -> None:
-        cutoff = self._wall_clock() - self.max_age_seconds
-        heap, seen = self._heap, self._seen
-        dropped = 0
-        while heap and (heap[0][0] < cutoff or len(seen) > self.max_events):
-            at, order, key = heapq.heappop(heap)
-            if seen.get(key) != (at, order):
-                continue
-            self._remove_locked(key)
-            if at < cutoff:
-                self.stats.aged_out += 1
-            else:
-                dropped += 1
-        if dropped:
-            before = self.stats.dropped
-            self.stats.dropped += dropped
-            if before == 0 or (self.stats.dropped).bit_length() > before.bit_length():
-                log.warning(
-                    "Event cache of %s holds at most %d Events: %d of the oldest dropped "
-                    "so far (the cluster posts Events faster than the cache keeps them)",
-                    self.label,
-                    self.max_events,
-                    self.stats.dropped,
-                )
-
-
-def _last_seen(event: Obj, wall_clock: Callable[[], float]) -> float:
-    """When ``event`` last happened (seconds since the epoch): the latest of its times."""
-    latest = event_time(event)
-    return wall_clock() if latest is None else latest
 
 
 def event_time(event: Obj) -> float | None:

@@ -6,9 +6,8 @@ Reads come from watch caches (``kube_cache.WatchCache``, one per kind) once
 the API server for ``stale_after`` seconds is listed again by the read that finds it so,
 and not read if that list fails (``_readable``: a ``TransientError``); a remediation
 decision's Events (``recent_events``, ``ports.EventReader``) by a few LISTs with field
-selectors, never a watch; ``list_events`` (tests and tools) from a bounded
-``kube_cache.EventCache`` that its first call after ``start()`` opens;
-writes always read fresh (``kube_ops``). Errors arrive as ``agent.errors`` families
+selectors, never a watch (Events are not cached, and the ClusterRole grants no watch on
+them); writes always read fresh (``kube_ops``). Errors arrive as ``agent.errors`` families
 with reason codes (``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions
 these calls need; the manifests' ClusterRole is tested against it.
 
@@ -70,7 +69,6 @@ from typing import Any, TypeVar
 
 from agent.adapters.kube_api import KINDS, KubeApi, RefusalHook
 from agent.adapters.kube_cache import (
-    EventCache,
     NamespacedCaches,
     OptionalKind,
     WatchCache,
@@ -303,7 +301,6 @@ class KubernetesCluster:
         sleep: Callable[[float], None] = time.sleep,
         ignore_field_managers: Iterable[str] = (),
         event_max_age: float = 3900.0,
-        event_limit: int = 5000,
         may_write: Callable[[], bool] | None = None,
         stale_after: float | None = None,
         on_unread: Callable[[Kind], None] | None = None,
@@ -362,32 +359,6 @@ class KubernetesCluster:
             for kind in CACHED_KINDS
         }
 
-        # Events: for ``list_events`` only (tests and tools), watched like the kinds
-        # above, bounded (``kube_cache.EventCache``), from its first call after
-        # ``start()``. The daemon never starts it: a decision's ``recent_events`` reads
-        # by LISTs with field selectors, since the cache's LIST of every Event in the
-        # namespaces read is one unpaginated response (58 MB of JSON for 50,000
-        # Events, 276 MB at its peak here) for a reader that comes a few times an hour.
-        def event_cache(namespace: str | None = None) -> EventCache:
-            return EventCache(
-                self.api,
-                namespace,
-                max_age_seconds=event_max_age,
-                max_events=event_limit,
-                wall_clock=wall_clock,
-                resync_seconds=resync_seconds,
-                watch_timeout=watch_timeout,
-                exclude_namespaces=self.exclude_namespaces,
-                clock=monotonic,
-            )
-
-        self.events: EventCache | NamespacedCaches = (
-            NamespacedCaches(event_cache(ns) for ns in self.namespaces)
-            if self.namespaces
-            else event_cache()
-        )
-        self._events_started = False
-        self._events_lock = threading.Lock()
         self._started = False
         self.events_failed = 0
         # Objects left out of a listing for a shape that cannot be read (``_skipping``),
@@ -416,13 +387,11 @@ class KubernetesCluster:
 
     @staticmethod
     def watch_count(namespaces: Iterable[str] = ()) -> int:
-        """How many watches the caches hold open: one per kind, or with ``namespaces``
-        one per namespaced kind and namespace (plus the Nodes' one); Events' included,
-        which only ``list_events`` opens (tests and tools: the daemon never does, so its
-        connection pool keeps one spare per namespace)."""
+        """How many watches the caches hold open: one per cached kind, or with
+        ``namespaces`` one per namespaced kind and namespace (plus one per cluster-scoped
+        kind). Events are never watched (``recent_events`` reads them by LISTs)."""
         listed = len(set(namespaces))
-        kinds = (*CACHED_KINDS, "Event")
-        return sum(listed if listed and KINDS[kind].namespaced else 1 for kind in kinds)
+        return sum(listed if listed and KINDS[kind].namespaced else 1 for kind in CACHED_KINDS)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -440,12 +409,12 @@ class KubernetesCluster:
         """Stop every watch, waiting ``timeout`` seconds in all for their threads (not
         each in turn): each is told first, then waited for."""
         deadline = time.monotonic() + timeout
-        caches = [*self.caches.values(), *([self.events] if self._events_started else [])]
+        caches = list(self.caches.values())
         for cache in caches:
             cache.stop(0.0)
         for cache in caches:
             cache.stop(max(0.0, deadline - time.monotonic()))
-        self._started = self._events_started = False
+        self._started = False
 
     def waiting(self) -> str | None:
         """Why the caches are not all filled yet, or None once they are (a cache that
@@ -459,11 +428,8 @@ class KubernetesCluster:
         return f"waiting for the Kubernetes API server to list {', '.join(pending)} (retrying){why}"
 
     def staleness(self) -> float:
-        """Seconds since the least recently refreshed cache heard from the API server
-        (the Events' one counts once ``list_events`` has opened it; the daemon never
-        does)."""
-        caches = [*self.caches.values(), *([self.events] if self._events_started else [])]
-        return max(cache.staleness() for cache in caches)
+        """Seconds since the least recently refreshed cache heard from the API server."""
+        return max(cache.staleness() for cache in self.caches.values())
 
     def in_scope(self, namespace: str | None) -> bool:
         """Whether the adapter reads ``namespace``: listed in ``namespaces`` (or none
@@ -512,8 +478,8 @@ class KubernetesCluster:
     relist_pause = 30.0
 
     def _readable(
-        self, kind: str, cache: WatchCache | EventCache | NamespacedCaches | None
-    ) -> WatchCache | EventCache | NamespacedCaches | None:
+        self, kind: str, cache: WatchCache | NamespacedCaches | None
+    ) -> WatchCache | NamespacedCaches | None:
         """``cache`` when reads may use it: started, listed, and heard from the API
         server in the last ``stale_after`` seconds. None before it has listed (the read
         goes to the API server, as before ``start()``).
@@ -529,14 +495,13 @@ class KubernetesCluster:
         and acts on nothing, as on a Prometheus series gone stale; acting on what it last
         saw would act on a cluster that may be gone (a crash loop since cleared, a pod
         since replaced by a healthy one of the same name). A list that failed is tried
-        again by a read ``relist_pause`` seconds later, not by every read. Events are not
-        listed again here: their reader falls back to a LIST with a field selector.
+        again by a read ``relist_pause`` seconds later, not by every read.
         Said once when a cache goes stale, and once when it is read again."""
         if not self._started or cache is None or not cache.synced:
             return None
         fresh = cache.fresh(self.stale_after)
         failed: str | None = None
-        if not fresh and kind != "Event":
+        if not fresh:
             failed = cache.refresh(self.stale_after, pause=self.relist_pause)
             fresh = failed is None
             if fresh:
@@ -806,38 +771,6 @@ class KubernetesCluster:
         )
         return DisruptionBudgets(tuple(budgets), unread or None)
 
-    def list_events(self, target: ObjectRef) -> list[Obj]:
-        """Events about ``target`` in its namespace (a cluster-scoped object's in
-        ``default``), oldest first; none for a namespace the adapter does not read. For
-        tests and tools: the daemon reads a decision's Events with ``recent_events``,
-        which never opens the Event watch cache this one opens.
-
-        After ``start()`` they come from the Event watch cache, which the first call
-        starts (and waits ``event_wait`` seconds for its first list); before, or when
-        the cache does not hold that namespace or has not listed yet, from a direct
-        LIST with a field selector, as they always did. Both give the same Events in
-        the same order (by time, then name), within the cache's bounds: an Event last
-        seen more than ``event_max_age`` seconds ago, or beyond ``event_limit``, is not
-        in the cache."""
-        if not self.in_scope(target.namespace):
-            return []
-        namespace = target.namespace or "default"
-        cache = self._event_cache(namespace)
-        if cache is not None:
-            items = [
-                event
-                for event in cache.items(namespace)
-                if (event.get("involvedObject") or {}).get("kind") == target.kind
-                and (event.get("involvedObject") or {}).get("name") == target.name
-            ]
-            items.sort(key=lambda e: e["metadata"].get("name", ""))
-        else:
-            fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
-            items, _ = self.api.list("Event", namespace, field_selector=fields)
-        return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-
-    event_wait = 5.0
-
     def recent_events(self, target: ObjectRef, related: tuple[ObjectRef, ...] = ()) -> EventsRead:
         """The Events about ``target``, the objects ``related`` to it (its pods, which
         the caller knows from its snapshot) and, for a Deployment, its current
@@ -845,17 +778,18 @@ class KubernetesCluster:
         an admission webhook is told there), for a decision's evidence.
 
         Read by LISTs with a field selector, one per object (``event_lists_read``: at
-        most 12 per call), never from the Event watch cache, which this never starts: a
-        decision comes a few times an hour, and that cache's LIST of every Event in the
-        namespaces read (at its start, each resync, after 410 Gone) is one unpaginated
-        response, hundreds of megabytes on a busy cluster. At most ``event_pods`` of
+        most 12 per call), never a watch: a decision comes a few times an hour, and a
+        watch cache of Events would LIST every Event in the namespaces read (at its
+        start, each resync, after 410 Gone) in one unpaginated response, hundreds of
+        megabytes on a busy cluster. At most ``event_pods`` of
         the pods are read, those not ready, restarting or pending first, then the
         newest; ``left_out`` counts the others. Each LIST is one try of at most
         ``event_list_timeout`` seconds (``_target_events_listed``); after the first,
         none is sent once the call has taken that long, or after one fails: what was
         read is kept and ``left_out`` says what was not. The Events of an earlier object
         of the same name (by uid) and those last seen more than ``event_max_age``
-        seconds ago are left out, as the cache leaves them out. The lookups of the
+        seconds ago (by default the API server's one-hour ``--event-ttl`` and five
+        minutes) are left out. The lookups of the
         current ReplicaSet and of the pods' ranking are in the same budget
         (``_looked_up``): a cache as it is, else one quick LIST; the target's own Events
         are listed whatever they took.
@@ -905,8 +839,8 @@ class KubernetesCluster:
                 )
                 break
             about.append(ref)
-        # As the Event cache gives them: of the same object, and none last seen longer
-        # ago than it keeps them (an API server's ``--event-ttl`` may be a day).
+        # Of the same object, and none last seen longer ago than ``event_max_age`` (an
+        # API server's ``--event-ttl`` may be a day).
         uids, since = self._current_uids(about), self._wall_clock() - self.event_max_age
         kept = [
             e for e in items if _same(e, uids) and ((at := event_time(e)) is None or at >= since)
@@ -1046,28 +980,6 @@ class KubernetesCluster:
                 for o in (rs.get("metadata") or {}).get("ownerReferences") or []
             )
         ]
-
-    def _event_cache(
-        self, namespace: str, *, wait: float | None = None
-    ) -> EventCache | NamespacedCaches | None:
-        """The Event cache when it can answer for ``namespace`` (started on first use
-        after ``start()``, the first user waiting ``wait`` seconds, by default
-        ``event_wait``, for its first list), else None."""
-        if not self._started or not self.events.covers(namespace):
-            return None
-        with self._events_lock:
-            first = not self._events_started
-            if first:
-                self._events_started = True
-                self.events.start()
-        waited = self.event_wait if wait is None else wait
-        if first and waited > 0:
-            self.events.wait_synced(waited)
-        try:
-            readable = self._readable("Event", self.events)
-        except TransientError:
-            return None  # a LIST with a field selector, as before the cache listed
-        return None if readable is None else self.events
 
     # ------------------------------------------------------------------- writes
 

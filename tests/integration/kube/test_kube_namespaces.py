@@ -8,6 +8,7 @@ in an excluded namespace are never returned, by direct LISTs or by the watch cac
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from agent.adapters.kube_api import KINDS
 from agent.adapters.kube_cache import NamespacedCaches, WatchCache
 from agent.adapters.kubernetes import CACHED_KINDS, KubernetesCluster
-from agent.errors import ConfigError
+from agent.errors import ConfigError, PermanentError
 from agent.settings import Settings
 from remediation.ports import ObjectRef
 from tests.fakekube import FakeApiServer
@@ -94,6 +95,30 @@ def three_namespaces(fake: FakeApiServer) -> None:
     seed_node(fake.store, "node-1")
     for namespace in ("a", "b", "c"):
         seed_app(fake, namespace)
+
+
+@pytest.mark.parametrize("namespaces", [(), ("a", "b")])
+def test_watch_count_is_the_watches_the_started_caches_hold_open(
+    fake: FakeApiServer, api_client: Any, three_namespaces: None, namespaces: tuple[str, ...]
+) -> None:
+    # ``watch_count`` sizes the connection pool: it is the number of watch streams the
+    # started caches hold open, no more (no Event watch: Events are read by LISTs).
+    cluster = KubernetesCluster(
+        api_client,
+        namespaces=namespaces,
+        policy=FAST,
+        sleep=lambda _s: None,
+        resync_seconds=30,
+        watch_timeout=5,
+    )
+    try:
+        assert cluster.start(wait=5)
+        expected = KubernetesCluster.watch_count(namespaces)
+        eventually(lambda: fake.open_watches >= expected)
+        time.sleep(0.1)  # time for any further watch to open
+        assert fake.open_watches == expected
+    finally:
+        cluster.stop()
 
 
 def test_namespaces_are_read_through_namespaced_endpoints_only(
@@ -178,7 +203,8 @@ def test_excluded_namespaces_are_never_listed(
         assert cluster.list_disruption_budgets("kube-system") == []
         assert cluster.get_hpa_for(dns) is None
         assert cluster.get_workload(dns) is None
-        assert cluster.list_events(dns) == []
+        with pytest.raises(PermanentError, match="kube-system"):
+            cluster.recent_events(dns)
         assert not fake.requests  # an excluded namespace is not even asked about
 
         # The caches never keep them either: not from the list, not from the watch.
@@ -235,10 +261,10 @@ def test_the_daemon_wires_the_cluster_settings(
         assert cluster.namespaces == ("a", "b")
         assert cluster.exclude_namespaces == {"kube-system"}
         assert {w.ref.namespace for w in cluster.list_workloads()} == {"a", "b"}
-        # One watch per namespaced kind (Events included) and namespace, plus the
-        # Nodes' and the StorageClasses': the connection pool holds them all, with room
-        # for reads and writes.
-        assert KubernetesCluster.watch_count(("a", "b")) == 2 * 9 + 2
+        # One watch per namespaced kind (Events are never watched) and namespace, plus
+        # the Nodes' and the StorageClasses': the connection pool holds them all, with
+        # room for reads and writes.
+        assert KubernetesCluster.watch_count(("a", "b")) == 2 * 8 + 2
         pool = cluster.api.api_client.configuration.connection_pool_maxsize
         assert pool >= KubernetesCluster.watch_count(("a", "b")) + 8
         calls = listings_of_namespaced_kinds(fake)

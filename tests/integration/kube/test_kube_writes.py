@@ -767,17 +767,27 @@ def test_persistent_conflicts_give_up_with_a_transient_error(
     assert sum(1 for r in fake.requests if r.verb == "patch") == 3  # bounded
 
 
+def events_about(fake: FakeApiServer, target: ObjectRef) -> list[dict[str, Any]]:
+    """The Events stored about ``target`` in its namespace (a cluster-scoped object's in
+    ``default``), as the API server holds them."""
+    return [
+        e
+        for e in fake.store.objects("Event", target.namespace or "default")
+        if e["involvedObject"]["kind"] == target.kind and e["involvedObject"]["name"] == target.name
+    ]
+
+
 def test_post_event_records_reason_and_component(
     fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
 ) -> None:
     cluster.post_event(WEB, "ScaledAhead", "replicas 3 -> 5 ahead of the forecast peak")
     cluster.post_event(ObjectRef("Node", "node-1"), "Cordoned", "NotReady for 5m", warning=True)
-    (event,) = cluster.list_events(WEB)
+    (event,) = events_about(fake, WEB)
     assert event["reason"] == "ScaledAhead" and event["type"] == "Normal"
     assert event["reportingComponent"] == "autonomic"
     assert event["reportingInstance"] == "autonomic-test"
     assert event["involvedObject"]["uid"] == shop["deployment"]["metadata"]["uid"]
-    node_events = cluster.list_events(ObjectRef("Node", "node-1"))
+    node_events = events_about(fake, ObjectRef("Node", "node-1"))
     assert node_events[0]["type"] == "Warning" and node_events[0]["metadata"]["namespace"] == (
         "default"
     )

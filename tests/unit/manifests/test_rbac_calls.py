@@ -13,7 +13,7 @@ writes against the fake API server and compares the requests it received with
   written out (``self.api.read("Node", ...)``) needs that verb on that kind's resource;
   a kind passed in a variable (``ref.kind``) is the dynamic test's to check;
 - the watch caches list and watch each cached kind; Events are listed (a decision's,
-  by field selector), never watched by the daemon;
+  by field selector), never watched;
 - leader election's calls on the Lease (``*_namespaced_lease``) are exactly
   ``LEADER_RBAC``;
 - no other module reaches the ``kubernetes`` client's API classes, so nothing bypasses
