@@ -100,8 +100,8 @@ def test_a_refused_watch_is_counted_at_each_retry_and_said_once(
     metrics: Metrics,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The list is allowed, the watch is not (a ClusterRole from before ``watch`` was
-    granted on events): each refused watch counts once, with its verb and resource;
+    """The list is allowed, the watch is not (as the shipped ClusterRole grants events,
+    here only a kind to refuse a watch of): each refused watch counts once, with its verb and resource;
     the warning naming the missing permission is written once, the retries at debug;
     after the grant the watch is healthy, and a new refusal is said again."""
     seed_node(fake.store, "node-1")

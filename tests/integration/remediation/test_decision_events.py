@@ -311,8 +311,7 @@ def test_old_events_are_not_taken_for_recent(
     rig: KubeRig,
 ) -> None:
     # An API server that keeps Events longer than an hour (--event-ttl=24h): a
-    # decision's LIST returns them all, the Event cache would hold none
-    # older than its 65 minutes. The decision shows the same recent ones either way.
+    # decision's LIST returns them all; the decision keeps none older than 65 minutes.
     crash_looping_web(rig)
     put_event(rig, "old", "Deployment", "web", "ProgressDeadlineExceeded", 5 * 3600)
     put_event(rig, "new", "Deployment", "web", "FailedCreate", 60)
@@ -338,7 +337,7 @@ def test_a_failed_events_list_in_one_namespace_does_not_hold_another_namespaces(
 
 
 def test_a_decision_never_watches_or_lists_every_event_of_the_namespace(rig: KubeRig) -> None:
-    # The Event watch cache's LIST is every Event of the namespaces read in one
+    # A watch of Events needs a LIST of every Event of the namespaces read in one
     # unpaginated response (hundreds of MB on a busy cluster): a decision, which comes
     # a few times an hour, sends only LISTs that name one object.
     pods, _, _ = crash_looping_web(rig)
