@@ -129,10 +129,6 @@ SLACK_LIMIT = 3.0  # seconds Slack waits for a click's answer (the way there and
 # ------------------------------------------------------------------------------ child
 
 
-def _kill_self() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 def child(work: Path, kube_url: str, slack_url: str, hook: str | None, nth: int, ready: int) -> int:
     """One daemon-like process: recover, serve clicks, cycle until all is settled."""
     from agent.adapters.kube_errors import RetryPolicy as KubeRetry
@@ -148,28 +144,12 @@ def child(work: Path, kube_url: str, slack_url: str, hook: str | None, nth: int,
     from agent.remediation_engine import RemediationEngine
     from agent.server import HttpServer, Request, Response
     from agent.settings import RoutingSettings, SlackSettings
+    from benchmarks.crash_harness import Hooks
     from remediation.guards import GlobalLimits
     from remediation.loading import load_paths
 
-    seen: Counter[str] = Counter()
-
-    def tick(name: str) -> None:
-        seen[name] += 1
-        if name == hook and seen[name] == nth:
-            _kill_self()
-
-    def wrap(obj: Any, method: str, before: str | None, after: str | None) -> None:
-        inner = getattr(obj, method)
-
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if before:
-                tick(before)
-            result = inner(*args, **kwargs)
-            if after:
-                tick(after)
-            return result
-
-        setattr(obj, method, wrapped)
+    hooks = Hooks(hook, nth)
+    tick, wrap = hooks.tick, hooks.wrap
 
     clock_file = work / "clock"
     clock = FakeClock(float(clock_file.read_text()) + CYCLE if clock_file.exists() else START)

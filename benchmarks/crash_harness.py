@@ -76,7 +76,9 @@ def _kill_self() -> None:
 
 
 class Hooks:
-    """Counts hook points; SIGKILLs this process at the armed one's n-th passage."""
+    """Counts hook points; SIGKILLs this process at the armed one's n-th passage. The
+    three crash harnesses (this one, scaling_crash.py, answer_crash.py) arm the child
+    processes they kill with it: production code has no hook of its own."""
 
     def __init__(self, armed: str | None, nth: int) -> None:
         self.armed, self.nth = armed, nth
@@ -87,19 +89,20 @@ class Hooks:
         if name == self.armed and self.seen[name] == self.nth:
             _kill_self()
 
+    def wrap(self, obj: Any, method: str, before: str | None, after: str | None) -> None:
+        """Replace ``obj.method`` on that object by one passing hook ``before`` before
+        the call and ``after`` after it returns."""
+        inner = getattr(obj, method)
 
-def _wrap(obj: Any, method: str, hooks: Hooks, before: str | None, after: str | None) -> None:
-    inner = getattr(obj, method)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if before:
+                self.tick(before)
+            result = inner(*args, **kwargs)
+            if after:
+                self.tick(after)
+            return result
 
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if before:
-            hooks.tick(before)
-        result = inner(*args, **kwargs)
-        if after:
-            hooks.tick(after)
-        return result
-
-    setattr(obj, method, wrapped)
+        setattr(obj, method, wrapped)
 
 
 def _query_for(scenario: str) -> Any:
@@ -159,12 +162,12 @@ def child(args: argparse.Namespace, ready: int | None = None) -> int:
         limits=GlobalLimits(),
         query=_query_for(args.scenario),
     )
-    _wrap(cluster, "apply", hooks, "before-write", "after-write")
-    _wrap(cluster, "drain_round", hooks, "before-write", "after-write")
-    _wrap(cluster, "undo", hooks, "before-undo", "after-undo")
-    _wrap(cluster.api, "evict_pod", hooks, None, "mid-drain")
-    _wrap(ledger, "claim_execution", hooks, None, "after-claim")
-    _wrap(ledger, "set_execution_status", hooks, None, "after-status")
+    hooks.wrap(cluster, "apply", "before-write", "after-write")
+    hooks.wrap(cluster, "drain_round", "before-write", "after-write")
+    hooks.wrap(cluster, "undo", "before-undo", "after-undo")
+    hooks.wrap(cluster.api, "evict_pod", None, "mid-drain")
+    hooks.wrap(ledger, "claim_execution", None, "after-claim")
+    hooks.wrap(ledger, "set_execution_status", None, "after-status")
     if ready is None:
         print("ready", flush=True)
     else:

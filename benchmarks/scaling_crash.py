@@ -53,10 +53,6 @@ def _start() -> float:
     return END - 79 * 60.0
 
 
-def _kill_self() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 def child(work: Path, url: str, mode: str, hook: str | None, nth: int) -> int:
     """One loop process: cycle from the ledger until the 0 is back and nothing is open."""
     from agent.adapters.kube_errors import RetryPolicy
@@ -69,28 +65,12 @@ def child(work: Path, url: str, mode: str, hook: str | None, nth: int) -> int:
     from agent.loops.scaling import ScalingLoop
     from agent.observability import Metrics
     from agent.settings import RoutingSettings, ScalingSettings
+    from benchmarks.crash_harness import Hooks
     from remediation.ports import ObjectRef
     from tests.unit.scaling.fakes import WeekReader, week_and_a_day
 
-    seen: Counter[str] = Counter()
-
-    def tick(name: str) -> None:
-        seen[name] += 1
-        if name == hook and seen[name] == nth:
-            _kill_self()
-
-    def wrap(obj: Any, method: str, before: str | None, after: str | None) -> None:
-        inner = getattr(obj, method)
-
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if before:
-                tick(before)
-            result = inner(*args, **kwargs)
-            if after:
-                tick(after)
-            return result
-
-        setattr(obj, method, wrapped)
+    hooks = Hooks(hook, nth)
+    tick, wrap = hooks.tick, hooks.wrap
 
     clock_file = work / "clock"
     clock = FakeClock(float(clock_file.read_text()) + 60 if clock_file.exists() else _start())

@@ -101,9 +101,9 @@ def test_a_refused_watch_is_counted_at_each_retry_and_said_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The list is allowed, the watch is not (as the shipped ClusterRole grants events,
-    here only a kind to refuse a watch of): each refused watch counts once, with its verb and resource;
-    the warning naming the missing permission is written once, the retries at debug;
-    after the grant the watch is healthy, and a new refusal is said again."""
+    here only a kind to refuse a watch of): each refused watch counts once, with its verb
+    and resource; the warning naming the missing permission is written once, the retries
+    at debug; after the grant the watch is healthy, and a new refusal is said again."""
     seed_node(fake.store, "node-1")
     fake.forbid("watch", "events")
     caplog.set_level(logging.DEBUG, logger="autonomic.kubernetes.cache")
