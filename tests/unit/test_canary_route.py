@@ -31,6 +31,7 @@ from agent.sim.cluster import SimCluster, SimWorkload, Template
 from agent.sim.metrics import SimMetrics
 from remediation.ports import ObjectRef
 from remediation.signals import Signal
+from tests.harness.ledger_faults import GoneAfterClosing
 
 STABLE = ObjectRef("Deployment", "search", "shop")
 CANARY = ObjectRef("Deployment", "search-canary", "shop")
@@ -987,29 +988,12 @@ def test_a_rollback_overtaken_keeps_its_why_though_the_ledger_fails_midway(
     decision_id = rig.judge_until_recorded()
     rig.cluster.roll_out(CANARY, "search:5")
     assert rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
-    down: list[bool] = []
-
-    def gone_after_the_closing(name: str) -> None:
-        real = getattr(ledger, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if down:
-                raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
-            result = real(*args, **kwargs)
-            if name == "transition" and result and "superseded" in args:
-                down.append(True)
-            return result
-
-        setattr(ledger, name, call)
-
-    for name in ("transition", "add_feedback"):
-        gone_after_the_closing(name)
+    gone = GoneAfterClosing(ledger, "superseded", ("transition", "add_feedback"))
     rig.clock.advance(60)
     with contextlib.suppress(TransientError):  # the cycle's next write, if any
         rig.loop.cycle()
-    assert down  # closed, and the ledger went away after it
-    for name in ("transition", "add_feedback"):
-        delattr(ledger, name)  # the ledger is back
+    assert gone.happened  # closed, and the ledger went away after it
+    gone.back()
     for _ in range(2):
         rig.clock.advance(60)
         rig.loop.cycle()

@@ -31,6 +31,7 @@ from agent.loops.scaling import (
 )
 from agent.observability import Metrics
 from remediation.ports import HpaState, ObjectRef
+from tests.harness.ledger_faults import GoneAfterClosing
 from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
 
 BASE = {CAPACITY: "20"}
@@ -662,7 +663,6 @@ def test_an_approval_not_carried_out_at_zero_keeps_its_why_though_the_ledger_fai
     with why, were two transactions: the decision stayed closed with no why for
     ``autonomic explain``, and nothing came back to it (its question no longer pending).
     They are one transaction now."""
-    from agent.errors import TransientError
     from agent.ledger import open_ledger
     from agent.routing import Thresholds
     from agent.settings import RoutingSettings
@@ -686,33 +686,10 @@ def test_an_approval_not_carried_out_at_zero_keeps_its_why_though_the_ledger_fai
         cluster.workloads = [dataclasses.replace(web, replicas=0, ready_replicas=0)]
         cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 0, 0)
         assert ledger.transition(floor.id, ["asked"], "approved", clock.now())
-        real, down = ledger.transition, []
-
-        def transition(*args: Any, **kwargs: Any) -> bool:
-            if down:
-                raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
-            moved = bool(real(*args, **kwargs))
-            if moved and "superseded" in args:
-                down.append(True)  # gone right after the closing
-            return moved
-
-        def gone(*args: Any, **kwargs: Any) -> Any:
-            if down:
-                raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
-            raise AssertionError("not reached")
-
-        ledger.transition = transition  # type: ignore[method-assign]
-        with pytest.MonkeyPatch.context() as patch:
-            for name in ("add_feedback", "put_guard"):
-                real_call = getattr(ledger, name)
-                patch.setattr(
-                    ledger,
-                    name,
-                    lambda *a, _real=real_call, **k: gone() if down else _real(*a, **k),
-                )
-            run(loop, clock, 1)
-        assert down  # closed, and the ledger went away after it
-        del ledger.transition  # the ledger is back
+        gone = GoneAfterClosing(ledger, "superseded")
+        run(loop, clock, 1)
+        assert gone.happened  # closed, and the ledger went away after it
+        gone.back()
         run(loop, clock, 3)
         record = ledger.get_decision(floor.id)
         assert record is not None and record.status == "superseded"

@@ -28,6 +28,7 @@ from agent.loops.scaling import (
 from agent.observability import Metrics
 from agent.settings import RoutingSettings, ScalingSettings
 from remediation.ports import HpaState, ObjectRef
+from tests.harness.ledger_faults import GoneAfterClosing
 from tests.unit.scaling.fakes import (
     FakeCluster,
     RecordingExecutor,
@@ -177,29 +178,12 @@ def test_a_dropped_approval_keeps_its_why_though_the_ledger_fails_midway(
         (question,) = ledger.questions()
         assert decisions.answer(question.id, "approved", "alice")
         (decision,) = ledger.decisions(kind="scaling")
-        down: list[bool] = []
-
-        def gone_after_the_closing(name: str) -> None:
-            real = getattr(ledger, name)
-
-            def call(*args: Any, **kwargs: Any) -> Any:
-                if down:
-                    raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
-                result = real(*args, **kwargs)
-                if name == "transition" and result and "superseded" in args:
-                    down.append(True)
-                return result
-
-            setattr(ledger, name, call)
-
-        for name in ("transition", "add_feedback"):
-            gone_after_the_closing(name)
+        gone = GoneAfterClosing(ledger, "superseded", ("transition", "add_feedback"))
         leave(loop, "opt-out")
         with contextlib.suppress(TransientError):  # the cycle's next write, if any
             run(loop, clock, 1)
-        assert down  # closed, and the ledger went away after it
-        for name in ("transition", "add_feedback"):
-            delattr(ledger, name)  # the ledger is back
+        assert gone.happened  # closed, and the ledger went away after it
+        gone.back()
         run(loop, clock, 3)
         assert ledger.get_decision(decision.id).status == "superseded"  # type: ignore[union-attr]
         rows = [r for r in ledger.feedback_for(decision.id) if r["kind"] == "execution"]

@@ -39,6 +39,7 @@ from agent.settings import RoutingSettings
 from forecasting.scaling import ScalingSettings as PacingSettings
 from forecasting.scaling import horizon_steps, scale_in_drop
 from remediation.ports import HpaState, ObjectRef, Scale, SetHpaMinReplicas
+from tests.harness.ledger_faults import GoneAfterClosing
 from tests.unit.decision_rig import inline_service
 from tests.unit.scaling.fakes import END, WeekReader, loop_over, week_and_a_day, workload
 
@@ -378,28 +379,11 @@ def test_a_refused_write_keeps_its_why_though_the_ledger_fails_midway(tmp_path: 
             )
 
         executor.apply = refused
-        down: list[bool] = []
-
-        def gone_after_the_closing(name: str) -> None:
-            real = getattr(ledger, name)
-
-            def call(*args: Any, **kwargs: Any) -> Any:
-                if down:
-                    raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
-                result = real(*args, **kwargs)
-                if name == "transition" and result and "failed" in args:
-                    down.append(True)
-                return result
-
-            setattr(ledger, name, call)
-
-        for name in ("transition", "add_feedback", "put_guard"):
-            gone_after_the_closing(name)
+        gone = GoneAfterClosing(ledger, "failed")
         with contextlib.suppress(TransientError):  # the cycle's next write, if any
             run(loop, clock, 1, land=False)
-        assert down  # closed, and the ledger went away after it
-        for name in ("transition", "add_feedback", "put_guard"):
-            delattr(ledger, name)  # the ledger is back
+        assert gone.happened  # closed, and the ledger went away after it
+        gone.back()
         run(loop, clock, 2, land=False)
         (decision,) = [d for d in ledger.decisions(kind="scaling") if d.status == "failed"]
         rows = [r for r in ledger.feedback_for(decision.id) if r["kind"] == "execution"]
