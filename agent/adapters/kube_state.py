@@ -107,6 +107,14 @@ CLUSTER_FIELD_MANAGERS = frozenset(
 # of this name (its ``capManagersManager``): whose writes it holds is not known.
 OLD_UPDATES_MANAGER = "ancient-changes"
 
+
+def _names_nobody(manager: str) -> bool:
+    """Whether a managedFields entry's manager is the API server's bucket of old updates
+    (``OLD_UPDATES_MANAGER``), which may hold Autonomic's own writes or a controller's:
+    neither reader of the entries takes it for someone's change."""
+    return manager == OLD_UPDATES_MANAGER
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -219,10 +227,13 @@ def last_change_by_others(
     Each entry names a field manager (``kubectl-edit``, ``kubectl-client-side-apply``,
     ``helm``, ``argocd-controller``, ...), an operation, a subresource and when that
     manager last changed the object. Not counted: Autonomic's own entries, those of the
-    managers in ``ignore``, and writes to the ``status`` subresource (controllers report
-    there; no person changes what a workload or node should be through it). A GitOps
-    tool counts as someone: Autonomic does not fight it either. An entry without a
-    manager or with a time that does not parse is skipped."""
+    managers in ``ignore``, the API server's bucket of old updates (``ancient-changes``:
+    past ten Update entries it merges the oldest into it, Autonomic's and the
+    controllers' among them, so its time is nobody's in particular), and writes to the
+    ``status`` subresource (controllers report there; no person changes what a workload
+    or node should be through it). A GitOps tool counts as someone: Autonomic does not
+    fight it either. An entry without a manager or with a time that does not parse is
+    skipped."""
     entries = (obj.get("metadata") or {}).get("managedFields")
     newest: float | None = None
     for entry in entries if isinstance(entries, list) else ():
@@ -231,7 +242,7 @@ def last_change_by_others(
         manager = entry.get("manager")
         if not isinstance(manager, str) or not manager:
             continue
-        if manager == AUTONOMIC_FIELD_MANAGER or manager in ignore:
+        if manager == AUTONOMIC_FIELD_MANAGER or manager in ignore or _names_nobody(manager):
             continue
         if entry.get("subresource") == "status":
             continue
@@ -283,7 +294,7 @@ def min_replicas_writer(
         at = parse_time(entry.get("time"))
         if not isinstance(manager, str) or not manager or at is None:
             continue
-        if not _owns(entry, ("spec", "minReplicas")) or manager == OLD_UPDATES_MANAGER:
+        if not _owns(entry, ("spec", "minReplicas")) or _names_nobody(manager):
             continue  # the bucket of old updates may hold Autonomic's own write
         if manager == AUTONOMIC_FIELD_MANAGER:
             ours = at if ours is None else max(ours, at)

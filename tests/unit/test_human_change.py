@@ -108,6 +108,21 @@ def test_malformed_entries_are_skipped_and_none_recorded_is_none() -> None:
     assert last_change_by_others(broken) is None
 
 
+def test_the_api_servers_bucket_of_old_updates_is_nobodys_change() -> None:
+    """Past ten Update entries, the API server merges the oldest into one named
+    ``ancient-changes``, which may hold Autonomic's own writes or a controller's: its
+    recent time is no one's change, while a person's entry beside it still counts."""
+    busy = deployment(
+        entry("ancient-changes", T),
+        entry("autonomic", T - 30),
+        entry("kube-controller-manager", T - 10),
+    )
+    assert last_change_by_others(busy) is None
+    assert workload_state(busy).managed_by_human_at is None
+    busy["metadata"]["managedFields"].append(entry("kubectl-edit", T - 300))
+    assert last_change_by_others(busy) == T - 300
+
+
 def test_a_node_cordoned_by_a_person() -> None:
     node = {
         "kind": "Node",
