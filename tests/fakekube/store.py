@@ -415,6 +415,58 @@ def _field_paths(fields: Any, path: FieldPath = ()) -> set[FieldPath]:
     return found
 
 
+# The API server keeps at most this many Update entries on an object, merging the oldest
+# into one entry per apiVersion named ``OLD_UPDATES`` (apimachinery's capmanagers.go).
+MAX_UPDATERS = 10
+OLD_UPDATES = "ancient-changes"
+
+
+def _cap_updaters(entries: list[Obj]) -> None:
+    """Merge the oldest Update entries (by time in seconds, then manager) into the
+    ``ancient-changes`` bucket of their apiVersion until at most ``MAX_UPDATERS`` are
+    left, in place, as the API server's ``capManagersManager`` does: the first entry
+    of a version is merged only once a second of that version is, the bucket owns the
+    fields of all it holds, carries no subresource, and takes the newest merged time."""
+    updaters = [e for e in entries if e.get("operation") == "Update"]
+    updaters.sort(
+        key=lambda e: (_epoch(e.get("time")), e.get("manager", ""), e.get("subresource", ""))
+    )
+    first: dict[str, Obj] = {}
+    for entry in updaters:
+        if sum(e.get("operation") == "Update" for e in entries) <= MAX_UPDATERS:
+            return
+        version = entry.get("apiVersion", "")
+        if version not in first:
+            first[version] = entry
+            continue
+        bucket = next((e for e in entries if _is_bucket(e, version)), first[version])
+        if bucket is entry:
+            continue  # the bucket itself, newer than an entry it could take in
+        newest = max(bucket.get("time"), entry.get("time"), key=_epoch)
+        bucket.update(manager=OLD_UPDATES, time=newest)
+        bucket.pop("subresource", None)
+        owned = _field_paths(bucket.get("fieldsV1")) | _field_paths(entry.get("fieldsV1"))
+        bucket["fieldsV1"] = _fields_v1(owned)
+        entries[:] = [e for e in entries if e is not entry]
+
+
+def _is_bucket(entry: Obj, version: str) -> bool:
+    return (entry.get("manager"), entry.get("operation"), entry.get("apiVersion", "")) == (
+        OLD_UPDATES,
+        "Update",
+        version,
+    ) and "subresource" not in entry
+
+
+def _epoch(value: Any) -> int:
+    """A managedFields ``time`` in whole seconds (0 when absent or unparseable, as the
+    API server sorts an entry without a time)."""
+    try:
+        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
 def _fields_v1(paths: set[FieldPath]) -> Obj:
     """``paths`` as a ``fieldsV1`` set."""
     root: Obj = {}
@@ -735,6 +787,7 @@ class Store:
                     if subresource:
                         entry["subresource"] = subresource
                     entries.append(entry)
+            _cap_updaters(entries)
         if entries:
             meta["managedFields"] = entries
         else:

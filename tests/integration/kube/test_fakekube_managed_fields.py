@@ -6,12 +6,14 @@ an Update takes the fields it changed from every other manager."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from agent.adapters.kube_state import last_change_by_others
 from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_hpa
 
@@ -193,3 +195,34 @@ def test_a_remove_only_write_records_no_writer_and_drops_an_emptied_entry(
     assert entries == {
         ("kubectl", ""): ("2027-01-15T08:01:00Z", {"f:metadata": {"f:labels": {"f:team": {}}}})
     }
+
+
+def test_past_ten_updaters_the_oldest_merge_into_ancient_changes(
+    fake: FakeApiServer, api_client: Any
+) -> None:
+    """Eleven managers each set a label, a minute apart, Autonomic first: as on a real
+    server, the two oldest (Autonomic's and the next) become one ``ancient-changes``
+    entry owning both labels, dated by the newer of them, and ten Update entries are
+    left; the "changed by someone" reader passes the bucket over."""
+    now = [1_800_000_000.0]
+    fake.store.clock = lambda: now[0]
+    seed_deployment(fake.store, "web", namespace="shop", replicas=2)
+    apps = client.AppsV1Api(api_client)
+    managers = ["autonomic", "kube-controller-manager", *(f"tool-{n}" for n in range(9))]
+    for n, manager in enumerate(managers):
+        apps.patch_namespaced_deployment(
+            "web", "shop", {"metadata": {"labels": {f"l{n}": "x"}}}, field_manager=manager
+        )
+        now[0] += 60
+    (obj,) = fake.store.objects("Deployment", "shop")
+    entries = obj["metadata"]["managedFields"]
+    assert len(entries) == 10
+    assert [e["manager"] for e in entries] == ["ancient-changes", *managers[2:]]
+    bucket = entries[0]
+    assert bucket["time"] == "2027-01-15T08:01:00Z"  # kube-controller-manager's
+    assert bucket["fieldsV1"] == {"f:metadata": {"f:labels": {"f:l0": {}, "f:l1": {}}}}
+    assert last_change_by_others(obj) == 1_800_000_000.0 + 10 * 60  # tool-8's
+    only_ours = copy.deepcopy(obj)
+    for entry in only_ours["metadata"]["managedFields"][1:]:
+        entry["manager"] = "autonomic"
+    assert last_change_by_others(only_ours) is None
