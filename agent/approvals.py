@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 
 from agent.errors import AutonomicError, PermanentError, TransientError
@@ -494,7 +495,8 @@ class Poster:
     ``post(question_id, late)`` returns None when done with the question, or the seconds
     to wait before trying it again. ``offer`` never blocks; a question is queued once.
     The queue lives in memory: a restart or a new leader finds the questions unposted in
-    the ledger, and ``repost_unposted`` posts them."""
+    the ledger, and ``repost_unposted`` posts them. A replica that stops leading empties
+    it (``drop``, from ``DecisionService.term_ended``)."""
 
     def __init__(
         self, post: Callable[[str, bool], float | None], name: str = "autonomic-chat-posts"
@@ -506,6 +508,7 @@ class Poster:
         self._cond = threading.Condition()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._dropped = 0  # how many times the queue was emptied (``drop``)
 
     def offer(self, question_id: str, *, late: bool) -> bool:
         with self._cond:
@@ -532,6 +535,19 @@ class Poster:
         with self._cond:
             return self._cond.wait_for(lambda: not self._queued, timeout)
 
+    def drop(self) -> list[str]:
+        """Forget the questions not posted yet, and return their ids: this replica no
+        longer leads, and the new leader posts them (it finds them unposted in the
+        ledger). The thread stops waiting for the first one's turn; a post already under
+        way finishes."""
+        with self._cond:
+            dropped = [question_id for question_id, _ in self._items]
+            self._items.clear()
+            self._queued.clear()
+            self._dropped += 1
+            self._cond.notify_all()
+        return dropped
+
     def stop(self) -> None:
         self._stopping.set()
         with self._cond:
@@ -540,6 +556,10 @@ class Poster:
         if thread is not None:
             thread.join(timeout=10.0)
 
+    def _moved_on(self, dropped: int) -> bool:
+        """Whether the queue was emptied since ``dropped`` was read, or the poster stops."""
+        return self._dropped != dropped or self._stopping.is_set()
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             with self._cond:
@@ -547,15 +567,19 @@ class Poster:
                     self._cond.wait(1.0)
                     continue
                 question_id, late = self._items[0]
+                dropped = self._dropped
             try:
                 wait = self._post(question_id, late)
             except Exception:
                 log.exception("posting question %s failed", question_id)
                 wait = None
-            if wait is not None:
-                self._stopping.wait(wait)
-                continue
             with self._cond:
+                if self._dropped != dropped:
+                    continue  # the queue was emptied meanwhile (``drop``)
+                if wait is not None:
+                    # Its turn: unless the queue is emptied, or the poster stopped, first.
+                    self._cond.wait_for(partial(self._moved_on, dropped), wait)
+                    continue
                 self._items.popleft()
                 self._queued.discard(question_id)
                 self._cond.notify_all()

@@ -787,13 +787,21 @@ class DecisionService:
     def term_ended(self) -> None:
         """This replica no longer leads: the restatements its first sync of the term
         queued and has not sent are dropped (the new leader's first sync makes them),
-        and made again if it leads again (``new_term``)."""
+        and made again if it leads again (``new_term``); so are the questions waiting
+        their turn to be posted (the new leader's ``repost_unposted`` finds them unposted
+        in the ledger, as this replica's does if it leads again)."""
         dropped = self.approvals.drop_paced()
         self._restated.difference_update(dropped)
         if dropped:
             log.info(
                 "no longer leading: %d rewrites of the last hour's messages left to the leader",
                 len(dropped),
+            )
+        unposted = self.approvals.poster.drop()
+        if unposted:
+            log.info(
+                "no longer leading: %d questions waiting to be posted left to the leader",
+                len(unposted),
             )
 
     def _unshown_at_start(

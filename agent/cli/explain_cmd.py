@@ -50,7 +50,9 @@ def _feedback_line(item: dict[str, Any], reason: str | None = None) -> str:
     without a reason says so. The detail is cut short, but not its ``why`` (why a
     verification failed, why it was not executed), which follows whole on a line of its
     own: it came after the list of undone steps and was cut off. A ``why`` that is the
-    decision's ``reason`` word for word (a hand-off's escalation) is not said twice."""
+    decision's ``reason`` word for word (a hand-off's escalation) is not said twice, nor
+    is a failed run's final word (``said``: its why and what became of what it wrote),
+    which the why line says whole."""
     outcome = item["outcome"]
     if item["kind"] == "execution" and outcome == "expired":  # never run: no verification
         outcome = NOT_EXECUTED
@@ -76,10 +78,16 @@ def _feedback_line(item: dict[str, Any], reason: str | None = None) -> str:
             line += f", open until {_when(until)}"
         why = detail.pop("why", None)
         if isinstance(why, str):
-            if why == reason:
-                why = "the decision's reason, under why above"
+            # A failed run's final word (``said``): its why, then what became of what it
+            # wrote. Said once, on the why line, not also (cut short) in the detail.
+            said = detail.pop("said", None)
+            told = "the decision's reason, under why above" if why == reason else why
+            if isinstance(said, str) and said.startswith(why):
+                told += said[len(why) :]
+            elif said is not None:
+                detail["said"] = said
             rest = f" {_clipped(detail, 160)}" if detail else ""
-            return f"{line}{rest}\n    why: {why}"
+            return f"{line}{rest}\n    why: {told}"
         if why is not None:
             detail["why"] = why
     return line + (f" {_clipped(detail, 160)}" if detail else "")

@@ -149,3 +149,68 @@ def test_a_replica_no_longer_leading_leaves_its_waiting_questions_unposted(paced
     assert len(paced.slack.calls_to("chat.postMessage")) == 1
     waiting = [paced.ledger.question(a.question_id) for a in asked[1:]]
     assert all(q is not None and not q.message_ref and q.status == "pending" for q in waiting)
+
+
+def test_a_deposed_leaders_waiting_questions_are_dropped_and_posted_once_by_the_new_leader(
+    slack: FakeSlack, ledger: Ledger, clock: Clock
+) -> None:
+    """Questions Slack could not take yet wait in the poster's queue. When the replica
+    stops leading (``Daemon.leading`` -> ``DecisionService.term_ended``) the queue is
+    emptied at once: before, it stayed full, its thread going on taking each one's turn
+    (and, had the replica led again meanwhile, the questions it had queued were skipped
+    by its own ``repost_unposted`` as the poster's). The new leader posts each once."""
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from agent.clock import FakeClock
+    from agent.daemon import Daemon
+    from agent.decisions import DecisionService
+    from agent.observability import Metrics
+    from agent.settings import RoutingSettings, Settings
+    from tests.harness.gates import SwitchGate
+
+    slack.limit_posts(0.25)  # the stand-in answers 429 to posts closer together
+    settings = slack_settings(slack.url + "/api/")
+    policy = RetryPolicy(post_interval=0.3)  # Slack's pacing, faster for the test
+    built = [
+        build_approvals(settings, ENVIRON, ledger, clock=clock, snooze=SNOOZE, policy=policy)
+        for _ in range(2)
+    ]
+    (old, _), (new, _) = built
+    try:
+        gate = SwitchGate(leader=True)
+        old.may_post = gate.is_leader  # as the daemon wires it
+        decisions = DecisionService(
+            ledger, FakeClock(clock()), RoutingSettings(), mode="act",
+            approvals=old, metrics=Metrics(),
+        )  # fmt: skip
+        part = cast(Any, SimpleNamespace(recover=dict))
+        daemon = Daemon(
+            Settings(), decisions.clock, ledger, decisions.metrics, decisions, part, part,
+            cast(Any, gate), part,
+        )  # fmt: skip
+        assert daemon.leading()
+        paced = Paced(slack, ledger, old, clock)
+        asked = [old.ask(d, clock()) for d in paced.decisions(3)]
+        assert [a.posted for a in asked] == [True, False, False]
+        assert len(old.poster) == 2
+        gate.leader = False
+        assert not daemon.leading()
+        assert len(old.poster) == 0
+        assert not any(old.poster.waiting(a.question_id) for a in asked)
+        assert old.poster.drain(0.5)  # its thread no longer waits for their turns
+        time.sleep(0.8)  # past both turns: nothing more from the deposed replica
+        assert len(slack.calls_to("chat.postMessage")) == 1
+        # The new leader finds them unposted in the ledger and posts each once.
+        assert new.repost_unposted(clock()) == 1  # the next one waits its turn
+        assert new.poster.drain(10.0)
+        assert all(c.status == 200 for c in slack.calls_to("chat.postMessage"))
+        assert len(slack.top_level()) == 3  # each question once (each with a "late" line)
+        refs = {ledger.question(a.question_id).message_ref for a in asked}  # type: ignore[union-attr]
+        assert refs == {f"slack:{m.channel}:{m.ts}" for m in slack.top_level()}
+        assert len(refs) == 3
+    finally:
+        for approvals, receiver in built:
+            if receiver is not None:
+                receiver.close()
+            approvals.close()

@@ -79,6 +79,41 @@ def test_an_outcome_says_why_in_full_after_its_undone_steps() -> None:
     assert second == f"    why: {why}"
 
 
+def test_a_failed_runs_final_word_is_said_once_on_its_why_line() -> None:
+    """A failed run's verdict keeps its final word (``said``: its why, then what became
+    of what it wrote). Before, it was said twice: in the detail line, cut at 160
+    characters, and (its why) on the why line."""
+    why = "ApplyFailed: Deployment/shop/api: 409 Conflict: the object has been modified"
+    said = f"{why}; nothing was written to the cluster"
+    line = _feedback_line(
+        {
+            "created_at": 1795436943.0,
+            "kind": "verification",
+            "outcome": "inconclusive",
+            "actor": "autonomic",
+            "detail": {"why": why, "undone": [], "undo_refused": None, "said": said},
+        }
+    )
+    first, second = line.split("\n")
+    assert first.endswith('verification: inconclusive (autonomic) {"undone": []}')
+    assert second == f"    why: {said}"
+    assert line.count("409 Conflict") == 1
+    # A hand-off whose why is the decision's reason: not repeated, what followed is.
+    handed = _feedback_line(
+        {
+            "created_at": 1795436943.0,
+            "kind": "verification",
+            "outcome": "inconclusive",
+            "actor": "autonomic",
+            "detail": {"why": why, "said": said},
+        },
+        reason=why,
+    )
+    assert handed.endswith(
+        "\n    why: the decision's reason, under why above; nothing was written to the cluster"
+    )
+
+
 def test_a_snooze_says_until_when_the_question_stays_open() -> None:
     """The snooze's end was an epoch number in the detail, cut off at 160 characters
     behind the click's id: explain says it as a UTC time."""
