@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import random
@@ -690,14 +691,10 @@ def run_one(
 
 
 def summarize(reports: list[RunReport]) -> str:
-    def total(name: str) -> int:
-        return sum(getattr(r, name) for r in reports)
+    from benchmarks.crash_harness import merged_of, total_of
 
-    def merged(name: str) -> Counter[str]:
-        out: Counter[str] = Counter()
-        for r in reports:
-            out.update(getattr(r, name))
-        return out
+    total = functools.partial(total_of, reports)
+    merged = functools.partial(merged_of, reports)
 
     kills = merged("kills")
     lines = [

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import random
@@ -35,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -472,15 +474,22 @@ def run_one(index: int, rng: random.Random, *, max_kills: int) -> RunReport:
     return report
 
 
-def summarize(reports: list[RunReport]) -> str:
-    def total(name: str) -> int:
-        return sum(getattr(r, name) for r in reports)
+def total_of(reports: Sequence[Any], name: str) -> int:
+    """The sum of one counted field over the runs' reports (all three crash harnesses)."""
+    return sum(getattr(r, name) for r in reports)
 
-    def merged(name: str) -> Counter[str]:
-        out: Counter[str] = Counter()
-        for r in reports:
-            out.update(getattr(r, name))
-        return out
+
+def merged_of(reports: Sequence[Any], name: str) -> Counter[str]:
+    """One ``Counter`` field of the runs' reports, added up."""
+    out: Counter[str] = Counter()
+    for r in reports:
+        out.update(getattr(r, name))
+    return out
+
+
+def summarize(reports: list[RunReport]) -> str:
+    total = functools.partial(total_of, reports)
+    merged = functools.partial(merged_of, reports)
 
     executions, decisions, intents = merged("executions"), merged("decisions"), merged("intents")
     interrupted = merged("interrupted")
