@@ -7,29 +7,52 @@ module redoes that step from the readings, with the controller's per-metric form
 (``replica_calculator.go``):
 
 - a reading and its target give ``ratio = current / target`` (whole percents for a
-  utilization, whole milli-units otherwise, as the controller divides them);
-- inside the tolerance band ``1 - tol_down <= ratio <= 1 + tol_up`` (0.1 each unless the
-  HPA sets its own) the metric proposes the current replica count, outside it
-  ``ceil(ratio * replicas)``;
-- a ``Value`` target (Object and External metrics) is compared with the metric's whole
-  value, not a per-pod share, and at 0 replicas proposes ``ceil(ratio)`` with no band
-  (scale from zero); every other kind reads the pods, so at 0 replicas there is nothing
-  to propose from;
-- an ``AverageValue`` target of an Object or External metric is reported per pod (the
-  total divided by the replica count), so its ratio is the same per-pod share and its
-  proposal ``ceil(total / target)`` is ``ceil(ratio * replicas)`` again;
-- the largest proposal decides (the first metric in the spec's order on a tie, as the
-  controller only replaces its choice with a strictly larger one); when a metric has
-  no reading, the controller scales up on the others if they say so and otherwise does
-  not scale at all, so it never scales down.
+  utilization, whole milli-units otherwise, as the controller divides them), tested
+  against the band ``1 - tol_down <= ratio <= 1 + tol_up`` (0.1 each unless the HPA sets
+  its own);
+- the controller passes each calculator one of three replica counts
+  (``computeReplicasForMetrics``): ``specReplicas`` (the scale's ``spec.replicas``, which
+  the HPA reports as ``status.currentReplicas``), ``statusReplicas`` (the scale's
+  ``status.replicas``: the target's pods, not terminating) or, inside the calculator, a
+  count of ready pods. Per kind and target type:
 
-What this cannot see, and so leaves out: the controller's own state and the pods'
-(``replicas`` here is the HPA's ``status.currentReplicas``, where the controller uses
-the ready pods for some kinds; pods not ready yet or without a sample, which it counts
-as idle on the way up and busy on the way down; the integer truncation of its inputs),
-and everything after this step: the stabilization window, the ``behavior`` rate
-policies, ``minReplicas`` and ``maxReplicas``. The answer is what the HPA's last
-reported status implies, not the controller's decision.
+  ========================================  ===========  =================================
+  metric (calculator)                       inside band  outside band
+  ========================================  ===========  =================================
+  Resource, ContainerResource, Pods         spec         ``ceil(ratio * ready pods)``
+  (``GetResourceReplicas``,                 replicas     (the pods measured, ready)
+  ``GetRawResourceReplicas``,
+  ``GetMetricReplicas``)
+  Object / External ``Value``               spec         ``ceil(ratio * ready pods)``
+  (``GetObjectMetricReplicas``,             replicas     (Running and Ready);
+  ``GetExternalMetricReplicas``)                         at 0 spec replicas ``ceil(ratio)``
+                                                         with no band (scale from zero)
+  Object / External ``AverageValue``        status       ``ceil(total / target)``
+  (``GetObjectPerPodMetricReplicas``,       replicas
+  ``GetExternalPerPodMetricReplicas``)
+  ========================================  ===========  =================================
+
+  The per-pod calculators test the band on ``total / (target * statusReplicas)`` and
+  report ``ceil(total / statusReplicas)`` milli-units as the reading, so the total is
+  only known to within ``statusReplicas - 1`` milli-units: when that spans two
+  proposals, both ends are given (``at_least`` to ``replicas``). At 0 status replicas
+  that reading is no number, and nothing is proposed. A pod-read metric proposes
+  nothing at 0 spec replicas (no pods to read);
+- the largest proposal decides: the controller keeps the first metric's proposal and
+  replaces it with a strictly larger one, or with any when the kept one is 0. When a
+  metric has no reading (the controller could not compute it, and writes an empty
+  status entry), it scales up on the others if they propose at least the spec
+  replicas, and otherwise does not scale at all, so it never scales down.
+
+What this cannot see, and so leaves out: the pods themselves. The ready and status
+counts are the workload's ``status.readyReplicas`` and ``status.replicas`` as read now,
+not as the controller counted them at its last reconcile; for a pod-read metric the
+controller's ready count is the pods it has a sample from (for cpu, also past their
+start-up), which ``readyReplicas`` approximates; pods not ready yet or without a sample,
+which it counts as idle on the way up and busy on the way down, are not seen. Nor is
+anything after this step: the stabilization window, the ``behavior`` rate policies,
+``minReplicas`` and ``maxReplicas``. The answer is what the HPA's last reported status
+implies, not the controller's decision.
 """
 
 from __future__ import annotations
@@ -78,6 +101,17 @@ class MetricProposal:
     replicas: int | None
     within_tolerance: bool = False
     why: str = ""
+    # An Object or External AverageValue metric whose reading (the total over the pods,
+    # rounded up) leaves the total open enough to span two proposals: the smallest one
+    # (``replicas`` is the largest). None when the proposal is one number.
+    at_least: int | None = None
+
+    @property
+    def shown(self) -> str:
+        """The proposal for people: "7", or "6 to 7" when the reading leaves it open."""
+        if self.at_least is not None and self.at_least != self.replicas:
+            return f"{self.at_least} to {self.replicas}"
+        return str(self.replicas)
 
     @property
     def label(self) -> str:
@@ -93,6 +127,7 @@ class MetricProposal:
             "current": (r.current_text or _number(r.current)) if r.current is not None else None,
             "ratio": round(self.ratio, 4) if self.ratio is not None else None,
             "proposes": self.replicas,
+            **({"proposesAtLeast": self.at_least} if self.at_least is not None else {}),
             "withinTolerance": self.within_tolerance,
             **({"why": self.why} if self.why else {}),
         }
@@ -111,6 +146,10 @@ class MetricsBreakdown:
     held_by_missing: bool  # a metric without a reading keeps the HPA from scaling down
     tolerance_up: float = DEFAULT_TOLERANCE
     tolerance_down: float = DEFAULT_TOLERANCE
+    # The scale's status.replicas and its ready pods used (``current_replicas`` when the
+    # caller did not know them).
+    status_replicas: int = 0
+    ready_replicas: int = 0
 
     @property
     def deciding(self) -> MetricProposal | None:
@@ -130,7 +169,7 @@ class MetricsBreakdown:
                 f"{reading.current_text or _number(reading.current)} of "
                 f"{reading.target_text or _number(reading.target)}"
             )
-            text = f"{proposal.label} ({shown}) proposes {proposal.replicas}"
+            text = f"{proposal.label} ({shown}) proposes {proposal.shown}"
             if index == self.decides and len(self.proposals) > 1:
                 text += " (decides)"
             parts.append(text)
@@ -157,6 +196,8 @@ class MetricsBreakdown:
         deciding = self.deciding
         return {
             "currentReplicas": self.current_replicas,
+            "statusReplicas": self.status_replicas,
+            "readyReplicas": self.ready_replicas,
             "metrics": [p.as_dict() for p in self.proposals],
             "decides": deciding.label if deciding is not None else None,
             "proposes": self.replicas,
@@ -164,7 +205,8 @@ class MetricsBreakdown:
             "summary": self.sentence(),
             "note": (
                 "computed from the HPA's last reported status.currentMetrics, not the "
-                "controller's internal state: unready or unsampled pods, the stabilization "
+                "controller's internal state: the pod counts are the workload's as read "
+                "now, unready or unsampled pods are not seen, and the stabilization "
                 "window, behavior policies and min/max are not applied"
             ),
         }
@@ -216,57 +258,137 @@ def _ratio(reading: MetricReading, current: float, target: float) -> float:
     return current / target  # past what milli-units of an int64 hold: near enough
 
 
-def _propose(
-    reading: MetricReading, replicas: int, tolerance_up: float, tolerance_down: float
+def _within(ratio: float, tolerance_up: float, tolerance_down: float) -> bool:
+    return 1.0 - tolerance_down <= ratio <= 1.0 + tolerance_up  # ``Tolerances.isWithin``
+
+
+def _per_pod_total(
+    reading: MetricReading,
+    ratio: float,
+    pods: int,
+    tolerance_up: float,
+    tolerance_down: float,
 ) -> MetricProposal:
+    """An Object or External metric with an AverageValue target
+    (``GetObjectPerPodMetricReplicas``, ``GetExternalPerPodMetricReplicas``): the
+    controller sums the metric (``total``), tests ``total / (target * statusReplicas)``
+    against the band, proposes ``statusReplicas`` inside it and ``ceil(total / target)``
+    outside, and reports ``ceil(total / statusReplicas)`` as the reading. So the total
+    is one of ``(reading - 1) * pods + 1 .. reading * pods`` milli-units, and each end
+    gives a proposal (the proposal grows with the total: below the band it is at most
+    ``pods``, inside it ``pods``, above it more)."""
+    assert reading.target is not None and reading.current is not None
+    if pods == 0:
+        # ceil(total / 0) is no number; the controller proposes ceil(total / target),
+        # which its reading does not tell.
+        return MetricProposal(
+            reading, ratio, None, why="has a per-pod reading taken over 0 pods (no total)"
+        )
+    wanted, seen = _milli(reading.target), _milli(reading.current)
+    if not (0 < wanted < _EXACT and 0 <= seen * pods < _EXACT):
+        # Past what whole milli-units hold exactly: the reading times the pods.
+        try:
+            total = reading.current * pods
+        except OverflowError:  # a replica count past any float
+            return MetricProposal(
+                reading, None, None, why="cannot be worked out at so many replicas"
+            )
+        if not math.isfinite(total):
+            return MetricProposal(reading, ratio, None, why="has a reading too large to work with")
+        if _within(total / (reading.target * pods), tolerance_up, tolerance_down):
+            return MetricProposal(reading, ratio, pods, within_tolerance=True)
+        return MetricProposal(reading, ratio, _ceil(total / reading.target))
+
+    def proposal(total: int) -> tuple[int, bool]:
+        if _within(total / (wanted * pods), tolerance_up, tolerance_down):
+            return pods, True
+        return _ceil(total / wanted), False
+
+    high, high_within = proposal(seen * pods)
+    low, low_within = proposal(max(0, (seen - 1) * pods + 1))
+    return MetricProposal(
+        reading,
+        ratio,
+        high,
+        within_tolerance=high_within and low_within,
+        at_least=low if low != high else None,
+    )
+
+
+def _propose(
+    reading: MetricReading,
+    spec: int,
+    pods: int,
+    ready: int,
+    tolerance_up: float,
+    tolerance_down: float,
+) -> MetricProposal:
+    """One metric's proposal: ``spec`` is the scale's spec.replicas (the HPA's
+    status.currentReplicas), ``pods`` its status.replicas and ``ready`` its ready pods."""
     if reading.target is None or not (reading.target > 0 and math.isfinite(reading.target)):
         return MetricProposal(reading, None, None, why="has no target that can be read")
     if reading.current is None or not (reading.current >= 0 and math.isfinite(reading.current)):
         return MetricProposal(reading, None, None, why="has no reading")
     ratio = _ratio(reading, reading.current, reading.target)
-    try:
-        scaled = ratio * max(replicas, 1)
-    except OverflowError:  # a replica count past any float (an int32 in the API)
-        return MetricProposal(reading, None, None, why="cannot be worked out at so many replicas")
-    if not math.isfinite(scaled):
-        return MetricProposal(reading, None, None, why="has a reading too large to work with")
+    if reading.kind in ("Object", "External") and reading.target_type == "AverageValue":
+        return _per_pod_total(reading, ratio, pods, tolerance_up, tolerance_down)
     whole_value = reading.target_type == "Value"
-    if replicas == 0:
-        if whole_value:  # scale from zero: ceil(ratio), no tolerance band
+    if spec == 0:
+        if whole_value:  # ``getUsageRatioReplicaCount``: scale from zero, ceil(ratio), no band
             return MetricProposal(reading, ratio, _ceil(ratio))
         return MetricProposal(
             reading, ratio, None, why="cannot propose at 0 replicas (no pods to read)"
         )
-    if 1.0 - tolerance_down <= ratio <= 1.0 + tolerance_up:
-        return MetricProposal(reading, ratio, replicas, within_tolerance=True)
-    return MetricProposal(reading, ratio, _ceil(ratio * replicas))
+    if _within(ratio, tolerance_up, tolerance_down):
+        return MetricProposal(reading, ratio, spec, within_tolerance=True)
+    # Outside the band, the ready pods: Running and Ready for a Value target
+    # (``getReadyPodsCount``), the pods measured for a pod-read metric, at least one
+    # of which gave the reading.
+    count = ready if whole_value else max(ready, 1)
+    try:
+        scaled = ratio * count
+    except OverflowError:  # a replica count past any float (an int32 in the API)
+        return MetricProposal(reading, None, None, why="cannot be worked out at so many replicas")
+    if not math.isfinite(scaled):
+        return MetricProposal(reading, None, None, why="has a reading too large to work with")
+    return MetricProposal(reading, ratio, _ceil(scaled))
 
 
 def explain_metrics(
     readings: tuple[MetricReading, ...] | list[MetricReading],
     current_replicas: int,
     *,
+    status_replicas: int | None = None,
+    ready_replicas: int | None = None,
     tolerance_up: float | None = None,
     tolerance_down: float | None = None,
 ) -> MetricsBreakdown:
     """Each metric's replica proposal at ``current_replicas`` and the one that decides.
 
-    ``tolerance_up`` and ``tolerance_down`` are the HPA's own (``behavior.scaleUp`` and
-    ``scaleDown.tolerance``), None for the controller's default of 0.1."""
+    ``current_replicas`` is the HPA's ``status.currentReplicas`` (the scale's
+    spec.replicas at its last reconcile); ``status_replicas`` and ``ready_replicas``
+    the workload's ``status.replicas`` and ``status.readyReplicas``, None when not
+    known (``current_replicas`` is used). ``tolerance_up`` and ``tolerance_down`` are
+    the HPA's own (``behavior.scaleUp`` and ``scaleDown.tolerance``), None for the
+    controller's default of 0.1."""
     up = DEFAULT_TOLERANCE if tolerance_up is None else tolerance_up
     down = DEFAULT_TOLERANCE if tolerance_down is None else tolerance_down
-    replicas = max(0, current_replicas)
-    proposals = tuple(_propose(r, replicas, up, down) for r in readings)
+    spec = max(0, current_replicas)
+    pods = spec if status_replicas is None else max(0, status_replicas)
+    ready = spec if ready_replicas is None else max(0, ready_replicas)
+    proposals = tuple(_propose(r, spec, pods, ready, up, down) for r in readings)
     decides: int | None = None
     for index, proposal in enumerate(proposals):
         if proposal.replicas is None:
             continue
         best = None if decides is None else proposals[decides].replicas
-        if best is None or proposal.replicas > best:
+        # ``computeReplicasForMetrics``: ``replicas == 0 || replicaCountProposal > replicas``
+        if best is None or best == 0 or proposal.replicas > best:
             decides = index
     missing = any(p.replicas is None for p in proposals)
     chosen = None if decides is None else proposals[decides].replicas
     held = False
-    if chosen is not None and missing and chosen < replicas:
-        chosen, held = replicas, True
-    return MetricsBreakdown(replicas, proposals, decides, chosen, held, up, down)
+    if chosen is not None and missing and chosen < spec:
+        # ``invalidMetricsCount > 0 && replicas < specReplicas``: no scaling this cycle.
+        chosen, held = spec, True
+    return MetricsBreakdown(spec, proposals, decides, chosen, held, up, down, pods, ready)

@@ -106,6 +106,10 @@ class WorkloadState:
     annotations: dict[str, str]
     selector: dict[str, str]
     containers: tuple[ContainerState, ...]
+    # ``status.replicas``: its pods, not terminating (the scale subresource's
+    # status.replicas, the count the HPA controller divides an Object or External
+    # AverageValue metric's total by). None when not known.
+    status_replicas: int | None = None
     generation: int = 0
     observed_generation: int = 0
     revision: int = 0  # deployment.kubernetes.io/revision (rollout.argoproj.io/revision)

@@ -169,6 +169,19 @@ def _whole(obj: Obj, path: str, raw: Any, default: int) -> int:
     )
 
 
+def _whole_or_none(raw: Any) -> int | None:
+    """A count only explained, never acted on (``status.replicas``): 0 when absent (the
+    API leaves a 0 out), None when it is no whole number that is not negative, rather
+    than make the whole object unreadable."""
+    if raw is None:
+        return 0
+    if type(raw) is int and raw >= 0:
+        return raw
+    if type(raw) is float and math.isfinite(raw) and raw.is_integer() and raw >= 0:
+        return int(raw)
+    return None
+
+
 def _strings(obj: Obj, path: str, raw: Any) -> dict[str, str]:
     """Labels, annotations or matchLabels: {} when absent or null, else a map of strings."""
     if raw is None:
@@ -417,6 +430,7 @@ def workload_state(
         ref=_ref(obj, cast(Kind, obj.get("kind", ""))),
         replicas=_whole(obj, "spec.replicas", spec.get("replicas"), 1),
         ready_replicas=_whole(obj, "status.readyReplicas", status.get("readyReplicas"), 0),
+        status_replicas=_whole_or_none(status.get("replicas")),
         updated_replicas=_whole(obj, "status.updatedReplicas", status.get("updatedReplicas"), 0),
         available_replicas=_whole(
             obj, "status.availableReplicas", status.get("availableReplicas"), 0

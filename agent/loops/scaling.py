@@ -855,7 +855,7 @@ class ScalingLoop:
                 continue
             seen.add(str(workload.ref))
             self._let_go.discard(str(workload.ref))
-            self._explain_hpa(workload.ref)  # held or not, said in ``GET /scaling``
+            self._explain_hpa(workload)  # held or not, said in ``GET /scaling``
             known = self.models.get(workload.ref)
             if known is not None and wish != FORECAST_ONLY:
                 # back in (or never gone): nothing to give back
@@ -943,11 +943,12 @@ class ScalingLoop:
                 self._judge_overdue(model, late)
         self._listing, self._history, self._remedies = (), None, None  # not kept
 
-    def _explain_hpa(self, ref: ObjectRef) -> None:
+    def _explain_hpa(self, workload: WorkloadState) -> None:
         """Work out what each metric of the workload's HPA proposes, from the HPA's last
         reported status, for ``GET /scaling`` (``hpaMetrics``) and the evidence of a
         decision made for it this cycle. Explanation only: nothing is decided on it, and
         an HPA that cannot be read leaves the workload unexplained (its turn says why)."""
+        ref = workload.ref
         name = str(ref)
         try:
             hpa = self.cluster.get_hpa_for(ref)
@@ -955,6 +956,8 @@ class ScalingLoop:
                 explain_metrics(
                     hpa.metrics,
                     hpa.current_replicas,
+                    status_replicas=workload.status_replicas,
+                    ready_replicas=workload.ready_replicas,
                     tolerance_up=hpa.tolerance_up,
                     tolerance_down=hpa.tolerance_down,
                 )

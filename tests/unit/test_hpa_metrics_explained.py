@@ -4,11 +4,12 @@ HPA object (``kube_state.metric_readings``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from agent.adapters.kube_state import hpa_state, metric_readings
+from agent.adapters.kube_state import hpa_state, metric_readings, workload_state
 from forecasting.hpa_metrics import MetricReading, explain_metrics
 
 
@@ -361,3 +362,162 @@ def test_an_odd_metric_shape_reads_as_no_target_and_the_hpa_still_reads() -> Non
     assert [(r.name, r.target) for r in state.metrics] == [("cpu", 70.0), ("x", None)]
     proposals = explain_metrics(state.metrics, 3).proposals
     assert [p.why for p in proposals] == ["has no reading", "has no target that can be read"]
+
+
+# Which replica count the controller uses, per metric kind and target type
+# (kubernetes/kubernetes pkg/controller/podautoscaler: computeReplicasForMetrics passes
+# specReplicas or statusReplicas; replica_calculator.go's calculators). Each test below
+# names the controller function it follows.
+
+
+def test_an_average_value_object_metric_inside_the_band_proposes_the_status_replicas() -> None:
+    """``GetObjectPerPodMetricReplicas(statusReplicas, ...)``: inside the band the
+    proposal is ``statusReplicas`` (the scale's status.replicas), not the spec count.
+    Mid-rollout, 4 replicas wanted and 6 pods up reading 100 a pod of 100: 6."""
+    reading = MetricReading("Object", "rps", "AverageValue", 100, 100)
+    (proposal,) = explain_metrics([reading], 4, status_replicas=6, ready_replicas=4).proposals
+    assert (proposal.replicas, proposal.within_tolerance) == (6, True)
+
+
+def test_an_average_value_external_metric_outside_the_band_is_the_total_over_its_target() -> None:
+    """``GetExternalPerPodMetricReplicas(statusReplicas, ...)``: outside the band,
+    ``ceil(total / target)``, the total being the reading (per pod) times statusReplicas:
+    30 a pod over 6 pods is 180, of 20 a pod: 9 (the spec's 4 would say 6)."""
+    reading = MetricReading("External", "queue", "AverageValue", 20, 30)
+    breakdown = explain_metrics([reading], 4, status_replicas=6, ready_replicas=3)
+    assert breakdown.proposals[0].replicas == 9 and breakdown.proposals[0].at_least is None
+    assert breakdown.replicas == 9
+    assert breakdown.as_dict()["statusReplicas"] == 6
+
+
+def test_a_per_pod_reading_rounded_up_gives_both_proposals_it_allows() -> None:
+    """``GetExternalPerPodMetricReplicas`` reports ``ceil(total / statusReplicas)``
+    milli-units: a queue of 10 over 3 pods reads 3334m, which a total of 10 (proposes
+    ceil(10 / 5) = 2) and of 10.002 (proposes 3) both give. Both are said."""
+    reading = MetricReading("External", "queue", "AverageValue", 5, 3.334, "5", "3334m")
+    breakdown = explain_metrics([reading], 3, status_replicas=3, ready_replicas=3)
+    (proposal,) = breakdown.proposals
+    assert (proposal.at_least, proposal.replicas) == (2, 3)
+    assert proposal.as_dict()["proposesAtLeast"] == 2
+    assert "queue (3334m of 5) proposes 2 to 3" in breakdown.sentence()
+
+
+def test_a_per_pod_reading_over_no_pods_proposes_nothing() -> None:
+    """``GetObjectPerPodMetricReplicas`` at statusReplicas 0 divides the total by 0 for
+    its reading, so the reading tells no total (the controller's own proposal is
+    ``ceil(total / target)``, which cannot be redone from it)."""
+    reading = MetricReading("Object", "rps", "AverageValue", 100, 50)
+    (proposal,) = explain_metrics([reading], 2, status_replicas=0, ready_replicas=0).proposals
+    assert proposal.replicas is None and "0 pods" in proposal.why
+
+
+def test_a_value_target_outside_the_band_scales_the_ready_pods() -> None:
+    """``GetObjectMetricReplicas(specReplicas, ...)`` / ``getUsageRatioReplicaCount``:
+    inside the band the spec count, outside ``ceil(ratio * readyPodCount)`` (pods Running
+    and Ready). 4 wanted, 3 ready, 250 of 100: ceil(2.5 * 3) = 8."""
+    lag = MetricReading("Object", "lag", "Value", 100, 250)
+    (proposal,) = explain_metrics([lag], 4, status_replicas=4, ready_replicas=3).proposals
+    assert proposal.replicas == 8
+    near = MetricReading("External", "lag", "Value", 100, 105)
+    (proposal,) = explain_metrics([near], 4, status_replicas=4, ready_replicas=3).proposals
+    assert (proposal.replicas, proposal.within_tolerance) == (4, True)
+    # No pod ready: the controller's ceil(ratio * 0) is 0.
+    (proposal,) = explain_metrics([lag], 4, status_replicas=4, ready_replicas=0).proposals
+    assert proposal.replicas == 0
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [
+        MetricReading("Resource", "cpu", "Utilization", 70, 91),
+        MetricReading("ContainerResource", "cpu of container app", "Utilization", 70, 91),
+        MetricReading("Resource", "memory", "AverageValue", 100, 130),
+        MetricReading("Pods", "rps", "AverageValue", 100, 130),
+    ],
+)
+def test_a_pod_read_metric_outside_the_band_scales_the_ready_pods(
+    reading: MetricReading,
+) -> None:
+    """``GetResourceReplicas`` / ``GetRawResourceReplicas`` / ``GetMetricReplicas``
+    (``calcPlainMetricReplicas``), given specReplicas: inside the band the spec count,
+    outside ``ceil(ratio * readyPodCount)``. 5 wanted, 4 ready, 1.3 of target:
+    ceil(5.2) = 6 (the spec count would say 7)."""
+    (proposal,) = explain_metrics([reading], 5, status_replicas=5, ready_replicas=4).proposals
+    assert proposal.replicas == 6
+    inside = dataclasses.replace(reading, current=reading.target)
+    (proposal,) = explain_metrics([inside], 5, status_replicas=6, ready_replicas=4).proposals
+    assert (proposal.replicas, proposal.within_tolerance) == (5, True)
+
+
+def test_after_a_proposal_of_0_the_next_metric_decides() -> None:
+    """``computeReplicasForMetrics`` replaces its choice when ``replicas == 0 ||
+    replicaCountProposal > replicas``: after a 0, the next metric's 0 decides."""
+    idle = [
+        MetricReading("External", "queue", "Value", 10, 0),
+        MetricReading("External", "lag", "Value", 10, 0),
+    ]
+    breakdown = explain_metrics(idle, 0)
+    assert [p.replicas for p in breakdown.proposals] == [0, 0]
+    assert breakdown.decides == 1
+
+
+def test_a_container_resource_metric_reads_and_proposes_as_a_resource_one() -> None:
+    """``computeStatusForContainerResourceMetric`` runs the same calculator as a
+    Resource metric (``GetResourceReplicas`` with the container's requests), given
+    specReplicas, and reports ``containerResource.current``. One metric of several
+    without a reading (the empty entry the controller writes for it) stops a scale
+    down (``invalidMetricsCount > 0 && replicas < specReplicas``) but not a scale up."""
+    spec = {
+        "metrics": [
+            {
+                "type": "ContainerResource",
+                "containerResource": {
+                    "name": "cpu",
+                    "container": "app",
+                    "target": {"type": "Utilization", "averageUtilization": 60},
+                },
+            },
+            resource("memory", {"type": "Utilization", "averageUtilization": 80}),
+        ]
+    }
+
+    def status(app: int) -> dict[str, Any]:
+        entry = {
+            "type": "ContainerResource",
+            "containerResource": {
+                "name": "cpu",
+                "container": "app",
+                "current": {"averageUtilization": app, "averageValue": "90m"},
+            },
+        }
+        return {"currentMetrics": [entry, {"type": ""}]}
+
+    readings = metric_readings(spec, status(90))
+    assert [(r.kind, r.name, r.current) for r in readings] == [
+        ("ContainerResource", "cpu of container app", 90.0),
+        ("Resource", "memory", None),
+    ]
+    breakdown = explain_metrics(readings, 4, status_replicas=4, ready_replicas=4)
+    assert [p.replicas for p in breakdown.proposals] == [6, None]
+    assert breakdown.replicas == 6 and not breakdown.held_by_missing
+    breakdown = explain_metrics(metric_readings(spec, status(30)), 4, ready_replicas=4)
+    assert [p.replicas for p in breakdown.proposals] == [2, None]
+    assert breakdown.replicas == 4 and breakdown.held_by_missing
+
+
+def test_the_workload_reads_its_status_replicas() -> None:
+    """The scale's status.replicas (the count the per-pod calculators divide by) is
+    the workload's; left out it is 0, as the API leaves a 0 out; unreadable, None."""
+    deployment: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"replicas": 4},
+        "status": {"replicas": 6, "readyReplicas": 3},
+    }
+    state = workload_state(deployment)
+    assert (state.replicas, state.status_replicas, state.ready_replicas) == (4, 6, 3)
+    del deployment["status"]["replicas"]
+    assert workload_state(deployment).status_replicas == 0
+    deployment["status"]["replicas"] = "six"
+    assert workload_state(deployment).status_replicas is None

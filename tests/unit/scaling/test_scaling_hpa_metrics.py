@@ -129,3 +129,29 @@ def test_an_error_explaining_one_hpa_never_ends_the_cycle() -> None:
     assert [p.subject for p in cast(Any, loop.decisions).proposals] == [str(api.ref)]
     assert loop.status.held_reason[str(web.ref)] == "Unexpected"
     assert loop.report()["hpaMetrics"] == {}
+
+
+def test_the_loop_explains_with_the_workloads_status_and_ready_pods() -> None:
+    """The per-pod calculators (``GetExternalPerPodMetricReplicas``) divide by the
+    scale's status.replicas and the others scale the ready pods: mid-rollout, web wants
+    5, has 6 pods up and 4 ready; a queue at 30 a pod of 20 is 180 in all (proposes 9,
+    where 5 replicas said 8) and cpu at 91 % of 70 % proposes ceil(1.3 * 4) = 6."""
+    t, values = week_and_a_day(71)
+    values[-100:] = 50.0
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "10"}),
+        replicas=5,
+        ready_replicas=4,
+        status_replicas=6,
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    metrics = (METRICS[0], MetricReading("External", "queue", "AverageValue", 20, 30, "20", "30"))
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(
+        HPA, web.ref, 2, 20, 5, 5, uid="u1", metrics=metrics
+    )
+    loop.cycle()
+    shown = loop.report()["hpaMetrics"][str(web.ref)]
+    assert (shown["currentReplicas"], shown["statusReplicas"], shown["readyReplicas"]) == (5, 6, 4)
+    assert [m["proposes"] for m in shown["metrics"]] == [6, 9]
+    assert shown["decides"] == "queue" and shown["proposes"] == 9
