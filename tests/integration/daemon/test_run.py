@@ -600,6 +600,12 @@ def test_scaling_shows_what_each_of_the_hpas_metrics_proposes(
         meta = obj["metadata"]
         assert isinstance(meta, dict)
         meta["annotations"] = {"autonomic.dev/predictive": "true"}
+        # At the 5 replicas the HPA reports, all up and ready: the pod-read metrics
+        # scale the ready pods outside their band.
+        spec, status = obj["spec"], obj["status"]
+        assert isinstance(spec, dict) and isinstance(status, dict)
+        spec["replicas"] = 5
+        status.update(replicas=5, readyReplicas=5, updatedReplicas=5, availableReplicas=5)
 
     fake.store.modify("Deployment", "shop", "web", predictive)
     hpa = seed_hpa(fake.store, "web", target="web", namespace="shop", min_replicas=2)
@@ -662,7 +668,11 @@ def test_scaling_shows_what_each_of_the_hpas_metrics_proposes(
         assert status == 200 and body["leader"] is True
         shown = cast(dict[str, Any], body["hpaMetrics"])["Deployment/shop/web"]
         assert shown["hpa"] == "HorizontalPodAutoscaler/shop/web"
-        assert shown["currentReplicas"] == 5
+        assert (shown["currentReplicas"], shown["statusReplicas"], shown["readyReplicas"]) == (
+            5,
+            5,
+            5,
+        )
         assert [(m["name"], m["current"], m["proposes"]) for m in shown["metrics"]] == [
             ("cpu", "91%", 7),
             ("http_requests", "180", 9),
