@@ -32,7 +32,13 @@ from agent.ledger import Ledger, open_ledger
 from agent.ledger.connect import LedgerConnector, connects_later
 from agent.loops.anomaly import AnomalyLoop
 from agent.loops.canary import CanaryLoop
-from agent.loops.scaling import ScalingLoop
+from agent.loops.scaling import (
+    CAPACITY_KEEP,
+    CAPACITY_KEY,
+    TAKEN_KEEP,
+    TAKEN_KEY,
+    ScalingLoop,
+)
 from agent.metrics_port import runbook_query
 from agent.observability import Metrics, reason_label
 from agent.pause import PauseWatch
@@ -593,6 +599,14 @@ class Daemon:
             before,
             series_before=now - ANOMALY_SERIES_RETENTION,
             alerts_before=max(before, now - HANDLED_ALERT_RETENTION),
+            # A node's uncordon seen: past the longest window the guards look back over.
+            guards_before=now - self.engine.actions_kept(),
+            # What the scaling loop reads back only while recent: a learned capacity, a
+            # hold for replicas set by hand.
+            aged_guards={
+                f"{CAPACITY_KEY}/": now - CAPACITY_KEEP,
+                f"{TAKEN_KEY}/": now - TAKEN_KEEP,
+            },
         )
         # Every type decided in the window, however many decisions of other types came
         # after its last one; hand-offs and storms (``is_hold``) and anomaly observations

@@ -850,14 +850,14 @@ class RemediationEngine:
         uncordon.
 
         Only nodes an action of Autonomic's changed within the time the guard state
-        keeps actions (``_actions_kept``) are looked at: an older action is no "last
+        keeps actions (``actions_kept``) are looked at: an older action is no "last
         action" for the guard to judge a change against, and the look costs a read of
         the ledger per such node."""
         schedulable = {str(n.ref): n for n in nodes if not n.unschedulable}
         if not schedulable:
             return nodes
         seen: dict[str, float] = {}
-        since = self.clock.now() - self._actions_kept()
+        since = self.clock.now() - self.actions_kept()
         for target in sorted(self.ledger.acted_on(list(schedulable), since)):
             node = schedulable[target]
             cordon = standing_cordon(self.ledger.intents_on(target), node)
@@ -5121,7 +5121,7 @@ class RemediationEngine:
             return
         target = _ref(record.proposal["target"])
         now = self.clock.now()
-        keep = self._actions_kept()
+        keep = self.actions_kept()
         state = self._update_guards(
             lambda s: prune(
                 record_finish(s, rb.name, target, succeeded, rb.spec.guards, now, counted=counted),
@@ -5170,7 +5170,7 @@ class RemediationEngine:
                 1.0 if status == "open" else 0.0
             )
 
-    def _actions_kept(self) -> float:
+    def actions_kept(self) -> float:
         """How long the guard state keeps actions: two days, or the longest
         ``maxActionsPerTarget.within`` or ``cooldownPerTarget`` of the runbooks loaded, so
         no count or cooldown forgets a run."""

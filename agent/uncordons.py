@@ -22,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agent.ledger import Intent
+from agent.ledger import UNCORDONED_PREFIX, Intent
 from remediation.ports import NodeState, ObjectRef
 
 __all__ = ["OBSERVED_PREFIX", "observation", "observed_at", "standing_cordon"]
 
-OBSERVED_PREFIX = "uncordoned/"
+OBSERVED_PREFIX = UNCORDONED_PREFIX  # pruned by ``Ledger.prune`` (its ``guards_before``)
 
 
 def _on(intent: Intent, ref: ObjectRef) -> bool:

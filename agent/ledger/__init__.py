@@ -3,6 +3,7 @@
 from agent.ledger.store import (
     HELD_PREFIX,
     LATE_ANSWER_PREFIX,
+    UNCORDONED_PREFIX,
     AlertDelivery,
     Decision,
     DecisionRecord,
@@ -21,6 +22,7 @@ from agent.ledger.store import (
 __all__ = [
     "HELD_PREFIX",
     "LATE_ANSWER_PREFIX",
+    "UNCORDONED_PREFIX",
     "AlertDelivery",
     "Decision",
     "DecisionRecord",

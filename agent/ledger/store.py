@@ -99,6 +99,12 @@ CLOSED_UNWRITTEN = ("superseded", "expired")
 ANOMALY_SERIES_PREFIX = "anomaly/"
 # Guard keys that mark a question's late answer as kept (``Approvals``); pruned with age.
 LATE_ANSWER_PREFIX = "late-answer/"
+# Guard keys of a node Autonomic cordoned and someone else uncordoned (``agent.uncordons``:
+# the prefix, then the node's name); read only while an action of Autonomic's on the node
+# is recent enough for the guards (``Ledger.prune``'s ``guards_before``).
+UNCORDONED_PREFIX = "uncordoned/"
+# How the action log names a node (``ObjectRef``'s text: a cluster-scoped kind and name).
+NODE_TARGET_PREFIX = "Node/"
 
 
 class LedgerError(ConfigError):
@@ -2465,6 +2471,8 @@ class Ledger:
         *,
         series_before: float | None = None,
         alerts_before: float | None = None,
+        guards_before: float | None = None,
+        aged_guards: Mapping[str, float] | None = None,
     ) -> dict[str, int]:
         """Delete settled history older than ``before``; open work is never pruned.
 
@@ -2485,6 +2493,14 @@ class Ledger:
         accepted once handled and last delivered before ``alerts_before`` (default
         ``before``; one still firing is delivered again at Alertmanager's repeat interval,
         so it stays).
+
+        A node's uncordon seen (``UNCORDONED_PREFIX``) goes once it is older than
+        ``guards_before`` (default ``before``: the caller passes now less the longest
+        window the guards look back over) and no action on the node is that recent: the
+        remediation engine reads it only for a node with such an action. ``aged_guards``
+        maps other guard key prefixes to their own cut: a row under one, last written
+        before it, goes (what its reader ignores once that old: a learned capacity, a
+        hold that has ended).
         """
         d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
         counts: dict[str, int] = {}
@@ -2577,6 +2593,29 @@ class Ledger:
                     g.c.updated_at < (before if series_before is None else series_before),
                 )
             ).rowcount
+            # A node's uncordon seen is read while an action on the node is within the
+            # guards' window (``acted_on``): gone with the last of them, the row goes.
+            cut = before if guards_before is None else guards_before
+            a_node = a.alias("node_action")
+            node_target = sa.literal(NODE_TARGET_PREFIX, sa.String) + sa.func.substr(
+                g.c.key, len(UNCORDONED_PREFIX) + 1
+            )
+            recent = sa.exists().where(a_node.c.target == node_target, a_node.c.at >= cut)
+            counts["uncordoned"] = conn.execute(
+                g.delete().where(
+                    g.c.key.startswith(UNCORDONED_PREFIX, autoescape=True),
+                    g.c.updated_at < cut,
+                    ~recent,
+                )
+            ).rowcount
+            counts["aged_guards"] = 0
+            for prefix, prefix_cut in sorted((aged_guards or {}).items()):
+                counts["aged_guards"] += conn.execute(
+                    g.delete().where(
+                        g.c.key.startswith(prefix, autoescape=True),
+                        g.c.updated_at < prefix_cut,
+                    )
+                ).rowcount
             b = tables["held_back"]
             counts["held_back"] = conn.execute(b.delete().where(b.c.last_seen < before)).rowcount
             t = tables["counted_triggers"]

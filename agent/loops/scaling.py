@@ -262,6 +262,10 @@ WRITTEN_KEY = "scaling/written"
 # Per workload: the hold for replicas someone set after its HPA went (``_taken_over``),
 # kept for a new leader: {"quiet_until", "why", "workload_uid"}.
 TAKEN_KEY = "scaling/taken-over"
+# How long a hold of ``TAKEN_KEY`` is kept in the ledger after it was written: it lasts
+# an hour (``QUIET_AFTER_OVERRIDE``) from a change the API server dated, and a day leaves
+# room for that clock running ahead of this one's. Pruned after (housekeeping).
+TAKEN_KEEP = 86400.0
 SCHEDULED_CONFIDENCE = 0.95  # a scheduled floor is a person's instruction
 # How far ahead a scheduled floor's open window is looked at for its end, for the
 # sentence saying until when it holds (a weekly or cron window, a minute at a time).
@@ -286,7 +290,8 @@ FORGET_AFTER = 6 * 3600.0
 # this long (a day: a bad rewrite fixed the next working day loses nothing), not
 # ``FORGET_AFTER``; after it they are dropped as for a deleted workload, the hold stays.
 UNREAD_KEEP = 24 * 3600.0
-CAPACITY_KEEP = 7 * 86400.0  # a learned capacity older than this is learned again
+# A learned capacity older than this is learned again; its ledger row is pruned then.
+CAPACITY_KEEP = 7 * 86400.0
 SHORT_ALLOWED = 1  # cycles short of ready pods a lowered floor is forgiven
 # A workload short of ready pods this long has its pods looked at for ones the cluster
 # cannot place (Pending, Unschedulable), again every UNPLACED_EVERY while it stays short.

@@ -707,6 +707,45 @@ def test_housekeeping_prunes_handled_alerts_after_30_days_not_400(
         runtime.stop()
 
 
+def test_housekeeping_prunes_guards_their_readers_no_longer_look_at(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """A node's uncordon seen goes once no action on the node is inside the guards'
+    window (the longest the runbooks loaded ask for), a learned capacity once older than
+    the scaling loop reads back (7 days), a hold for replicas set by hand a day after it
+    was written; what is still read stays. All were kept for good before."""
+    from agent.daemon import build_daemon
+    from agent.settings import load_settings
+
+    daemon, runtime = build_daemon(
+        load_settings(config(tmp_path, free_port()), {}), {}, kube_host=fake.url
+    )
+    try:
+        now, day = time.time(), 86400.0
+        ledger = daemon.ledger
+        window = daemon.engine.actions_kept()
+        assert window > 2 * day  # a runbook of ./runbooks keeps its actions longer
+        for node, age in (("old", window + 3600), ("recent", window - 3600)):
+            ledger.log_action("cordon-node", f"Node/{node}", now - age)
+            seen = {"intent": 1, "cordoned_at": now - age, "at": now - age}
+            assert ledger.put_guard(f"uncordoned/{node}", seen, 0, now - age)
+        for key, age in (
+            ("scaling/capacity/Deployment/shop/old", 8 * day),
+            ("scaling/capacity/Deployment/shop/recent", 6 * day),
+            ("scaling/taken-over/Deployment/shop/old", 2 * day),
+            ("scaling/taken-over/Deployment/shop/recent", 3600.0),
+        ):
+            assert ledger.put_guard(key, {"saved_at": now - age}, 0, now - age)
+        daemon.housekeeping()
+        assert ledger.guard_keys("uncordoned/") == ["uncordoned/recent"]
+        assert ledger.guard_keys("scaling/") == [
+            "scaling/capacity/Deployment/shop/recent",
+            "scaling/taken-over/Deployment/shop/recent",
+        ]
+    finally:
+        runtime.stop()
+
+
 def test_housekeeping_keeps_history_for_ledger_retention_days(
     fake: FakeApiServer, tmp_path: Path
 ) -> None:

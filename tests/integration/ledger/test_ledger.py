@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from agent.errors import ConfigError, TransientError
 from agent.ledger import (
     LATE_ANSWER_PREFIX,
+    UNCORDONED_PREFIX,
     Decision,
     Feedback,
     HeldBack,
@@ -559,6 +560,70 @@ def test_prune_keeps_open_work(ledger: Ledger) -> None:
     assert counts["model_versions"] == 2  # the retired and the rejected one
     live = ledger.live_model("web")
     assert live is not None and live["version"] == "p/live"
+
+
+def test_prune_takes_uncordons_seen_once_no_guard_window_reads_them(ledger: Ledger) -> None:
+    """A node's uncordon seen (``uncordoned/<node>``) is read only for a node with an
+    action of Autonomic's inside the guards' window (``acted_on``). One row per node
+    name was kept for good before: with nodes replaced under new names, they piled up."""
+    day = 86400.0
+    window = NOW - 2 * day  # what the daemon passes: now less the guards' longest window
+    seen = {"intent": 1, "cordoned_at": NOW - 10 * day, "at": NOW - 9 * day}
+    # gone: its cordon (the last action on it) and its uncordon are past the window
+    ledger.log_action("cordon-node", "Node/gone", NOW - 10 * day)
+    assert ledger.put_guard(f"{UNCORDONED_PREFIX}gone", seen, 0, NOW - 9 * day)
+    # kept: an old row, but a recent action on the node lets the guards read it
+    ledger.log_action("cordon-node", "Node/busy", NOW - 10 * day)
+    ledger.log_action("drain-node", "Node/busy", NOW - day)
+    assert ledger.put_guard(f"{UNCORDONED_PREFIX}busy", seen, 0, NOW - 9 * day)
+    # kept: seen inside the window
+    ledger.log_action("cordon-node", "Node/fresh", NOW - day)
+    assert ledger.put_guard(f"{UNCORDONED_PREFIX}fresh", seen, 0, NOW - day / 2)
+    # a recent action on a namesake elsewhere (not a node) keeps nothing
+    ledger.log_action("restart", "Pod/shop/gone", NOW - day)
+
+    counts = ledger.prune(NOW - 400 * day, guards_before=window)
+
+    assert counts["uncordoned"] == 1
+    assert ledger.guard_keys(UNCORDONED_PREFIX) == [
+        f"{UNCORDONED_PREFIX}busy",
+        f"{UNCORDONED_PREFIX}fresh",
+    ]
+    assert ledger.acted_on(["Node/busy", "Node/fresh"], window) == {"Node/busy", "Node/fresh"}
+    # without a window of its own, the retention's cut stands for it
+    assert ledger.prune(NOW - 400 * day)["uncordoned"] == 0
+
+
+def test_prune_takes_aged_guards_by_prefix(ledger: Ledger) -> None:
+    """Guards a reader ignores once old (the scaling loop's learned capacities and holds
+    for replicas set by hand, one per workload name) go at their prefix's cut; other
+    keys, and recent ones, stay."""
+    day = 86400.0
+    for key, at in (
+        ("scaling/capacity/Deployment/shop/old", NOW - 8 * day),
+        ("scaling/capacity/Deployment/shop/new", NOW - 6 * day),
+        ("scaling/taken-over/Deployment/shop/old", NOW - 2 * day),
+        ("scaling/taken-over/Deployment/shop/new", NOW - 3600),
+        ("scaling/configured-min/Deployment/shop/old", NOW - 300 * day),
+        ("scaling/written/Deployment/shop/old", NOW - 300 * day),
+    ):
+        assert ledger.put_guard(key, {"at": at}, 0, at)
+    counts = ledger.prune(
+        NOW - 400 * day,
+        aged_guards={
+            "scaling/capacity/": NOW - 7 * day,
+            "scaling/taken-over/": NOW - day,
+        },
+    )
+    assert counts["aged_guards"] == 2
+    assert ledger.guard_keys("scaling/") == [
+        "scaling/capacity/Deployment/shop/new",
+        "scaling/configured-min/Deployment/shop/old",
+        "scaling/taken-over/Deployment/shop/new",
+        "scaling/written/Deployment/shop/old",
+    ]
+    # a key written again after a prune starts from version 0, as a new one does
+    assert ledger.put_guard("scaling/capacity/Deployment/shop/old", {"at": NOW}, 0, NOW)
 
 
 def test_prune_keeps_only_the_newest_live_model_of_a_series(ledger: Ledger) -> None:

@@ -22,6 +22,7 @@ from agent.daemon import Daemon
 from agent.decisions import LEARNING_WINDOW, DecisionService, Proposal
 from agent.ledger import Decision, Ledger, open_ledger
 from agent.settings import RoutingSettings, Settings
+from remediation.guards import PRUNE_KEEP
 from tests.unit.decision_rig import inline_service
 
 NEWEST = 10  # what a read of the newest decisions returns here, at most
@@ -63,7 +64,8 @@ def proposal(decision_type: str, cap: str = "auto") -> Proposal:
 
 
 def _daemon(ledger: Ledger, clock: FakeClock, decisions: DecisionService) -> Daemon:
-    part = cast(Any, SimpleNamespace())  # the loops: housekeeping reads none of them
+    # The loops: housekeeping reads none of them but the guards' window (the prune's).
+    part = cast(Any, SimpleNamespace(actions_kept=lambda: PRUNE_KEEP))
     return Daemon(Settings(), clock, ledger, decisions.metrics, decisions, part, part, part, part)
 
 

@@ -20,6 +20,7 @@ from agent.daemon import Daemon
 from agent.decisions import DecisionService, Proposal
 from agent.ledger import Ledger, open_ledger
 from agent.settings import RoutingSettings, Settings
+from remediation.guards import PRUNE_KEEP
 from tests.harness.gates import SwitchGate
 from tests.unit.decision_rig import inline_service
 
@@ -48,7 +49,8 @@ def proposal() -> Proposal:
 
 
 def _daemon(ledger: Ledger, clock: FakeClock, decisions: DecisionService) -> Daemon:
-    part = cast(Any, SimpleNamespace(recover=dict))  # the loops; the engine recovers nothing
+    # The loops; the engine recovers nothing, and keeps actions for the default window.
+    part = cast(Any, SimpleNamespace(recover=dict, actions_kept=lambda: PRUNE_KEEP))
     gate = cast(Any, SwitchGate(leader=False))
     return Daemon(Settings(), clock, ledger, decisions.metrics, decisions, part, part, gate, part)
 
