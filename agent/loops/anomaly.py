@@ -95,6 +95,7 @@ from forecasting.anomaly import (
     Detector,
     Incident,
     IncidentTracker,
+    Reason,
     StateError,
     Transition,
 )
@@ -102,6 +103,7 @@ from forecasting.anomaly.calibration import NAB as INCIDENT_CALIBRATION
 from forecasting.anomaly.off_scale import (
     OFF_SCALE_AFTER,
     as_json,
+    from_json,
     next_run,
     off_scale_advice,
     off_scale_confidence,
@@ -172,6 +174,10 @@ class SeriesState:
     # +Inf or -Inf points running (``forecasting.anomaly.off_scale``): a finite point ends
     # the run, a NaN or one under ``minVolume`` holds it
     off_scale: int = 0
+    # While an ``off_scale`` incident is open and finite values have come back: the first
+    # of them (time, value, and the detector's expected value and band for it, those it
+    # had learnt before the run), what the incident's close says it came back to.
+    back: tuple[float, float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -685,6 +691,7 @@ class AnomalyLoop:
                 self.status.below_volume_points += 1
                 continue
             off_scale = bool(np.isinf(v))
+            was_off = state.off_scale > 0
             state.off_scale = next_run(state.off_scale, float(v))
             if np.isfinite(v) or off_scale:  # an infinite value is data, not silence
                 if t - state.last_real > GAP_RESETS_INCIDENT * query.step and state.last_real > 0:
@@ -704,6 +711,15 @@ class AnomalyLoop:
             # detector's band, as a point off the scale (``forecasting.anomaly.off_scale``).
             point = score_value(state.detector, float(t), float(v), state.off_scale)
             state.last_ts = float(t)
+            current = state.tracker.current
+            if (
+                was_off
+                and np.isfinite(v)
+                and state.back is None
+                and current is not None
+                and current.reason == Reason.OFF_SCALE
+            ):
+                state.back = (float(t), float(v), point.expected, point.lower, point.upper)
             self.status.points_scored += 1
             if self.keep_points:
                 self.points.setdefault(key, []).append(
@@ -889,6 +905,16 @@ class AnomalyLoop:
         with its workload's (for groups) and in its state, saved at once."""
         self._changed.add(key)
         state.opened = None
+        back, state.back = state.back, None
+        if back is not None and how == RECOVERED and incident.reason == Reason.OFF_SCALE:
+            log.info(
+                "anomaly %s on %s: its off_scale incident (since %s) recovered at %s: %s",
+                name,
+                key,
+                to_utc_text(incident.opened_at),
+                to_utc_text(at),
+                _back_words(back, incident),
+            )
         if state.target is None:
             return
         member = _member(name, key, state.target, incident, closed_at=at, how=how)
@@ -1106,6 +1132,18 @@ class AnomalyLoop:
             owed = value.get("unreported") if tracker.current is not None else None
             unreported = float(owed) if owed is not None else None
             off_scale = int(value.get("off_scale", 0))  # absent before it was kept
+            saved_back = value.get("back") if tracker.current is not None else None
+            back = (
+                None
+                if not saved_back
+                else (
+                    float(saved_back[0]),
+                    from_json(saved_back[1]),
+                    from_json(saved_back[2]),
+                    from_json(saved_back[3]),
+                    from_json(saved_back[4]),
+                )
+            )
         except (StateError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("saved state for %s unusable (%s): starting fresh", key, exc)
             return None
@@ -1121,6 +1159,7 @@ class AnomalyLoop:
             opened=opened,
             unreported=unreported,
             off_scale=off_scale,
+            back=back,
         )
 
 
@@ -1211,6 +1250,9 @@ def _saved(state: SeriesState) -> dict[str, Any]:
         "opened": state.opened if state.tracker.current is not None else None,
         "unreported": state.unreported if state.tracker.current is not None else None,
         "off_scale": state.off_scale,
+        "back": None
+        if state.back is None or state.tracker.current is None
+        else [as_json(v) for v in state.back],
     }
 
 
@@ -1287,6 +1329,26 @@ def _figures(*values: float) -> list[str]:
         else f"{v:.4g}"
         for v in values
     ]
+
+
+def _back_words(back: tuple[float, float, float, float, float], incident: Incident) -> str:
+    """What an ``off_scale`` incident's values came back to, in words: the first finite
+    value after the run, against what the detector expected then (what it had learnt
+    before the run: it learns nothing from a value off the scale), and whether the series
+    stayed at a new level (the band followed it) or came back into the band it had."""
+    at, value, expected, lower, upper = back
+    shown = _figures(value, expected, lower, upper)
+    text = (
+        f"back on the scale at {to_utc_text(at)} at {shown[0]}, against {shown[1]} expected "
+        f"(band {shown[2]} to {shown[3]}, as learnt before the run, which taught the "
+        "detector nothing)"
+    )
+    if not math.isfinite(expected) or lower <= value <= upper:
+        return text + "; back where it was before the run"
+    return (
+        text + f"; a level outside the band it had before the run (it was "
+        f"{value_text(incident.peak_observed)}), closed once the band had followed it"
+    )
 
 
 def _off_scale_words(incident: Incident, shown: list[str]) -> str:

@@ -174,6 +174,16 @@ class ContinuousEvidence:
                 side=side,
             )
 
+    def refuses(self, value: float) -> bool:
+        """Whether ``check`` refuses a finite ``value`` on its own, on either side (a
+        negative latency, or a negative value under a relative tolerance): not a
+        measurement the judge takes, whatever the other side's."""
+        try:
+            self.check(value, value)
+        except CanaryDataError:
+            return True
+        return False
+
     def _differences(self) -> list[float]:
         # held within the float range: values near its ends would make inf and then NaN
         if not self.spec.tolerance.relative:

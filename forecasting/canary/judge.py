@@ -39,8 +39,9 @@ no evidence the canary is better: either way a person decides, and the sentence 
 which. An interval in which the canary has no value (NaN), or the baseline none that is
 finite, says nothing of whether the canary came back on the scale: it neither starts the
 count again nor adds to it (a canary with little traffic, its p99 NaN and +Inf by turns,
-used to be counted afresh at each NaN and so waited for the maximum duration). Only a
-finite canary value starts it again.
+used to be counted afresh at each NaN and so waited for the maximum duration). Nor does
+a finite canary value the judge refuses (a negative latency: a broken query, not the
+canary back on the scale). Only a finite canary value the judge takes starts it again.
 """
 
 from __future__ import annotations
@@ -268,19 +269,21 @@ class CanaryJudge:
         value was infinite (on either side) while its baseline's was finite; return the
         metrics that have had ``min_intervals`` of them (a person should be told now).
 
-        Only a finite canary value ends a run. An interval with no canary value (NaN), or
-        with the canary infinite against a baseline that is not finite, is held: it says
-        nothing of whether the canary came back on the scale, so it neither ends the run
-        nor adds to it (before, a NaN ended it, and a canary with little traffic whose
-        value went NaN and +Inf by turns never reached ``min_intervals``)."""
+        Only a finite canary value the judge takes ends a run. An interval with no canary
+        value (NaN), with a canary value the judge refuses on its own (a negative latency),
+        or with the canary infinite against a baseline that is not finite, is held: it
+        says nothing of whether the canary came back on the scale, so it neither ends the
+        run nor adds to it (before, a NaN ended it, and a canary with little traffic whose
+        value went NaN and +Inf by turns never reached ``min_intervals``; until session 44
+        a refused finite value, -0.2 s from a broken query, ended it too)."""
         stuck: list[MetricSpec] = []
-        for spec in self.specs:
-            if spec.dry_run or spec.kind is MetricKind.RATIO:
+        for spec, evidence in zip(self.specs, self._evidence, strict=True):
+            if spec.dry_run or not isinstance(evidence, ContinuousEvidence):
                 continue
             baseline = _value(interval.baseline, spec.name)
             canary = _value(interval.canary, spec.name)
             run = self._off_scale.get(spec.name)
-            if math.isfinite(canary):
+            if math.isfinite(canary) and not evidence.refuses(canary):
                 self._off_scale.pop(spec.name, None)  # back on the scale
                 continue
             if not (math.isinf(canary) and math.isfinite(baseline)):
@@ -663,8 +666,8 @@ class _OffScaleRun:
         if self.plus and self.minus:
             shown = f"infinite ({shown} by turns)"
         held = (
-            f" (and {self.held} more between them, with no canary value or no finite "
-            "baseline, not counted)"
+            f" (and {self.held} more between them, with no canary value, one refused, or "
+            "no finite baseline, not counted)"
             if self.held
             else ""
         )

@@ -35,6 +35,7 @@ from forecasting.anomaly.off_scale import (
 )
 from forecasting.series import Series
 from remediation.signals import Signal
+from remediation.windows import to_utc_text
 
 STEP = 60.0
 STALE_AFTER = 300.0
@@ -397,3 +398,48 @@ def test_an_off_scale_incident_is_named_in_its_group_with_its_words_not_nan_or_u
     line = story.split(heading, 1)[1].split("\n")[0]
     assert "latency_p99 off_scale" in line, line
     assert "peak +Inf, expected NaN" in line, line
+
+
+@pytest.mark.parametrize(
+    ("level", "said"),
+    [
+        (0.9, "a level outside the band it had before the run (it was +Inf), closed once"),
+        (None, "back where it was before the run"),
+    ],
+)
+def test_finite_values_after_hours_off_the_scale_end_that_incident_saying_what_they_came_to(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture, level: float | None, said: str
+) -> None:
+    """Three hours of +Inf (the detector learns nothing from them), then the p99 finite
+    again: at a new level, 0.9 s against the 0.42 learnt before (the buckets were fine,
+    the service is slower now), or back at its old values. Either way no second incident
+    opens (the off_scale one is still open when the first finite value comes, and the
+    detector then follows a new level as it does any level shift: its band reaches 0.9
+    within half an hour), and the off_scale incident closes recovered once the values
+    are in the band; its close says what they came back to, against what was expected
+    before the run, saved across a restart in between. Before, it closed saying nothing
+    of the finite values (a p99 now twice what it was passed as a plain recovery)."""
+    loop, clock, reader, signals = _started(ledger)
+    (state,) = loop.series.values()
+    _run(loop, clock, reader, 180, math.inf)
+    assert state.tracker.current is not None and state.tracker.current.reason == "off_scale"
+    caplog.set_level("INFO", logger="autonomic.anomaly")
+    _run(loop, clock, reader, 3, level)
+    assert state.back is not None and state.back[1] == pytest.approx(level or 0.42, abs=0.03)
+    loop.save()  # restarted with the first value back saved, the close still says it
+    signals_before = list(signals)
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    (state,) = loop.series.values()
+    assert state.back is not None
+    _run(loop, clock, reader, 60, level)
+    assert state.tracker.current is None and state.back is None
+    assert state.closed is not None and state.closed.how == RECOVERED
+    assert state.closed.reason == "off_scale"
+    assert loop.status.incidents_opened == 0 and signals == signals_before
+    assert len(_decisions(ledger)) == 1, "the same slowness is not a second incident"
+    (line,) = [r.getMessage() for r in caplog.records if "its off_scale incident" in r.message]
+    shown = f"{level:.4g}" if level is not None else "0.4"
+    assert f"recovered at {to_utc_text(state.closed.closed_at)}: back on the scale at " in line
+    assert f" at {shown}" in line and "against 0.4" in line, line
+    assert said in line, line

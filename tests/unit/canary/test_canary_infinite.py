@@ -240,9 +240,9 @@ def test_an_interval_without_data_neither_ends_nor_adds_to_the_run() -> None:
     assert verdict.final and verdict.reason == "OffScale"
     assert (
         "p99: the canary's value has been +Inf for 8 intervals running while the baseline's "
-        "was finite (and 8 more between them, with no canary value or no finite baseline, "
-        "not counted), none of them judged: worse than the baseline by more than the "
-        "metric can measure; "
+        "was finite (and 8 more between them, with no canary value, one refused, or no "
+        "finite baseline, not counted), none of them judged: worse than the baseline by "
+        "more than the metric can measure; "
     ) in verdict.sentence
     # a finite canary value does end it: 7, a finite one, then 7 more is no verdict
     judge = CanaryJudge([MetricSpec("p99"), ERRORS])
@@ -252,6 +252,49 @@ def test_an_interval_without_data_neither_ends_nor_adds_to_the_run() -> None:
             continue
         with pytest.raises(CanaryDataError):
             _feed(judge, t, 100.0, INF)
+    assert judge.verdict is not None and not judge.verdict.final
+
+
+@pytest.mark.parametrize(
+    ("spec", "refused"),
+    [
+        (MetricSpec("p99"), -0.2),  # a latency cannot be negative: a broken query
+        (MetricSpec("p99", allow_negative=True), -0.2),  # relative: cannot cross zero
+    ],
+)
+def test_a_canary_value_the_judge_refuses_holds_the_run_as_no_value_does(
+    spec: MetricSpec, refused: float
+) -> None:
+    """A canary +Inf, then a finite value the judge refuses (a negative p99: the query
+    broken for an interval, not the canary back on the scale), by turns. Before, the
+    refused value ended the run like any finite one, so 8 +Inf never came running and
+    the canary waited, silent, for the maximum duration; now it is held, as a NaN is, and
+    the 8th +Inf asks a person, the sentence counting the refused ones among those held."""
+    judge = CanaryJudge([spec, ERRORS])
+    for t in range(14):
+        with pytest.raises(CanaryDataError) as refusal:
+            _feed(judge, t, 100.0, refused if t % 2 else INF)
+        if t % 2:
+            assert "negative" in str(refusal.value) and refusal.value.side == "canary"
+    verdict = _feed(judge, 14, 100.0, INF)
+    _checked(verdict)
+    assert verdict.final and verdict.reason == "OffScale"
+    assert (
+        "p99: the canary's value has been +Inf for 8 intervals running while the baseline's "
+        "was finite (and 7 more between them, with no canary value, one refused, or no "
+        "finite baseline, not counted)"
+    ) in verdict.sentence
+    # a finite value the judge takes still ends it, a negative one where negatives are
+    # allowed included (an absolute tolerance)
+    spec = MetricSpec("delta", allow_negative=True, tolerance=Tolerance(0.05, relative=False))
+    judge = CanaryJudge([spec, ERRORS])
+    for t in range(15):
+        row = {"delta": -0.2 if t == 7 else INF, "err": 1.0, "req": 900.0}
+        if t == 7:
+            _checked(judge.update(Interval(60.0 * t, {**row, "delta": 0.1}, row)))
+            continue
+        with pytest.raises(CanaryDataError):
+            judge.update(Interval(60.0 * t, {**row, "delta": 0.1}, row))
     assert judge.verdict is not None and not judge.verdict.final
 
 

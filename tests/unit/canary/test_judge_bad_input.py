@@ -613,10 +613,10 @@ def test_a_canary_at_minus_inf_between_empty_intervals_asks_a_person_as_the_daem
     assert verdict["reason"] == "OffScale"
     assert (
         "latency: the canary's value has been -Inf for 8 intervals running while the "
-        "baseline's was finite (and 7 more between them, with no canary value or no finite "
-        "baseline, not counted), none of them judged: beyond the metric's better end, which "
-        "is no measurement, so unusable (no evidence the canary is better); check the "
-        "metric's query"
+        "baseline's was finite (and 7 more between them, with no canary value, one refused, "
+        "or no finite baseline, not counted), none of them judged: beyond the metric's "
+        "better end, which is no measurement, so unusable (no evidence the canary is "
+        "better); check the metric's query"
     ) in verdict["sentence"]
     assert err.count("interval not judged") == 7  # the 8th -Inf is the verdict
 

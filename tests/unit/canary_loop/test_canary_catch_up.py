@@ -211,7 +211,8 @@ def test_a_canary_off_the_scale_between_empty_intervals_asks_a_person_live_and_r
     )
     said = (
         "has been +Inf for 8 intervals running while the baseline's was finite (and 7 more "
-        "between them, with no canary value or no finite baseline, not counted)"
+        "between them, with no canary value, one refused, or no finite baseline, not "
+        "counted)"
     )
     assert said in analysis.latest.sentence
 
