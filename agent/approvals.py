@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from agent.errors import AutonomicError, PermanentError, TransientError
 from agent.ids import short_id
 from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question, is_hold
+from agent.outages import span
 from agent.verdicts import (
     DEFAULT_REASK_AFTER_REJECT,
     HINDSIGHT,
@@ -39,6 +40,7 @@ from agent.verdicts import (
     no_verdict,
 )
 from remediation.events import event_lines
+from remediation.windows import to_utc_text
 
 __all__ = [
     "ESCALATIONS_SHOWN",
@@ -1103,11 +1105,22 @@ class Approvals:
     def _post_waiting(self, question_id: str, *, late: bool) -> str | float | None:
         """Post a question the chat did not take when it was asked: the reference of its
         message; seconds to wait when its turn has not come; None when there is nothing
-        to post (answered, expired or posted meanwhile; or, ``late=False``, the chat
-        failed and it was escalated, as at asking). ``late``: it was escalated when asked
-        (the chat refused it); a failure then raises, and its thread says it is late.
-        Otherwise it only waited its turn, and its expiry is moved on so that people get
-        the whole TTL from when it is shown."""
+        to post (answered, expired or posted meanwhile; or the chat failed and it was
+        escalated in the ledger, as at asking).
+
+        ``late``: found unposted in the ledger (``repost_unposted``), not queued by this
+        process when asked. Such a question was either escalated when asked (the chat
+        refused it, an ``escalation`` row since it was asked): posted to the chat alone,
+        a failure raises; or it only waited its turn when the process that asked it
+        restarted or stopped leading (its queue is in memory): posted as at asking, a
+        failure escalating it in the ledger. Either way a late one's thread says how
+        late, why, and until when it is open.
+
+        Nobody could answer it in the chat before it is shown there, so its expiry is
+        moved on to the whole TTL from then (before session 44 a late one kept its first
+        expiry, so one posted a minute before it gave the on-call that minute, and its
+        expiry escalated it as unanswered); not a message Slack had posted after all
+        (``found_posted``), which people could see from when it was asked."""
         question = self.ledger.question(question_id)
         if question is None or question.message_ref or question.status != "pending":
             return None
@@ -1115,34 +1128,60 @@ class Approvals:
         if question.expires_at <= now:
             return None  # expire_due escalates it
         decision = self._decision(question.decision_id)
-        expires = None if late else max(question.expires_at, now + self.ttl)
-        shown = question if expires is None else replace(question, expires_at=expires)
+        escalated = late and self._escalated_when_asked(question)
+        expires = max(question.expires_at, now + self.ttl)
         channel = self.channel
-        if late and isinstance(channel, FallbackChannel):
+        if escalated and isinstance(channel, FallbackChannel):
             channel = channel.primary
         try:
-            ref = channel.ask(decision, shown)
+            ref = channel.ask(decision, replace(question, expires_at=expires))
         except PostLaterError as exc:
             return max(exc.delay, 0.01)
         if not _in_chat(ref):
             return None  # the chat failed: escalated in the ledger, posted late
-        self.ledger.set_message_ref(question_id, ref, expires_at=expires)
+        chat = channel.primary if isinstance(channel, FallbackChannel) else channel
+        found = getattr(chat, "found_posted", None)
+        shown_before = callable(found) and bool(found(question_id))
+        self.ledger.set_message_ref(question_id, ref, expires_at=None if shown_before else expires)
         latest = self._question(question_id)
-        found = getattr(channel, "found_posted", None)
-        if late and not (callable(found) and found(question_id)):
-            waited = max(0.0, now - question.asked_at) / 60
-            # Not "refused": a post Slack carried out but did not answer in time
-            # (SlackNoAnswer) is not known to have landed, and may be above.
-            self.channel.thread(
-                latest,
-                f"posted {waited:.0f} min late: {channel.name} did not take it when it was "
-                f"asked, and it was escalated then. If {channel.name} did not answer then "
-                "(rather than refuse it), an earlier copy of this question may be above: "
-                "either's buttons answer the same question, once",
-            )
+        if late and not shown_before:
+            self.channel.thread(latest, self._late_note(question, latest, escalated, now))
         if latest.status != "pending":  # answered from the CLI while being posted
             self.channel.update(decision, latest, NEXT_STEP.get(latest.status, latest.status))
         return ref
+
+    def _escalated_when_asked(self, question: Question) -> bool:
+        """Whether the question was escalated in the ledger when the chat did not take it
+        (``FallbackChannel.ask``): its decision has an escalation since it was asked,
+        which an open question's decision has for no other reason."""
+        return any(
+            row["kind"] == "escalation" and float(row["created_at"]) >= question.asked_at
+            for row in self.ledger.feedback_for(question.decision_id)
+        )
+
+    def _late_note(self, asked: Question, shown: Question, escalated: bool, now: float) -> str:
+        """The thread line of a question posted late: how late, why, until when."""
+        name = self.channel.name
+        waited = span(max(0.0, now - asked.asked_at))
+        until = f"open until {to_utc_text(shown.expires_at)}"
+        if shown.status == "pending":
+            until += f", {span(max(0.0, shown.expires_at - now))} from now"
+        if not escalated:
+            return (
+                f"posted {waited} after it was asked: it was waiting its turn to be posted "
+                f"({name} takes about one message a second per channel) when the replica "
+                f"that asked it restarted or stopped leading. It is {until}, its whole "
+                "answer time counted from this post"
+            )
+        # Not "refused": a post Slack carried out but did not answer in time
+        # (SlackNoAnswer) is not known to have landed, and may be above.
+        return (
+            f"posted {waited} late: {name} did not take it when it was asked, so it was "
+            "escalated in Autonomic's ledger then (answerable with 'autonomic approvals' "
+            f"meanwhile). It is {until}, its whole answer time counted from this post. If "
+            f"{name} did not answer then (rather than refuse it), an earlier copy of this "
+            "question may be above: either's buttons answer the same question, once"
+        )
 
     def _post_queued(self, question_id: str, late: bool) -> float | None:
         """The poster thread's step: None when done with the question, else the seconds

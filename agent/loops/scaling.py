@@ -3701,14 +3701,18 @@ class ScalingLoop:
     def _still_at_zero(self, workload: WorkloadState, hpa: HpaState) -> bool:
         """Whether a workload its scale-to-zero HPA holds at 0 is at 0 still, on the
         freshest evidence at hand: the cycle's listing may be older than the HPA
-        ``_apply`` has just read. The HPA's status showing replicas (current, or desired
-        and about to be) says it has woken the workload since: not at 0, and no read
-        more. Otherwise the workload is read again (``get_workload``: the adapter's
-        watch cache once started, so no request to the API server then; this is only
-        asked of an approval about to be carried out under such an HPA), and its
-        replicas say; the listing's stand when that read cannot be made or finds
-        nothing."""
-        if hpa.current_replicas > 0 or hpa.desired_replicas > 0:
+        ``_apply`` has just read. The HPA's status wanting replicas (``desiredReplicas``
+        above 0, written after its scale) says it has woken the workload since: not at
+        0, and no read more. Its ``currentReplicas`` alone says nothing: the controller
+        writes there the count it read before its last scale, so for a sync period
+        (15 s) or more after it scaled the workload to 0 the status still shows the
+        pods that ran (desired 0, current 3), and a floor written then switched the HPA
+        off over a target at 0. Otherwise the workload is read again (``get_workload``:
+        the adapter's watch cache once started, so no request to the API server then;
+        this is only asked of an approval about to be carried out under such an HPA),
+        and its replicas (``spec.replicas``, what the HPA controller looks at) say; the
+        listing's stand when that read cannot be made or finds nothing."""
+        if hpa.desired_replicas > 0:
             return False
         try:
             fresh = self.cluster.get_workload(workload.ref)

@@ -10,8 +10,9 @@ from agent.approvals import REPOST_RETRY, FallbackChannel
 from agent.errors import TransientError
 from agent.ledger import Ledger
 from agent.settings import SlackSettings
+from remediation.windows import to_utc_text
 from tests.fakeslack import FakeSlack
-from tests.integration.slack.conftest import CHANNEL, NOW, TOKEN, Answers, Clock, Rig
+from tests.integration.slack.conftest import CHANNEL, NOW, TOKEN, TTL, Answers, Clock, Rig
 
 
 def _api(slack: FakeSlack, sleeps: list[float], **policy: float) -> SlackApi:
@@ -104,12 +105,41 @@ def test_a_question_slack_refused_is_posted_once_slack_is_back(rig: Rig) -> None
     assert rig.question(asked.question_id).message_ref == f"slack:{message.channel}:{message.ts}"
     assert any(b.get("type") == "actions" for b in message.blocks)  # the buttons
     [late] = rig.slack.replies(message.channel, message.ts)
-    assert "posted 1 min late" in late.text
+    assert "posted 61 s late" in late.text and "escalated in Autonomic's ledger" in late.text
     assert rig.approvals.repost_unposted(rig.clock()) == 0  # once
     assert [f["kind"] for f in rig.ledger.feedback_for(decision_id)] == ["escalation"]
     assert rig.click(asked.question_id, "approve")[0] == 200
     rig.drain()
     assert rig.question(asked.question_id).status == "approved"
+
+
+def test_a_question_posted_late_gets_its_whole_ttl_from_the_post_and_says_so(
+    rig: Rig,
+) -> None:
+    """Slack refused the question when it was asked and came back a minute before its
+    expiry. Before, the late post kept that expiry: the on-call saw it in Slack with a
+    minute to answer, and it then expired as unanswered and escalated. Now it is open
+    for the whole TTL from the post; the message shows that expiry, and its thread says
+    how late it is, why, and until when it is open."""
+    rig.slack.fail_next("chat.postMessage", 500, times=3)
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    assert not asked.posted
+    rig.clock.advance(TTL - 60)
+    posted_at = rig.clock()
+    assert rig.approvals.repost_unposted(posted_at) == 1
+    question = rig.question(asked.question_id)
+    assert question.expires_at == posted_at + TTL
+    [message] = rig.slack.top_level()
+    shown = " ".join(str(b) for b in message.blocks)
+    assert f"<!date^{int(posted_at + TTL)}^" in shown  # the message says that expiry
+    [late] = rig.slack.replies(message.channel, message.ts)
+    assert "posted 14 min late" in late.text
+    assert "escalated in Autonomic's ledger" in late.text
+    assert f"open until {to_utc_text(posted_at + TTL)}, 15 min from now" in late.text
+    rig.clock.advance(120)  # past the first expiry: still open, nothing escalated again
+    assert rig.approvals.expire_due(rig.clock()) == []
+    assert [f["kind"] for f in rig.ledger.feedback_for(decision_id)] == ["escalation"]
 
 
 def test_slack_unreachable_falls_back_to_the_ledger_and_nothing_is_executed(rig: Rig) -> None:

@@ -151,6 +151,33 @@ def test_a_replica_no_longer_leading_leaves_its_waiting_questions_unposted(paced
     assert all(q is not None and not q.message_ref and q.status == "pending" for q in waiting)
 
 
+def test_a_question_left_waiting_its_turn_is_posted_late_with_its_whole_ttl_unescalated(
+    paced: Paced,
+) -> None:
+    """A question waiting its turn when its replica stopped leading (or restarted) was
+    never escalated; the leader that finds it unposted in the ledger posts it late.
+    Before, that post kept the first expiry (here 30 s away) and its thread said Slack
+    had not taken it and it was escalated then, neither true. Now it is open for the
+    whole TTL from the post, and the thread says it waited its turn."""
+    first, second = paced.decisions(2)
+    paced.approvals.ask(first, paced.clock())
+    two = paced.approvals.ask(second, paced.clock())
+    assert not two.posted
+    assert paced.approvals.poster.drop() == [two.question_id]  # stopped leading
+    paced.clock.advance(TTL - 30)  # led again (or restarted) late in its TTL
+    posted_at = paced.clock()
+    paced.approvals.repost_unposted(posted_at)
+    assert paced.approvals.poster.drain(10.0)
+    later = paced.ledger.question(two.question_id)
+    assert later is not None and later.message_ref
+    assert later.expires_at == posted_at + TTL
+    assert paced.ledger.feedback_for(second) == []  # nobody escalated
+    [message] = [m for m in paced.slack.top_level() if later.message_ref.endswith(m.ts)]
+    [late] = paced.slack.replies(message.channel, message.ts)
+    assert "posted 14 min after it was asked: it was waiting its turn" in late.text
+    assert "escalated" not in late.text
+
+
 def test_a_deposed_leaders_waiting_questions_are_dropped_and_posted_once_by_the_new_leader(
     slack: FakeSlack, ledger: Ledger, clock: Clock
 ) -> None:

@@ -625,6 +625,35 @@ def test_an_approval_under_a_scale_to_zero_hpa_goes_by_the_workload_read_afresh(
     assert cluster.workload_reads >= 1
 
 
+def test_an_approval_just_after_the_hpa_scaled_to_zero_writes_no_floor() -> None:
+    """The HPA has just scaled web from 3 to 0: its status says desired 0 but still
+    current 3 (the count it read before that scale; the next sync, 15 s on, writes 0),
+    and the cycle's listing, older, shows web at 3. The check took the current 3 as the
+    workload woken: the floor of 7 was written over a target at 0, which switches the
+    HPA off (nothing wakes web until the loop gives the 0 back). The workload read
+    afresh says 0: not written, closed as superseded."""
+    t, values = steady(24)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cluster = cast(Any, loop.cluster)
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 3)
+    run(loop, clock, 2)
+    decisions = cast(Any, loop.decisions)
+    record = decisions.ledger.records["d-1"]
+    assert record.status == "asked" and record.proposal["to"] == 7
+    cluster.workloads = [dataclasses.replace(web, replicas=3, ready_replicas=3)]
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 0)  # current 3, desired 0
+    cluster.fresh[web.ref] = dataclasses.replace(web, replicas=0, ready_replicas=3)
+    record.status = "approved"
+    run(loop, clock, 1)
+    assert cast(Any, loop.executor).applied == []
+    assert record.status == "superseded"
+    assert record.feedback_detail["reason"] == "ScaledToZero"
+    assert cluster.workload_reads >= 1
+
+
 def test_an_approval_not_carried_out_at_zero_is_not_said_over_as_no_longer_held(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
