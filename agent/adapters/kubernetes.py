@@ -1202,10 +1202,15 @@ def _involved(event: Obj) -> tuple[str, str]:
 
 def _same(event: Obj, uids: Mapping[tuple[str, str], str]) -> bool:
     """Whether ``event`` may be about the object of its kind and name that ``uids``
-    holds: yes unless both uids are known and differ."""
+    holds: yes unless both uids are known and differ. The kubelet and kube-proxy
+    record a Node's Events with the node's name where its uid goes
+    (``UID: types.UID(nodeName)``): such an Event is about the Node of that name."""
     involved = event.get("involvedObject")
     said = involved.get("uid") if isinstance(involved, dict) else None
-    current = uids.get(_involved(event))
+    kind, name = _involved(event)
+    if kind == "Node" and said == name:
+        return True
+    current = uids.get((kind, name))
     return not (isinstance(said, str) and said and current is not None and said != current)
 
 
