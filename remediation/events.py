@@ -6,6 +6,11 @@ same in its evidence (``evidence.events``), for the Slack question or escalation
 ``autonomic explain``. Events of one type and reason are folded into one entry (their
 counts added, the newest time and message kept, the objects they are about named), and
 only a handful are kept: the newest Warnings first, then Normal ones while there is room.
+An Event's text is anyone's (whoever may create an Event, a controller quoting a user's
+input): its type, reason, message and object names are kept as ``forecasting.text``'s
+``shown_text`` writes them, each control, bidi or invisible character escaped
+(``\\x1b``, ``\\u202e``), so neither a terminal nor Slack acts on one; the lines are
+escaped again as they are written (evidence folded before this rule), each on one line.
 Pure: the reading is the adapter's (``ports.EventReader``), the noting of a failure the
 engine's.
 
@@ -21,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from forecasting.text import shown_text
 from remediation.ports import ObjectEvent, ObjectRef
 from remediation.windows import to_utc_text
 
@@ -49,8 +55,16 @@ ABOUT_NAMED = 10
 _SPACES = re.compile(r"\s+")
 
 
+def _one_line(text: str) -> str:
+    """``text`` escaped (``shown_text``) on one line: a newline in a reason or a name
+    would start a line that reads as one of ours."""
+    return _SPACES.sub(" ", shown_text(text)).strip()
+
+
 def _cut(text: str, limit: int) -> str:
-    flat = _SPACES.sub(" ", text).strip()
+    # Escaped first: the cut counts the characters shown (a carriage return is one of
+    # them, as ``\\x0d``, not a space).
+    flat = _one_line(text)
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -79,7 +93,8 @@ def fold_events(
     read = 0
     for event in events:
         read += 1
-        groups.setdefault((event.type == "Warning", event.reason or "?"), []).append(event)
+        reason = _one_line(event.reason) or "?"
+        groups.setdefault((event.type == "Warning", reason), []).append(event)
 
     def newest(group: list[ObjectEvent]) -> ObjectEvent:
         return max(group, key=lambda e: (e.last_seen is not None, e.last_seen or 0.0))
@@ -93,10 +108,10 @@ def fold_events(
     ranked = sorted(groups.items(), key=order)
     for (warning, reason), group in ranked[:shown]:
         last = newest(group)
-        objects = sorted({e.about for e in group})
+        objects = sorted({_one_line(e.about) for e in group})
         entries.append(
             {
-                "type": "Warning" if warning else (last.type or "Normal"),
+                "type": "Warning" if warning else (_one_line(last.type) or "Normal"),
                 "reason": reason,
                 "message": _cut(last.message, message_chars),
                 "count": sum(max(1, e.count) for e in group),
@@ -109,9 +124,9 @@ def fold_events(
         "shown": entries,
         "read": read,
         "more": max(0, len(ranked) - shown),
-        "about": [str(ref) for ref in about[:ABOUT_NAMED]],
+        "about": [_one_line(str(ref)) for ref in about[:ABOUT_NAMED]],
         **({"about_more": len(about) - ABOUT_NAMED} if len(about) > ABOUT_NAMED else {}),
-        **({"left_out": left_out} if left_out else {}),
+        **({"left_out": _one_line(left_out)} if left_out else {}),
     }
 
 
@@ -142,10 +157,11 @@ def event_lines(events: Mapping[str, Any]) -> list[str]:
     and ``autonomic approvals``: ``Warning BackOff ×12 (last 2026-11-25 06:02:10 UTC) on
     Pod/web-7d9f-x2k4q and 2 more: Back-off restarting failed container``; then what was
     left out. Events that could not be read are one line, ``not readable: WHY``; none
-    read, ``none recent``."""
+    read, ``none recent``. Each line is escaped by ``shown_text`` and kept on one line
+    (the evidence of a decision folded before Events were escaped is not trusted)."""
     unread = events.get("unread")
     if unread:
-        return [f"not readable: {unread}"]
+        return [_one_line(f"not readable: {unread}")]
     lines: list[str] = []
     shown = events.get("shown")
     for entry in shown if isinstance(shown, list) else []:
@@ -170,4 +186,4 @@ def event_lines(events: Mapping[str, Any]) -> list[str]:
         lines.append(f"{more} more reason{'' if more == 1 else 's'} not shown")
     if events.get("left_out"):
         lines.append(f"not read: {events['left_out']}")
-    return lines
+    return [_one_line(line) for line in lines]

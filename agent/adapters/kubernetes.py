@@ -85,6 +85,7 @@ from agent.adapters.kube_errors import (
 from agent.adapters.kube_ops import Operations
 from agent.adapters.kube_state import (
     CLUSTER_FIELD_MANAGERS,
+    ROLLOUT_HASH_LABEL,
     disruption_budget_state,
     hpa_state,
     node_state,
@@ -773,9 +774,11 @@ class KubernetesCluster:
 
     def recent_events(self, target: ObjectRef, related: tuple[ObjectRef, ...] = ()) -> EventsRead:
         """The Events about ``target``, the objects ``related`` to it (its pods, which
-        the caller knows from its snapshot) and, for a Deployment, its current
-        ReplicaSet (the one of the Deployment's revision: a FailedCreate of a quota or
-        an admission webhook is told there), for a decision's evidence.
+        the caller knows from its snapshot) and, for a Deployment or an Argo Rollout, its
+        current ReplicaSet (the one of the Deployment's revision, the one a Rollout's
+        ``status.currentPodHash`` names: a FailedCreate of a quota or an admission
+        webhook is told there), for a decision's evidence. A Node's Events are read in
+        ``default``, where the kubelet and the node controllers record them.
 
         Read by LISTs with a field selector, one per object (``event_lists_read``: at
         most 12 per call), never a watch: a decision comes a few times an hour, and a
@@ -956,27 +959,47 @@ class KubernetesCluster:
         return uids
 
     def _current_replicasets(self, target: ObjectRef, began: float) -> list[ObjectRef]:
-        """A Deployment's ReplicaSet of its current revision (by ``_looked_up``, in the
-        budget of the decision's Events started at ``began``; none for another kind, or
-        when its revision cannot be told)."""
-        if target.kind != "Deployment":
+        """A Deployment's ReplicaSet of its current revision, or an Argo Rollout's
+        current one (``status.currentPodHash``: the canary's while it is mid-rollout,
+        blueGreen's preview before promotion), both by ``_looked_up`` in the budget of
+        the decision's Events started at ``began``; none for another kind, or when the
+        current one cannot be told."""
+        if target.kind not in ("Deployment", "Rollout"):
             return []
         namespace = target.namespace or "default"
-        deployment = next(
-            (d for d in self._looked_up("Deployment", namespace, began) if _name(d) == target.name),
+        workload = next(
+            (w for w in self._looked_up(target.kind, namespace, began) if _name(w) == target.name),
             None,
         )
-        if deployment is None:
+        if workload is None:
             return []
-        uid = (deployment.get("metadata") or {}).get("uid")
-        revision = _revision(deployment)
+        uid = (workload.get("metadata") or {}).get("uid")
+        if target.kind == "Rollout":
+            # Argo names the ReplicaSet ``<rollout>-<hash>`` and labels it (and its pods)
+            # with the hash; it owns it by an ownerReference of kind Rollout.
+            pod_hash = (workload.get("status") or {}).get("currentPodHash")
+            if not isinstance(pod_hash, str) or not pod_hash:
+                return []
+
+            def current(rs: Obj) -> bool:
+                labels = (rs.get("metadata") or {}).get("labels") or {}
+                said = labels.get(ROLLOUT_HASH_LABEL) if isinstance(labels, dict) else None
+                return said == pod_hash or _name(rs) == f"{target.name}-{pod_hash}"
+
+        else:
+            revision = _revision(workload)
+            if revision is None:
+                return []
+
+            def current(rs: Obj) -> bool:
+                return _revision(rs) == revision
+
         return [
             ObjectRef("ReplicaSet", _name(rs), target.namespace)
             for rs in self._looked_up("ReplicaSet", namespace, began)
-            if revision is not None
-            and _revision(rs) == revision
+            if current(rs)
             and any(
-                isinstance(o, dict) and o.get("uid") == uid
+                isinstance(o, dict) and o.get("uid") == uid and o.get("kind") == target.kind
                 for o in (rs.get("metadata") or {}).get("ownerReferences") or []
             )
         ]
@@ -1179,10 +1202,15 @@ def _involved(event: Obj) -> tuple[str, str]:
 
 def _same(event: Obj, uids: Mapping[tuple[str, str], str]) -> bool:
     """Whether ``event`` may be about the object of its kind and name that ``uids``
-    holds: yes unless both uids are known and differ."""
+    holds: yes unless both uids are known and differ. The kubelet and kube-proxy
+    record a Node's Events with the node's name where its uid goes
+    (``UID: types.UID(nodeName)``): such an Event is about the Node of that name."""
     involved = event.get("involvedObject")
     said = involved.get("uid") if isinstance(involved, dict) else None
-    current = uids.get(_involved(event))
+    kind, name = _involved(event)
+    if kind == "Node" and said == name:
+        return True
+    current = uids.get((kind, name))
     return not (isinstance(said, str) and said and current is not None and said != current)
 
 

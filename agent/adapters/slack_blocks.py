@@ -7,7 +7,9 @@ so a forged or stale button value can do nothing the ledger does not allow.
 
 Everything taken from a decision is escaped for Slack's mrkdwn (``&``, ``<``, ``>``),
 so a pod name or a runbook sentence cannot smuggle a mention or a link into the
-message, and long values are cut to Slack's field limits. A plain message's text
+message, and its control, bidi and invisible characters are shown as their escapes
+(``forecasting.text.shown_text``: ``\\x1b``, ``\\u202e``), and long values are cut
+to Slack's field limits. A plain message's text
 (``plain_text``: a thread's progress line, a note, an announcement) is cut too, below
 Slack's 40,000 characters, with a visible marker saying how much was left out.
 """
@@ -21,6 +23,7 @@ from typing import Any
 from agent.ledger import is_hold
 from agent.routing import both_confidences, confidence_percent
 from agent.verdicts import no_verdict
+from forecasting.text import shown_text
 from remediation.events import event_lines
 from remediation.windows import to_utc_text
 
@@ -108,8 +111,10 @@ _EXPLAIN_ONLY_KEYS = frozenset({"metrics", "queries"})
 
 
 def escape(text: object) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape the three characters Slack's mrkdwn treats as control characters, and
+    show the control, bidi and invisible characters of ``text`` as their escapes
+    (``shown_text``)."""
+    return shown_text(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cut(text: str, limit: int) -> str:

@@ -41,6 +41,7 @@ from agent.errors import InputError
 from agent.ids import ID_CHARS, distinct_ids, short_id
 from agent.routing import confidence_percent
 from agent.verdicts import NOT_EXECUTED
+from forecasting.text import shown_text
 from remediation.durations import format_duration
 from remediation.events import event_lines
 
@@ -183,7 +184,8 @@ def list_questions(args: argparse.Namespace) -> int:
             if record
             else "?"
         )
-        shown.append((question, status, expires, what))
+        # A reason quotes others' text (an alert's summary, a canary's): shown escaped.
+        shown.append((question, status, expires, shown_text(what)))
     width = max(len("expires"), *(len(expires) for _, _, expires, _ in shown))
     wide = max(9, *(len(status) + 1 for _, status, _, _ in shown))  # "superseded" is 10
     cell = ID_CHARS + 2
@@ -200,7 +202,7 @@ def list_questions(args: argparse.Namespace) -> int:
             if_approved = record.evidence.get("if_approved") if record else None
             indent = f"{'':{len(ids) + wide + width + 4}}"
             if isinstance(if_approved, str) and if_approved:
-                print(f"{indent}if approved, {if_approved}")
+                print(f"{indent}if approved, {shown_text(if_approved)}")
             # The target's recent Kubernetes Events, as the Slack question shows them.
             events = record.evidence.get("events") if record else None
             if isinstance(events, dict):
@@ -281,10 +283,8 @@ def _escalations(
         ago = _span(max(now - row["created_at"], 0.0))
         why = (row.get("detail") or {}).get("why") or "-"
         subject = record.subject if record else "?"
-        print(
-            f"  {short_id(row['decision_id'])}  {_utc(row['created_at'])} ({ago} ago)  "
-            f"{subject}: {why}"
-        )
+        said = shown_text(f"{subject}: {why}")
+        print(f"  {short_id(row['decision_id'])}  {_utc(row['created_at'])} ({ago} ago)  {said}")
     if more:
         print("  (older escalations not listed: raise --limit, or narrow it with --since)")
     print()

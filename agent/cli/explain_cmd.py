@@ -12,6 +12,7 @@ from agent.cli._context import add_ledger_flags, ledger_from, one_decision
 from agent.ids import short_id
 from agent.routing import both_confidences, confidence_percent, threshold_percent
 from agent.verdicts import NOT_EXECUTED, status_said
+from forecasting.text import shown_text
 from remediation.events import event_lines
 
 
@@ -275,7 +276,9 @@ def render(
         start = life[0][0]
         for at, _previous, status in life:
             lines.append(f"  {_when(at)}  {_elapsed(at - start):>9}  {status}")
-    return "\n".join(lines)
+    # Much of the story is text others wrote (Events, alert annotations, answers): its
+    # control, bidi and invisible characters are shown as escapes, not acted on.
+    return shown_text("\n".join(lines))
 
 
 def _reason(record: Any) -> str:

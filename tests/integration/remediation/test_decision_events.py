@@ -22,6 +22,7 @@ from agent.clock import FakeClock
 from agent.errors import PermanentError, TransientError
 from agent.ledger import DecisionRecord, Ledger
 from remediation.ports import ObjectRef
+from tests.fakekube.seed import seed_node, seed_rollout, seed_rollout_canary
 from tests.fakeslack import FakeSlack, start_fake_slack
 from tests.integration.remediation.rig import KubeRig, build_rig, pod_status, seed_web
 from tests.integration.slack.conftest import APP_TOKEN, CHANNEL, ENVIRON, TOKEN, slack_settings
@@ -450,3 +451,89 @@ def test_a_slow_lookup_of_the_replicaset_or_the_pods_keeps_to_the_events_budget(
     assert read.about[0] == WEB
     assert [e.reason for e in read.events] == ["ProgressDeadlineExceeded"]
     assert read.left_out is not None
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_a_rollouts_current_replicaset_is_read_within_the_same_twelve_lists(
+    rig: KubeRig, started: bool
+) -> None:
+    # An Argo Rollout mid-canary: its ReplicaSets are owned by the Rollout (not by a
+    # Deployment, so no revision annotation of a Deployment's), and the current one is
+    # the one ``status.currentPodHash`` names (``<rollout>-<hash>``): a FailedCreate of
+    # a quota refusing the canary's pods is told there. The stable ReplicaSet's Events
+    # are an older release's. Found from the watch caches or by quick LISTs; one
+    # ReplicaSet and 10 of its 13 pods: 12 LISTs, as for a Deployment.
+    front = ObjectRef("Rollout", "front", "shop")
+    stable = seed_rollout(rig.server.store, "front", namespace="shop", replicas=12)
+    canary = seed_rollout_canary(rig.server.store, "front", namespace="shop", image="front:v2")
+    canary_rs = canary["replicaset"]["metadata"]["name"]
+    stable_rs = stable["replicaset"]["metadata"]["name"]
+    assert canary_rs == f"front-{canary['pod_hash']}" and canary_rs != stable_rs
+    put_event(rig, "a", "ReplicaSet", canary_rs, "FailedCreate", 30, message="exceeded quota")
+    put_event(rig, "b", "ReplicaSet", stable_rs, "OldReleaseWarning", 30)
+    put_event(rig, "c", "Rollout", "front", "RolloutPaused", 60, type_="Normal")
+    pods = tuple(
+        ObjectRef("Pod", p["metadata"]["name"], "shop") for p in stable["pods"] + canary["pods"]
+    )
+    assert len(pods) == 13
+    if started:
+        assert rig.cluster.start(wait=5)
+    before = event_requests(rig, "list")
+
+    read = rig.cluster.recent_events(front, pods)
+
+    assert read.about[:2] == (front, ObjectRef("ReplicaSet", canary_rs, "shop"))
+    assert sorted(e.reason for e in read.events) == ["FailedCreate", "RolloutPaused"]
+    assert event_requests(rig, "list") - before == 12 == rig.cluster.event_lists_read
+    assert read.left_out is not None and "3 more of its pods" in read.left_out
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_a_nodes_events_are_read_in_default_whoever_recorded_them(
+    rig: KubeRig, started: bool
+) -> None:
+    # A Node is cluster-scoped: its Events are recorded in ``default`` with
+    # involvedObject namespace "". The node lifecycle controller names the Node's uid;
+    # the kubelet (and kube-proxy) put the node's NAME where its uid goes
+    # (``UID: types.UID(nodeName)``), so a uid equal to the name is this Node's too.
+    # An Event of an earlier Node of the same name (its real, other uid) is left out
+    # once the watch cache knows the current Node's uid.
+    node = seed_node(rig.server.store, "node-9", ready=False)
+    uid = node["metadata"]["uid"]
+    at = rfc3339(rig.clock.now() - 30)
+
+    def put(name: str, reason: str, about_uid: str, source: str) -> None:
+        rig.server.store.put(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": name, "namespace": "default"},
+                "involvedObject": {"kind": "Node", "name": "node-9", "uid": about_uid},
+                "reason": reason,
+                "message": f"{reason} on node-9",
+                "type": "Warning" if reason != "Starting" else "Normal",
+                "source": {"component": source},
+                "count": 1,
+                "lastTimestamp": at,
+            }
+        )
+
+    put("a", "NodeNotReady", uid, "node-controller")
+    put("b", "NodeHasDiskPressure", "node-9", "kubelet")
+    put("c", "Starting", "node-9", "kubelet")
+    put("d", "OldNodeRebooted", "uid-of-the-node-deleted", "kubelet")
+    if started:
+        assert rig.cluster.start(wait=5)
+
+    read = rig.cluster.recent_events(ObjectRef("Node", "node-9", ""))
+
+    assert read.about == (ObjectRef("Node", "node-9", ""),)
+    # Before start() no cache holds the Node's uid, so none can be told earlier (as
+    # for any kind: ``_current_uids``).
+    earlier = [] if started else ["OldNodeRebooted"]
+    assert sorted(e.reason for e in read.events) == sorted(
+        ["NodeHasDiskPressure", "NodeNotReady", "Starting", *earlier]
+    )
+    (listed,) = [r for r in rig.requests() if r.resource == "events" and r.verb == "list"]
+    assert listed.namespace == "default"
+    assert listed.field_selector == "involvedObject.kind=Node,involvedObject.name=node-9"

@@ -56,3 +56,42 @@ def test_a_huge_generator_url_does_not_break_the_message() -> None:
     for blocks in _messages({"signal": {"generatorURL": url}}):
         assert all(len(text) <= 3000 for text in _mrkdwn(blocks))
         assert len(blocks) <= 50
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [s for item in node for s in _strings(item)]
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in _strings(value)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_control_bidi_and_invisible_characters_are_posted_as_escapes() -> None:
+    """An Event's text (whoever may create an Event), an alert's annotations and a
+    decision's reason quoting them: a character Slack's clients would act on or hide
+    (an ESC sequence, a carriage return, a bidi override, a zero-width space) is posted
+    as its escape (``\\x1b``, ``\\u202e``), in the question, the escalation and the
+    report alike."""
+    from remediation.events import fold_events
+    from remediation.ports import ObjectEvent
+    from tests.unit.test_shown_text import HOSTILE
+
+    for kind, (raw, shown) in HOSTILE.items():
+        events = fold_events(
+            [ObjectEvent(f"Pod/web-{raw}", "Warning", f"Bad{raw}", f"said {raw} end", 2, None)]
+        )
+        evidence = {"events": events, "signal": {"annotations": {"summary": f"sum {raw} end"}}}
+        decision = _decision(evidence=evidence, reason=f"alert says {raw} end")
+        for blocks in (
+            question_blocks(decision, _question()),
+            escalation_blocks(decision, f"nobody {raw} answered", None),
+            report_blocks(decision, "confident enough"),
+        ):
+            texts = _strings(blocks)
+            hidden = [t for t in texts if not all(c in "\n\t" or c.isprintable() for c in t)]
+            assert hidden == [], kind
+            said = "\n".join(_mrkdwn(blocks))
+            assert f"alert says {shown} end" in said, kind
+            assert f"Warning Bad{shown} ×2 on Pod/web-{shown}: said {shown} end" in said, kind
+        question = "\n".join(_mrkdwn(question_blocks(decision, _question())))
+        assert f"alert summary: sum {shown} end" in question, kind

@@ -130,3 +130,54 @@ def test_the_objects_read_are_kept_a_few_by_name_and_the_rest_counted() -> None:
     assert len(json.dumps(folded)) < 2_000
     # A few: all named, no count.
     assert "about_more" not in fold_events([], about=[WEB, current])
+
+
+def test_text_written_by_anyone_is_kept_and_shown_escaped() -> None:
+    # An Event's reason, message and object name are whoever created it's (or a
+    # controller's quoting a user): each control, bidi or invisible character is kept
+    # as its escape, so the ledger, `GET /approvals`, Slack and the CLI never carry it.
+    from tests.unit.test_shown_text import HOSTILE
+
+    for kind, (raw, shown) in HOSTILE.items():
+        folded = fold_events(
+            [event(f"Bad{raw}", T0, about=f"Pod/web-{raw}", message=f"said {raw} end")]
+        )
+        (entry,) = folded["shown"]
+        assert entry["reason"] == f"Bad{shown}", kind
+        assert entry["message"] == f"said {shown} end", kind
+        assert entry["objects"] == [f"Pod/web-{shown}"], kind
+        (line,) = event_lines(folded)
+        assert line.startswith(f"Warning Bad{shown} (last "), kind
+        assert line.endswith(f"on Pod/web-{shown}: said {shown} end"), kind
+
+
+def test_a_newline_in_a_reason_or_name_cannot_start_a_line_of_its_own() -> None:
+    folded = fold_events([event("Bad\nnot read: nothing", T0, about="Pod/a\nWarning Fake")])
+    assert [entry["reason"] for entry in folded["shown"]] == ["Bad not read: nothing"]
+    assert len(event_lines(folded)) == 1
+
+
+def test_evidence_folded_before_the_escaping_is_escaped_as_it_is_shown() -> None:
+    # A decision in the ledger from before: its Events' text as the cluster wrote it.
+    raw, shown = "\x1b]0;pwned\x07\u202eok\r", "\\x1b]0;pwned\\x07\\u202eok\\x0d"
+    old = {
+        "shown": [
+            {
+                "type": "Warning",
+                "reason": f"Bad{raw}",
+                "message": raw,
+                "count": 1,
+                "last_seen": None,
+                "objects": [f"Pod/{raw}"],
+                "more_objects": 0,
+            }
+        ],
+        "read": 1,
+        "more": 0,
+        "left_out": f"the Events of 1 more\n{raw}",
+    }
+    assert event_lines(old) == [
+        f"Warning Bad{shown} on Pod/{shown}: {shown}",
+        f"not read: the Events of 1 more {shown}",
+    ]
+    assert event_lines(unread_events(f"403 {raw}")) == [f"not readable: 403 {shown}"]
