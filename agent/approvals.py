@@ -953,6 +953,9 @@ class Approvals:
         )
         if closed is None:
             return None
+        # Followed up here; a crash before the rewrite leaves it to the next process's
+        # first sync (``DecisionService._unshown_at_start``).
+        self._followed.add(closed.id)
         try:
             self._rewrite(closed, NEXT_STEP["superseded"], decision=self._decision(decision_id))
         except AutonomicError as exc:  # the ledger holds it: a click is refused all the same

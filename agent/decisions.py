@@ -124,8 +124,9 @@ log = logging.getLogger("autonomic.decisions")
 # the busiest types reach (about 29,000 decisions a day at 1,000 workloads, most of them
 # one scaling type), not a bound shared by all types, which those would fill alone.
 LEARNING_WINDOW = 7 * 86400.0
-# A process's first sync rewrites the messages of the chat questions said no to or
-# expired this recently, in case the process before died before rewriting them.
+# A process's first sync rewrites the messages of the chat questions said no to, expired
+# or closed as no longer needed this recently (and approved ones whose final word was
+# written this recently), in case the process before died before rewriting them.
 RESTATE_AT_START = 3600.0
 RATED_AT_MOST = 20_000
 # The routes an automation rate counts: a decision that could have acted.
@@ -708,7 +709,7 @@ class DecisionService:
 
     def _sync_one(self, question: Question, now: float) -> int:
         """One answered question of ``sync_answers``: 1 when its answer was applied."""
-        if question.status not in ("approved", "rejected", "expired"):
+        if question.status not in ("approved", "rejected", "expired", "superseded"):
             return 0
         record = self.ledger.get_decision(question.decision_id)
         if record is None:
@@ -737,44 +738,53 @@ class DecisionService:
         elif self._unshown_at_start(question, now):
             self._restated.add(question.id)
             self.approvals.restate(question, paced=True)
-        elif self._unshown_at_start(question, now, answers=("approved",)):
+        elif self._unshown_at_start(question, now, answers=("approved",), since=now - 86400.0):
             final = self._final_word(record)
-            if final is not None:
+            # A final word written in the last hour, up to a day after the answer (a floor
+            # is judged its lead time and five minutes after it was written, a canary
+            # verdict an hour after it was handed on).
+            if final is not None and final[1] >= now - RESTATE_AT_START:
                 self._restated.add(question.id)
-                self.approvals.restate(question, final, paced=True)
+                self.approvals.restate(question, final[0], paced=True)
         self.approvals.followed_up(question.id)
         return 0
 
-    def _final_word(self, record: DecisionRecord) -> str | None:
+    def _final_word(self, record: DecisionRecord) -> tuple[str, float] | None:
         """The final word an approved decision's message was rewritten with once its
-        action ended, from the ledger: a verified remediation's ``verified: ...`` (its
-        verification's ``message``), a failed or undone run's sentence (its verdict's
-        ``said``), and that of any decision closed before it wrote (failed, superseded,
-        not executed: its closing's ``why``, which the remediation engine and the
-        scaling and canary loops write with the closing). None for a decision still
-        running, or whose row does not hold its word (written before it was kept, a
-        scaling floor written: its word is not kept)."""
+        action ended, from the ledger, and when it was written: the row's ``said`` where
+        it keeps it (a failed or undone run's sentence; a scaling floor's or canary
+        verdict's judgment, "right: ...", "unneeded: ..."; a floor write the cluster
+        refused, "failed: ..."), else a verified remediation's ``verified: ...`` (its
+        verification's ``message``) and that of any decision closed before it wrote
+        (failed, superseded, not executed: its closing's ``why``, which the remediation
+        engine and the scaling and canary loops write with the closing). None for a
+        decision still running, or whose row does not hold its word (written by a
+        release that did not keep it)."""
         if record.status in RUNNING:
             return None
         remediation = record.kind == "remediation"
         for row in reversed(self.ledger.feedback_for(record.id)):
             detail = row.get("detail") or {}
+            at = float(row["created_at"])
             if row["actor"] != "autonomic":
                 continue
+            if row["kind"] == "execution" and row["outcome"] != record.status:
+                continue
+            if row["kind"] not in ("verification", "execution"):
+                continue
+            said = detail.get("said")
+            if isinstance(said, str) and said:
+                return said, at
             if not remediation and row["kind"] != "execution":
                 continue
             if row["kind"] == "verification" and record.status == "verified":
                 message = detail.get("message")
                 if isinstance(message, str) and message:
-                    return f"verified: {message}"
-            elif row["kind"] == "verification" and record.status in ("failed", "undone"):
-                said = detail.get("said")
-                if isinstance(said, str) and said:
-                    return said
-            elif row["kind"] == "execution" and row["outcome"] == record.status:
+                    return f"verified: {message}", at
+            elif row["kind"] == "execution":
                 why = detail.get("why")
                 if isinstance(why, str) and why:
-                    return why
+                    return why, at
         return None
 
     def new_term(self) -> None:
@@ -805,23 +815,29 @@ class DecisionService:
             )
 
     def _unshown_at_start(
-        self, question: Question, now: float, answers: Sequence[str] = ("rejected", "expired")
+        self,
+        question: Question,
+        now: float,
+        answers: Sequence[str] = ("rejected", "expired", "superseded"),
+        *,
+        since: float | None = None,
     ) -> bool:
         """Whether the first sync of this process, or of its leadership term, rewrites a
-        chat question's message that was said no to or expired (``answers``) in the last
-        hour, already applied to its decision: a process that died after applying it and
-        before the message was rewritten (the rewrite is a follow-up in memory) left its
-        buttons, and nothing else rewrites a "no" or an expiry later; for an approval,
-        the action's final word, written once it ended, as the ledger keeps it
-        (``_final_word``). The rewrite is the one the follow-up makes (the same words):
-        shown again, it changes nothing."""
+        chat question's message that was said no to, expired or closed as no longer
+        needed (``answers``) in the last hour (answered at or after ``since`` if given),
+        already applied to its decision: a process that died after applying it and
+        before the message was rewritten (the rewrite is a follow-up in memory, or comes
+        just after the closing) left its buttons, and nothing else rewrites a "no" or an
+        expiry later; for an approval, the action's final word, written once it ended,
+        as the ledger keeps it (``_final_word``). The rewrite is the one the follow-up
+        makes (the same words): shown again, it changes nothing."""
         return (
             not self._term_synced
             and question.status in answers
             and question.channel != LedgerOnlyChannel.name
             and question.id not in self._restated
             and question.answered_at is not None
-            and question.answered_at >= now - RESTATE_AT_START
+            and question.answered_at >= (now - RESTATE_AT_START if since is None else since)
             and self.approvals.unfollowed(question.id)
         )
 

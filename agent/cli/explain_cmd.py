@@ -85,6 +85,8 @@ def _feedback_line(item: dict[str, Any], reason: str | None = None) -> str:
             told = "the decision's reason, under why above" if why == reason else why
             if isinstance(said, str) and said.startswith(why):
                 told += said[len(why) :]
+            elif isinstance(said, str) and said.endswith(why):
+                pass  # the outcome, then the why ("failed: WHY"): the line says both
             elif said is not None:
                 detail["said"] = said
             rest = f" {_clipped(detail, 160)}" if detail else ""

@@ -1401,8 +1401,12 @@ class CanaryLoop:
         """Record the outcome ``_seen`` found for a watched verdict."""
         right, why = outcome
         verdict = "unverified" if right is None else "right" if right else "wrong"
-        self.decisions.progress(watch.decision_id, f"{verdict}: {why}", final=True)
-        detail = {"why": why, "stable_images": list(running)}
+        # The outcome first, with the question's final word (``said``), then the word:
+        # a crash between the two leaves the rewrite to the next process's first sync
+        # (``DecisionService._final_word``). Said first, the resumed watch judged the
+        # verdict again and said it twice.
+        said = f"{verdict}: {why}"
+        detail = {"why": why, "stable_images": list(running), "said": said}
         if right is None:
             self.decisions.ledger.add_feedback(
                 watch.decision_id, "verification", "unverified", "autonomic", now, detail
@@ -1415,6 +1419,7 @@ class CanaryLoop:
                     status="done",
                     detail=detail,
                 )
+        self.decisions.progress(watch.decision_id, said, final=True)
         log.info("canary decision %s: %s", short_id(watch.decision_id), why)
 
     def _resume(self, now: float) -> None:

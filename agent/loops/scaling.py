@@ -2347,6 +2347,9 @@ class ScalingLoop:
                 f"lowering {check.before} -> {check.after}"
             )
         detail["why"] = why
+        # The question's final word, kept with the verdict: a process that dies before
+        # the message's rewrite below leaves it to the next one's first sync.
+        said = detail["said"] = f"{outcome}: {why}"
         if verdict is None:
             # No verdict on the forecast: its row and "done" in one transaction, the row
             # once-only, so that a failure between two writes (the ledger away) cannot
@@ -2366,7 +2369,7 @@ class ScalingLoop:
                     status="verified" if verdict else "failed",
                     detail=detail,
                 )
-        self.decisions.progress(check.decision_id, f"{outcome}: {why}", final=True)
+        self.decisions.progress(check.decision_id, said, final=True)
 
     def _configured_min(self, hpa: HpaState, now: float) -> int:
         """The HPA's own ``minReplicas``, as it was before this loop first raised it.
@@ -3849,11 +3852,13 @@ class ScalingLoop:
         log.warning("scaling %s: %s", ref, why)
         # The closing and its why are one transaction: a ledger gone between the two
         # left the decision failed with no why for ``autonomic explain``.
-        row = Feedback(
-            decision_id, "execution", "failed", "autonomic", {"reason": reason, "why": why}
-        )
+        # ``said``: the message's final word, which a crash before its rewrite leaves to
+        # the next process's first sync (``DecisionService._final_word``).
+        said = f"failed: {why}"
+        detail = {"reason": reason, "why": why, "said": said}
+        row = Feedback(decision_id, "execution", "failed", "autonomic", detail)
         self.decisions.ledger.transition(decision_id, ["approved"], "failed", now, feedback=[row])
-        self.decisions.progress(decision_id, f"failed: {why}", final=True)
+        self.decisions.progress(decision_id, said, final=True)
 
     def _decide(
         self,

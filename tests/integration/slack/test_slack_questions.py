@@ -890,3 +890,107 @@ def test_a_scaling_approvals_closing_a_crash_cut_off_is_shown_at_the_next_start(
     [message] = rig.slack.top_level()
     assert why in _text(message.blocks)
     assert "Executing next" not in _text(message.blocks)
+
+
+def test_a_judged_floors_final_word_a_crash_cut_off_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """An approved floor written, then judged (its lead time and five minutes on, here
+    over an hour after the answer): the scaling loop keeps the message's final word with
+    the verdict (``said``), and the next process's first sync restates it, once. Before,
+    a written floor's final word was not kept, and a crash between the verdict and the
+    message's rewrite left it saying "Executing next" for good."""
+    from agent.ledger import Feedback
+
+    said = "unneeded: the load peaked at 3 pods' worth; the raise from 3 to 7 was not needed"
+    decision_id = rig.decision(kind="scaling", decision_type="predictive-floor/Deployment")
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    answer = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "approved", "U0ALICE", answer)
+    assert rig.ledger.answer(
+        asked.question_id, "approved", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "approved", rig.clock())
+    assert rig.ledger.transition(decision_id, ["approved"], "verifying", rig.clock())
+    rig.clock.advance(65 * 60)  # a lead time of an hour: judged past the answer's hour
+    detail = {"why": said.removeprefix("unneeded: "), "said": said}
+    verdict = Feedback(decision_id, "verification", "unneeded", "autonomic", detail)
+    assert rig.ledger.settle(decision_id, ["verifying"], "done", rig.clock(), verdict)[0]
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert not _blocks_of("actions", message.blocks)
+    assert said in _text(message.blocks)
+    assert "Executing next" not in _text(message.blocks)
+    assert len(rig.slack.calls_to("chat.update")) == 1
+    assert not rig.slack.calls_to("chat.postMessage")[1:]  # said on the message, not again
+    # A start more than an hour after the word leaves it alone.
+    rig.clock.advance(3601)
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1
+
+
+def test_a_refused_floors_final_word_is_restated_as_the_message_said_it(rig: Rig) -> None:
+    """A floor write the cluster refused: the message said "failed: WHY", kept with the
+    closing (``said``). Before, the next start restated the closing's why alone."""
+    from agent.ledger import Feedback
+
+    why = "minReplicas 3 to 7 not written (Forbidden): forbidden; no new try for 5 min"
+    detail = {"reason": "Forbidden", "why": why, "said": f"failed: {why}"}
+    decision_id = rig.decision(kind="scaling", decision_type="predictive-floor/Deployment")
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    answer = {"question_id": asked.question_id, "via": "slack", "click_id": "U0ALICE@1.0"}
+    record = Feedback(decision_id, "answer", "approved", "U0ALICE", answer)
+    assert rig.ledger.answer(
+        asked.question_id, "approved", "U0ALICE", rig.clock(), None, feedback=[record]
+    )
+    assert rig.ledger.transition(decision_id, ["asked"], "approved", rig.clock())
+    row = Feedback(decision_id, "execution", "failed", "autonomic", detail)
+    assert rig.ledger.transition(decision_id, ["approved"], "failed", rig.clock(), feedback=[row])
+    assert _restarted(rig).sync_answers() == 0
+    rig.drain()
+    [message] = rig.slack.top_level()
+    assert f"failed: {why}" in _text(message.blocks)
+
+
+def test_a_question_closed_as_no_longer_needed_a_crash_cut_off_is_shown_at_the_next_start(
+    rig: Rig,
+) -> None:
+    """A question closed unanswered because what it asked about was settled without it
+    (a canary rolled out again, a scheduled floor due): the closing is in the ledger and
+    the process died before the message's rewrite, which comes just after. The next
+    process's first sync rewrites it ("No longer needed", no buttons), once. Before, the
+    sync passed over such questions, and the message kept its buttons for good."""
+    decision_id = rig.decision(kind="scaling", decision_type="predictive-floor/Deployment")
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    [question] = rig.ledger.questions_for([decision_id])
+    why = "a scheduled floor of 9 falls due"
+    assert rig.ledger.supersede_question(question, why, rig.clock()) is not None
+    assert asked.question_id == question.id
+    daemon = _restarted(rig)
+    for _ in range(2):
+        assert daemon.sync_answers() == 0
+        rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1
+    [message] = rig.slack.top_level()
+    assert not _blocks_of("actions", message.blocks)
+    assert "No longer needed" in _text(message.blocks)
+
+
+def test_a_question_this_process_closed_as_no_longer_needed_is_not_restated(rig: Rig) -> None:
+    """The process that closed a question rewrote its message then: its own first sync
+    of a term does not rewrite it again."""
+    daemon = _restarted(rig)
+    decision_id = rig.decision(kind="canary", decision_type="canary/Deployment")
+    rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(60)
+    assert daemon.supersede(decision_id, "the canary was rolled out again", reason="CanaryMovedOn")
+    rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1
+    assert daemon.sync_answers() == 0
+    rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1

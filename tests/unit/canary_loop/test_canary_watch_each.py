@@ -140,14 +140,16 @@ def test_a_verdict_whose_outcome_fails_to_be_recorded_does_not_stop_the_others(
     cart = _rollback(rig, CART, "done")
     search = _rollback(rig, STABLE, "done")
     _cycle(rig)
-    real = rig.decisions.progress
+    real = rig.decisions.record_outcome
 
-    def progress(decision_id: str, *args: Any, **kwargs: Any) -> None:
+    def record_outcome(decision_id: str, *args: Any, **kwargs: Any) -> None:
         if decision_id == cart:
-            raise KeyError("thread")
+            raise RuntimeError("a verdict the ledger layer cannot take")
         real(decision_id, *args, **kwargs)
 
-    monkeypatch.setattr(rig.decisions, "progress", progress)
+    # The outcome is recorded before the question's final word is said (a failure in
+    # the saying leaves it recorded): the recording is what fails here.
+    monkeypatch.setattr(rig.decisions, "record_outcome", record_outcome)
     assert isinstance(rig.cluster, SimCluster)
     rig.cluster.roll_out(CART, "cart:4")
     rig.cluster.roll_out(STABLE, "search:4")

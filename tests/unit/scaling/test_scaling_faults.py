@@ -1511,6 +1511,29 @@ def test_a_refused_write_waited_out_earns_a_floor_coming_down_no_drop() -> None:
     assert model.previous is not None and model.previous.floor == paced(25, 1) == 23
 
 
+def test_a_refused_writes_final_word_is_kept_with_its_closing() -> None:
+    """The cluster refuses an approved floor's write: the decision fails, and its
+    question's message is rewritten "failed: ...". Those words are kept with the
+    closing (``said``), so that the next process's first sync restates them after a
+    crash before the rewrite; before, it restated the closing's why alone, without the
+    "failed:" the message said."""
+    loop, clock, _web = at_forty(81, "auto")
+    executor = cast(Any, loop.executor)
+
+    def refuse(key: str, step: int, operation: Any, **kwargs: Any) -> Any:
+        executor.applied.append(operation)
+        return SimpleNamespace(status="failed", message="forbidden", reason="Forbidden")
+
+    executor.apply = refuse
+    run(loop, clock, SCALE_IN_PATIENCE, land=False)
+    decisions = cast(Any, loop.decisions)
+    [(decision_id, text, _final)] = [p for p in decisions.progressed if p[2]]
+    assert text.startswith("failed: ") and "(Forbidden): forbidden" in text
+    record = decisions.ledger.records[decision_id]
+    assert record.status == "failed"
+    assert record.feedback_detail["said"] == text
+
+
 def test_an_open_question_earns_a_floor_coming_down_no_drop() -> None:
     """The fifth cycle asks to lower 40 to 25, and the question stays open ten minutes.
     The cycles it was open went on pacing the wish down unwritten, so once the approved

@@ -316,6 +316,9 @@ def test_a_raised_floor_is_judged_by_whether_its_load_came(
     said = [(text, final) for d, text, final in decisions.progressed if d == "d-1"]
     assert said[0][0].startswith("applied:") and not said[0][1]
     assert said[-1][0].startswith(f"{outcome}: the load peaked at") and said[-1][1]
+    # ... kept with the verdict: a process that dies before the message's rewrite leaves
+    # it to the next one's first sync, which restates these words (before: not kept).
+    assert decisions.ledger.records["d-1"].feedback_detail["said"] == said[-1][0]
 
 
 def test_an_applied_floor_left_unjudged_by_a_restart_is_judged_by_the_next_process() -> None:
