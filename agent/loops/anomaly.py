@@ -34,7 +34,10 @@ a restart or a new leader restores the incident with it), and at a clean shutdow
 is not saved yet (bounded in time: ``save_at_shutdown``), and restored at start, so a
 restart does not mean a new warm-up for every series; points since a series' last save
 are read again. A replica that begins to lead again drops what it held (``forget``: it
-is from before another leader's turn) and restores the series the same way. The saved
+is from before another leader's turn) and restores the series the same way. A series
+restored with its incident open and reported sends that incident's signal again (the
+engine's queue is in memory, and the process that sent it may have died before its
+cycle; the engine decides once per incident key). The saved
 series of a query (those with a point within its ``history``) are restored before its
 first read, so that read starts at their last
 points instead of ``history`` ago (a week of every series at once was the daemon's
