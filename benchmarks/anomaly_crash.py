@@ -46,6 +46,14 @@ every run, from the ledger and the fake server's request log:
   never name one incident closed at two different times.
 
 Prints a markdown table; exits 1 on any violation.
+
+Measured on the shared 2-core machine (session 44). ``--runs 3 --hook queued``: main at
+ba1a39ab, 3 of 3 runs lose web's incident's signal (0 remediation decisions: no runbook
+ever saw it); branch anomcrash44, 0 of 3. ``--runs 30`` (seed 20261126) on anomcrash44:
+66 processes, 36 SIGKILLs (8 at random, 28 at hook points), 89 of 90 scripted anomalies
+recorded once each, 30 remediation decisions (27 verified, 3 failed and escalated after
+a kill before the write), 27 Deployment writes, none twice, 1 violation, 150 s: run 13,
+after a kill at ``before-cycle``, recorded no incident for api's plateau (not diagnosed).
 """
 
 from __future__ import annotations
