@@ -34,7 +34,10 @@ a restart or a new leader restores the incident with it), and at a clean shutdow
 is not saved yet (bounded in time: ``save_at_shutdown``), and restored at start, so a
 restart does not mean a new warm-up for every series; points since a series' last save
 are read again. A replica that begins to lead again drops what it held (``forget``: it
-is from before another leader's turn) and restores the series the same way. The saved
+is from before another leader's turn) and restores the series the same way. A series
+restored with its incident open and reported sends that incident's signal again (the
+engine's queue is in memory, and the process that sent it may have died before its
+cycle; the engine decides once per incident key). The saved
 series of a query (those with a point within its ``history``) are restored before its
 first read, so that read starts at their last
 points instead of ``history`` ago (a week of every series at once was the daemon's
@@ -572,6 +575,7 @@ class AnomalyLoop:
         prefix = f"anomaly/{query.name}{{"
         keys = self.ledger.guard_keys(prefix)
         restored = 0
+        resent: list[Signal] = []
         for number, ledger_key in enumerate(keys, 1):
             key = ledger_key.removeprefix("anomaly/")
             if key in self.series:
@@ -581,6 +585,9 @@ class AnomalyLoop:
                 state.seen_at = now
                 self._keep(key, state)
                 restored += 1
+                again = self._signal_again(query, key, state, now)
+                if again is not None:
+                    resent.append(again)
             if number % 1000 == 0:
                 log.info(
                     "anomaly query %s: restoring saved series, %d of %d",
@@ -590,6 +597,46 @@ class AnomalyLoop:
                 )
         if keys:
             log.info("anomaly query %s: %d saved series restored", query.name, restored)
+        if resent:
+            log.info(
+                "anomaly query %s: the signals of %d open incidents sent again to the "
+                "runbooks (the engine does not decide twice on one incident)",
+                query.name,
+                len(resent),
+            )
+            self.submit(resent)
+
+    def _signal_again(
+        self, query: AnomalyQuery, key: str, state: SeriesState, now: float
+    ) -> Signal | None:
+        """The signal of the incident open on a restored series, as it was sent, or None:
+        none open, its report still owed (made at the next read), or its series silent
+        for ``GAP_RESETS_INCIDENT`` steps (its next point drops it). A signal sent lives
+        in the engine's memory until its cycle takes it up: a process that died between
+        the two (after the series was saved, incident reported) lost it, and nothing
+        else sends it (the incident is open: its points are not news)."""
+        incident, sent = state.tracker.current, state.opened
+        if incident is None or sent is None or state.unreported is not None:
+            return None
+        if now - state.last_real > GAP_RESETS_INCIDENT * query.step:
+            return None
+        try:
+            return anomaly_signal(
+                metric=query.name,
+                target=state.target,
+                observed=float(sent["observed"]),
+                lower=float(sent["lower"]),
+                upper=float(sent["upper"]),
+                score=float(sent.get("score", 0.0)),  # absent before it was kept
+                confidence=float(sent["confidence"]),
+                at=incident.opened_at,
+                labels={str(k): str(v) for k, v in (sent.get("labels") or {}).items()},
+                incident_start=incident.opened_at,
+                series=key,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("anomaly series %s: its open incident's signal unreadable (%s)", key, exc)
+            return None
 
     def _evict(self, query: AnomalyQuery, now: float) -> None:
         """Save and drop the series of ``query`` that its fresh reads have not returned
@@ -842,6 +889,7 @@ class AnomalyLoop:
             "lower": signal.evidence["lower"],
             "upper": signal.evidence["upper"],
             "confidence": signal.confidence,
+            "score": score,
         }
         if known is not None:
             self.submit([signal])

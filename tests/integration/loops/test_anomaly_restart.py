@@ -290,3 +290,31 @@ def test_a_daemon_restarted_mid_incident_does_not_ask_the_on_call_again(tmp_path
         again.engine.cycle()
     assert [q.id for q in r.ledger.questions(status=None)] == [question.id]
     assert len(r.ledger.decisions(kind="anomaly")) == 1
+
+
+def test_a_signal_lost_with_the_process_is_sent_again_after_a_restart(ledger: Ledger) -> None:
+    """Killed after the cycle that opened the incident (recorded, its series saved with
+    it) and before the engine took its signal from its in-memory queue: the restarted
+    loop restored the incident as open and reported, so nothing sent its signal again,
+    and no runbook ever saw the incident (benchmarks/anomaly_crash.py, hook ``queued``).
+    Now a restored open incident's signal is sent again, as it was sent; it is not
+    recorded again."""
+    clock, reader, lost = FakeClock(T0), Flapping(), []
+    loop = _loop(ledger, clock, reader, lost)
+    loop.cycle()
+    reader.at, reader.length = T0 + 2 * STEP, 60
+    _run(loop, clock, 3)
+    (first,) = _opened(ledger)
+    (sent,) = lost  # in the engine's queue when the process died
+
+    clock.advance(STEP)
+    signals: list[Signal] = []
+    restarted = _loop(ledger, clock, reader, signals)
+    restarted.cycle()
+    again = [s for s in signals if s.dedup_key == first]
+    assert len(again) == 1
+    assert again[0].confidence == sent.confidence
+    assert again[0].evidence["observed"] == sent.evidence["observed"]
+    assert again[0].evidence["score"] == sent.evidence["score"]
+    assert _opened(ledger) == [first]  # recorded once
+    assert restarted.status.incidents_opened == 0
