@@ -13,7 +13,8 @@ module redoes that step from the readings, with the controller's per-metric form
 - the controller passes each calculator one of three replica counts
   (``computeReplicasForMetrics``): ``specReplicas`` (the scale's ``spec.replicas``, which
   the HPA reports as ``status.currentReplicas``), ``statusReplicas`` (the scale's
-  ``status.replicas``: the target's pods, not terminating) or, inside the calculator, a
+  ``status.replicas``: the target's pods, not terminating; an Argo Rollout's scale
+  reads its ``status.HPAReplicas``) or, inside the calculator, a
   count of ready pods. Per kind and target type:
 
   ========================================  ===========  =================================
@@ -45,7 +46,7 @@ module redoes that step from the readings, with the controller's per-metric form
   replicas, and otherwise does not scale at all, so it never scales down.
 
 What this cannot see, and so leaves out: the pods themselves. The ready and status
-counts are the workload's ``status.readyReplicas`` and ``status.replicas`` as read now,
+counts are the workload's ``status.readyReplicas`` and scale status.replicas as read now,
 not as the controller counted them at its last reconcile; for a pod-read metric the
 controller's ready count is the pods it has a sample from (for cpu, also past their
 start-up), which ``readyReplicas`` approximates; pods not ready yet or without a sample,
@@ -367,7 +368,7 @@ def explain_metrics(
 
     ``current_replicas`` is the HPA's ``status.currentReplicas`` (the scale's
     spec.replicas at its last reconcile); ``status_replicas`` and ``ready_replicas``
-    the workload's ``status.replicas`` and ``status.readyReplicas``, None when not
+    the workload's scale status.replicas and ``status.readyReplicas``, None when not
     known (``current_replicas`` is used). ``tolerance_up`` and ``tolerance_down`` are
     the HPA's own (``behavior.scaleUp`` and ``scaleDown.tolerance``), None for the
     controller's default of 0.1."""

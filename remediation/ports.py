@@ -106,9 +106,11 @@ class WorkloadState:
     annotations: dict[str, str]
     selector: dict[str, str]
     containers: tuple[ContainerState, ...]
-    # ``status.replicas``: its pods, not terminating (the scale subresource's
-    # status.replicas, the count the HPA controller divides an Object or External
-    # AverageValue metric's total by). None when not known.
+    # The scale subresource's status.replicas, the count the HPA controller divides an
+    # Object or External AverageValue metric's total by: ``status.replicas`` (its pods,
+    # not terminating) for a Deployment or StatefulSet, ``status.HPAReplicas`` for an
+    # Argo Rollout (with blueGreen, the active ReplicaSet's pods only). None when not
+    # known.
     status_replicas: int | None = None
     generation: int = 0
     observed_generation: int = 0

@@ -170,8 +170,8 @@ def _whole(obj: Obj, path: str, raw: Any, default: int) -> int:
 
 
 def _whole_or_none(raw: Any) -> int | None:
-    """A count only explained, never acted on (``status.replicas``): 0 when absent (the
-    API leaves a 0 out), None when it is no whole number that is not negative, rather
+    """A count only explained, never acted on (the scale's status.replicas): 0 when
+    absent (the API leaves a 0 out), None when it is no whole number that is not negative, rather
     than make the whole object unreadable."""
     if raw is None:
         return 0
@@ -430,7 +430,10 @@ def workload_state(
         ref=_ref(obj, cast(Kind, obj.get("kind", ""))),
         replicas=_whole(obj, "spec.replicas", spec.get("replicas"), 1),
         ready_replicas=_whole(obj, "status.readyReplicas", status.get("readyReplicas"), 0),
-        status_replicas=_whole_or_none(status.get("replicas")),
+        # The scale subresource's status.replicas, which the HPA controller reads: a
+        # Rollout's is ``status.HPAReplicas`` (its CRD's ``statusReplicasPath``; blue-green
+        # counts the active ReplicaSet's pods only), the others' ``status.replicas``.
+        status_replicas=_whole_or_none(status.get("HPAReplicas" if rollout else "replicas")),
         updated_replicas=_whole(obj, "status.updatedReplicas", status.get("updatedReplicas"), 0),
         available_replicas=_whole(
             obj, "status.availableReplicas", status.get("availableReplicas"), 0

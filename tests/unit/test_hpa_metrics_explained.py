@@ -521,3 +521,27 @@ def test_the_workload_reads_its_status_replicas() -> None:
     assert workload_state(deployment).status_replicas == 0
     deployment["status"]["replicas"] = "six"
     assert workload_state(deployment).status_replicas is None
+
+
+def test_a_rollouts_status_replicas_is_its_hpa_replicas() -> None:
+    """An Argo Rollout's scale subresource reads ``status.HPAReplicas`` (the CRD's
+    ``statusReplicasPath``), not ``status.replicas``: mid blue-green, 4 active pods and 4
+    preview ones are 8 pods but 4 to the HPA, so a queue of 30 a pod of 20 is 120 in all
+    and proposes 6 (dividing by 8 would make it 240 and propose 12)."""
+    rollout: dict[str, Any] = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"replicas": 4, "strategy": {"blueGreen": {"activeService": "web"}}},
+        "status": {"replicas": 8, "HPAReplicas": 4, "readyReplicas": 8},
+    }
+    state = workload_state(rollout)
+    assert state.status_replicas == 4
+    queue = MetricReading("External", "queue", "AverageValue", 20, 30)
+    breakdown = explain_metrics(
+        [queue], state.replicas, status_replicas=state.status_replicas, ready_replicas=4
+    )
+    assert breakdown.replicas == 6
+    # Left out (omitempty) it is 0, as the API leaves a 0 out.
+    del rollout["status"]["HPAReplicas"]
+    assert workload_state(rollout).status_replicas == 0
