@@ -151,6 +151,9 @@ class MetricsBreakdown:
     # caller did not know them).
     status_replicas: int = 0
     ready_replicas: int = 0
+    # When a metric's reading leaves its proposal open (its ``at_least``), the smallest
+    # count the metrics may lead to (``replicas`` is the largest); None when one number.
+    at_least: int | None = None
 
     @property
     def deciding(self) -> MetricProposal | None:
@@ -202,6 +205,7 @@ class MetricsBreakdown:
             "metrics": [p.as_dict() for p in self.proposals],
             "decides": deciding.label if deciding is not None else None,
             "proposes": self.replicas,
+            **({"proposesAtLeast": self.at_least} if self.at_least is not None else {}),
             "tolerance": {"scaleUp": self.tolerance_up, "scaleDown": self.tolerance_down},
             "summary": self.sentence(),
             "note": (
@@ -378,18 +382,43 @@ def explain_metrics(
     pods = spec if status_replicas is None else max(0, status_replicas)
     ready = spec if ready_replicas is None else max(0, ready_replicas)
     proposals = tuple(_propose(r, spec, pods, ready, up, down) for r in readings)
-    decides: int | None = None
-    for index, proposal in enumerate(proposals):
-        if proposal.replicas is None:
-            continue
-        best = None if decides is None else proposals[decides].replicas
-        # ``computeReplicasForMetrics``: ``replicas == 0 || replicaCountProposal > replicas``
-        if best is None or best == 0 or proposal.replicas > best:
-            decides = index
     missing = any(p.replicas is None for p in proposals)
-    chosen = None if decides is None else proposals[decides].replicas
-    held = False
+    decides, chosen, held = _decide([p.replicas for p in proposals], spec, missing)
+    # A reading that leaves its metric's proposal open (``at_least``) leaves the count
+    # open too: the same steps on each metric's smallest proposal give the smallest
+    # count (the count only grows with each proposal).
+    _, low, _ = _decide(
+        [p.replicas if p.at_least is None else p.at_least for p in proposals], spec, missing
+    )
+    return MetricsBreakdown(
+        spec,
+        proposals,
+        decides,
+        chosen,
+        held,
+        up,
+        down,
+        pods,
+        ready,
+        at_least=low if low != chosen else None,
+    )
+
+
+def _decide(
+    values: list[int | None], spec: int, missing: bool
+) -> tuple[int | None, int | None, bool]:
+    """The metric that decides (its index), the count the metrics lead to and whether a
+    metric without a reading holds it at ``spec``, as ``computeReplicasForMetrics``."""
+    decides: int | None = None
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        best = None if decides is None else values[decides]
+        # ``computeReplicasForMetrics``: ``replicas == 0 || replicaCountProposal > replicas``
+        if best is None or best == 0 or value > best:
+            decides = index
+    chosen = None if decides is None else values[decides]
     if chosen is not None and missing and chosen < spec:
         # ``invalidMetricsCount > 0 && replicas < specReplicas``: no scaling this cycle.
-        chosen, held = spec, True
-    return MetricsBreakdown(spec, proposals, decides, chosen, held, up, down, pods, ready)
+        return decides, spec, True
+    return decides, chosen, False

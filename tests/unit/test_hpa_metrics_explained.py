@@ -545,3 +545,18 @@ def test_a_rollouts_status_replicas_is_its_hpa_replicas() -> None:
     # Left out (omitempty) it is 0, as the API leaves a 0 out.
     del rollout["status"]["HPAReplicas"]
     assert workload_state(rollout).status_replicas == 0
+
+
+def test_a_proposal_left_open_leaves_the_count_open_too() -> None:
+    """The queue's reading (3334m of 5 over 3 pods) allows 2 or 3 and cpu proposes 2:
+    the count the metrics lead to is 2 or 3, not 3 for sure. ``proposes`` stays the
+    largest and ``proposesAtLeast`` gives the smallest, as for a metric."""
+    cpu = MetricReading("Resource", "cpu", "Utilization", 70, 40)
+    queue = MetricReading("External", "queue", "AverageValue", 5, 3.334, "5", "3334m")
+    breakdown = explain_metrics([cpu, queue], 3, status_replicas=3, ready_replicas=3)
+    assert [(p.at_least, p.replicas) for p in breakdown.proposals] == [(None, 2), (2, 3)]
+    shown = breakdown.as_dict()
+    assert (shown["proposesAtLeast"], shown["proposes"]) == (2, 3)
+    # One number when every proposal is: no proposesAtLeast.
+    alone = explain_metrics([cpu], 3, status_replicas=3, ready_replicas=3)
+    assert "proposesAtLeast" not in alone.as_dict() and alone.as_dict()["proposes"] == 2
