@@ -48,8 +48,10 @@ module redoes that step from the readings, with the controller's per-metric form
 What this cannot see, and so leaves out: the pods themselves. The ready and status
 counts are the workload's ``status.readyReplicas`` and scale status.replicas as read now,
 not as the controller counted them at its last reconcile; for a pod-read metric the
-controller's ready count is the pods it has a sample from (for cpu, also past their
-start-up), which ``readyReplicas`` approximates; pods not ready yet or without a sample,
+controller's ready count is the running pods it has a sample from, Ready or not (for
+cpu, less those it still counts as starting up), and for a Value target the Running and
+Ready pods its selector finds, terminating ones included: ``readyReplicas`` only
+approximates both; pods not ready yet or without a sample,
 which it counts as idle on the way up and busy on the way down, are not seen. Nor is
 anything after this step: the stabilization window, the ``behavior`` rate policies,
 ``minReplicas`` and ``maxReplicas``. The answer is what the HPA's last reported status
