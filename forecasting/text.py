@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["shown_text", "unseen_character"]
+__all__ = ["shown_parts", "shown_text", "unseen_character"]
 
 # The ASCII control characters but newline and tab, and DEL.
 _ASCII_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -24,11 +24,55 @@ _ASCII_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
+# A zero-width joiner or non-joiner between two visible non-ASCII characters is part of
+# what they show: an emoji sequence (woman + ZWJ + laptop, white flag + U+FE0F + ZWJ +
+# rainbow: after a variation selector or a skin tone too) or a word of a script that
+# needs it (Persian, the Indic scripts).
+# Between ASCII characters it only hides (``ad\u200cmin``): escaped there.
+_JOINERS = "\u200c\u200d"
+_JOINED_CATEGORIES = ("L", "M", "S")  # letters, marks (U+FE0F, a virama), symbols (emoji)
+# A subdivision flag (England, Scotland, Wales): a black flag, two to six tag letters
+# or digits, and the cancel tag. Any other tag character is invisible text: escaped.
+_TAG_FLAG = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6}\U000e007f")
+
+
 def _escaped(char: str) -> str:
     code = ord(char)
     if code < 0x100:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _joins(before: str, after: str) -> bool:
+    """Whether a joiner between ``before`` and ``after`` joins two visible non-ASCII
+    characters (letters, marks, symbols)."""
+    return all(
+        not char.isascii() and unicodedata.category(char).startswith(_JOINED_CATEGORIES)
+        for char in (before, after)
+    )
+
+
+def shown_parts(text: str) -> list[str]:
+    """``shown_text(text)`` as one piece per character of ``text`` (its escape, itself,
+    or "" for a carriage return ending a line), so that a caller cutting it cuts between
+    characters of ``text`` and each is shown as in the whole."""
+    flags = {
+        at for match in _TAG_FLAG.finditer(text) for at in range(match.start() + 1, match.end())
+    }
+    last = len(text) - 1
+    parts: list[str] = []
+    for at, char in enumerate(text):
+        if char == "\r" and at < last and text[at + 1] == "\n":
+            parts.append("")  # a line ending written on Windows: one newline
+        else:
+            shown = (
+                char in "\n\t"
+                or unicodedata.category(char) not in _HIDDEN_CATEGORIES
+                or at in flags
+                or (char in _JOINERS and 0 < at < last and _joins(text[at - 1], text[at + 1]))
+            )
+            parts.append(char if shown else _escaped(char))
+    return parts
 
 
 def shown_text(text: str) -> str:
@@ -39,18 +83,20 @@ def shown_text(text: str) -> str:
     link; a carriage return, which would let later text overwrite a line, as
     ``\\x0d``), bidi overrides and isolates (U+202A-U+202E, U+2066-U+2069: ``\\u202e``)
     and other invisible format characters (zero-width spaces and joiners, U+FEFF, the
-    soft hyphen), U+2028 and U+2029. A carriage return before a newline (a line ending
-    written on Windows) is dropped. Backslashes are left as they are: the result holds
-    none of these characters, so showing it again changes nothing."""
-    text = text.replace("\r\n", "\n")
+    soft hyphen, tag characters), U+2028 and U+2029. What an emoji or a script needs is
+    kept: a zero-width joiner or non-joiner between two visible non-ASCII characters
+    (an emoji ZWJ sequence, a Persian word), a subdivision flag's tags (England's);
+    variation selectors, skin tones and regional-indicator flags are not hidden
+    characters. A carriage return before a newline (a line ending written on Windows)
+    is dropped.
+    Backslashes are left as they are: the result holds none of these characters (each
+    kept joiner keeps its neighbours), so showing it again changes nothing; a literal
+    ``\\x1b`` typed as four characters reads the same as an escaped ESC."""
     if text.isascii():
-        return _ASCII_CONTROLS.sub(lambda match: _escaped(match.group()), text)
-    return "".join(
-        _escaped(char)
-        if char not in "\n\t" and unicodedata.category(char) in _HIDDEN_CATEGORIES
-        else char
-        for char in text
-    )
+        return _ASCII_CONTROLS.sub(
+            lambda match: _escaped(match.group()), text.replace("\r\n", "\n")
+        )
+    return "".join(shown_parts(text))
 
 
 def unseen_character(text: str) -> str:

@@ -90,6 +90,7 @@ from agent.adapters.kube_state import (
     hpa_state,
     node_state,
     owner_index,
+    parse_time,
     pod_state,
     unread_object,
     volume_claim_state,
@@ -845,8 +846,11 @@ class KubernetesCluster:
         # Of the same object, and none last seen longer ago than ``event_max_age`` (an
         # API server's ``--event-ttl`` may be a day).
         uids, since = self._current_uids(about), self._wall_clock() - self.event_max_age
+        created = self._nodes_created(about)
         kept = [
-            e for e in items if _same(e, uids) and ((at := event_time(e)) is None or at >= since)
+            e
+            for e in items
+            if _same(e, uids, created) and ((at := event_time(e)) is None or at >= since)
         ]
         return EventsRead(
             tuple(_object_event(e) for e in kept), tuple(about), "; ".join(left_out) or None
@@ -957,6 +961,19 @@ class KubernetesCluster:
             if isinstance(uid, str) and uid:
                 uids[(ref.kind, ref.name)] = uid
         return uids
+
+    def _nodes_created(self, refs: Iterable[ObjectRef]) -> dict[str, float]:
+        """When each Node of ``refs`` that the cache holds was created (by name): the
+        kubelet's Events name a Node by its name, not its uid, so only their time tells
+        those of an earlier Node of the same name (``_same``)."""
+        cache = self.caches.get("Node") if self._started else None
+        created: dict[str, float] = {}
+        for ref in refs:
+            node = cache.get(None, ref.name) if cache is not None and ref.kind == "Node" else None
+            at = parse_time((node.get("metadata") or {}).get("creationTimestamp")) if node else None
+            if at is not None:
+                created[ref.name] = at
+        return created
 
     def _current_replicasets(self, target: ObjectRef, began: float) -> list[ObjectRef]:
         """A Deployment's ReplicaSet of its current revision, or an Argo Rollout's
@@ -1200,16 +1217,28 @@ def _involved(event: Obj) -> tuple[str, str]:
     return (str(involved.get("kind") or ""), str(involved.get("name") or ""))
 
 
-def _same(event: Obj, uids: Mapping[tuple[str, str], str]) -> bool:
+# The kubelet records a few Events before it has registered its Node ("Starting",
+# "NodeHasSufficientMemory"): one last seen this long before the Node was created is
+# still taken as that Node's; one older is an earlier Node's of the same name.
+NODE_EVENTS_BEFORE_CREATION = 300.0
+
+
+def _same(
+    event: Obj, uids: Mapping[tuple[str, str], str], nodes_created: Mapping[str, float]
+) -> bool:
     """Whether ``event`` may be about the object of its kind and name that ``uids``
     holds: yes unless both uids are known and differ. The kubelet and kube-proxy
     record a Node's Events with the node's name where its uid goes
-    (``UID: types.UID(nodeName)``): such an Event is about the Node of that name."""
+    (``UID: types.UID(nodeName)``): such an Event is about the Node of that name,
+    unless it was last seen more than ``NODE_EVENTS_BEFORE_CREATION`` seconds before
+    that Node was created (``nodes_created``): an earlier Node's, deleted and created
+    again under the same name."""
     involved = event.get("involvedObject")
     said = involved.get("uid") if isinstance(involved, dict) else None
     kind, name = _involved(event)
     if kind == "Node" and said == name:
-        return True
+        created, at = nodes_created.get(name), event_time(event)
+        return created is None or at is None or at >= created - NODE_EVENTS_BEFORE_CREATION
     current = uids.get((kind, name))
     return not (isinstance(said, str) and said and current is not None and said != current)
 

@@ -23,7 +23,7 @@ from typing import Any
 from agent.ledger import is_hold
 from agent.routing import both_confidences, confidence_percent
 from agent.verdicts import no_verdict
-from forecasting.text import shown_text
+from forecasting.text import shown_parts, shown_text
 from remediation.events import event_lines
 from remediation.windows import to_utc_text
 
@@ -114,7 +114,11 @@ def escape(text: object) -> str:
     """Escape the three characters Slack's mrkdwn treats as control characters, and
     show the control, bidi and invisible characters of ``text`` as their escapes
     (``shown_text``)."""
-    return shown_text(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _mrkdwn_escaped(shown_text(str(text)))
+
+
+def _mrkdwn_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cut(text: str, limit: int) -> str:
@@ -130,8 +134,9 @@ def _escaped_cut(text: str, limit: int) -> str:
         return shown
     kept: list[str] = []
     length = 0
-    for char in text:
-        piece = escape(char)
+    # Each character as the whole shows it (an emoji's joiner kept), not alone.
+    for part in shown_parts(text):
+        piece = _mrkdwn_escaped(part)
         if length + len(piece) > limit - 1:
             break
         kept.append(piece)

@@ -49,3 +49,32 @@ def test_newline_tab_and_ordinary_text_are_left_alone() -> None:
     assert shown_text(text) == text
     # A Windows line ending is one newline, not a visible \x0d at each line's end.
     assert shown_text("one\r\ntwo") == "one\ntwo"
+
+
+# Text people write that holds a format character as part of what it shows: each is
+# left as it is (an emoji sequence or a word escaped in the middle reads as garbage).
+NEEDED: dict[str, str] = {
+    "emoji ZWJ sequence": "fixed by \U0001f469\u200d\U0001f4bb, thanks",
+    "ZWJ after a skin tone": "\U0001f469\U0001f3fd\u200d\U0001f4bb on it",
+    "ZWJ after a variation selector": "\U0001f3f3\ufe0f\u200d\U0001f308 ok",
+    "subdivision flag": "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",
+    "Persian word with ZWNJ": "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+    "Devanagari ZWJ": "\u0915\u094d\u200d\u0937",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NEEDED))
+def test_emoji_sequences_and_scripts_keep_their_joiners(kind: str) -> None:
+    text = NEEDED[kind]
+    assert shown_text(text) == text
+
+
+def test_a_joiner_or_tag_that_joins_nothing_is_still_escaped() -> None:
+    # Between ASCII letters, doubled, at an end, or a tag outside a flag: hidden text.
+    assert shown_text("ad\u200cmin \u00e9\u200d\u200d\u00e9 \U0001f469\u200d") == (
+        "ad\\u200cmin \u00e9\\u200d\\u200d\u00e9 \U0001f469\\u200d"
+    )
+    smuggled = "\U0001f3f4\U000e0049\U000e0067\U000e0062\U000e007f"  # an uppercase tag
+    assert shown_text(smuggled) == ("\U0001f3f4\\U000e0049\\U000e0067\\U000e0062\\U000e007f")
+    for text in [*NEEDED.values(), smuggled]:
+        assert shown_text(shown_text(text)) == shown_text(text)

@@ -502,6 +502,11 @@ def test_a_nodes_events_are_read_in_default_whoever_recorded_them(
     uid = node["metadata"]["uid"]
     at = rfc3339(rig.clock.now() - 30)
 
+    def created(node: dict[str, Any]) -> None:  # on the rig's clock, as the Events are
+        node["metadata"]["creationTimestamp"] = rfc3339(rig.clock.now() - 86400)
+
+    rig.server.store.modify("Node", "", "node-9", created)
+
     def put(name: str, reason: str, about_uid: str, source: str) -> None:
         rig.server.store.put(
             {
@@ -537,3 +542,44 @@ def test_a_nodes_events_are_read_in_default_whoever_recorded_them(
     (listed,) = [r for r in rig.requests() if r.resource == "events" and r.verb == "list"]
     assert listed.namespace == "default"
     assert listed.field_selector == "involvedObject.kind=Node,involvedObject.name=node-9"
+
+
+def test_a_recreated_nodes_kubelet_events_of_the_earlier_node_are_left_out(
+    rig: KubeRig,
+) -> None:
+    # The kubelet names a Node by its name where its uid goes, so the uid cannot tell
+    # an earlier Node of the same name: its time can. The Node was created 10 minutes
+    # ago; a kubelet Event last seen 30 minutes ago (within the hour Events are kept) is
+    # the earlier Node's. One seen 2 minutes before the creation is this Node's kubelet
+    # starting before it registered; one seen since, this Node's.
+    seed_node(rig.server.store, "node-9", ready=False)
+    now = rig.clock.now()
+
+    def created(node: dict[str, Any]) -> None:
+        node["metadata"]["creationTimestamp"] = rfc3339(now - 600)
+
+    rig.server.store.modify("Node", "", "node-9", created)
+    for name, reason, at in (
+        ("a", "Rebooted", now - 1800),
+        ("b", "Starting", now - 720),
+        ("c", "NodeHasDiskPressure", now - 60),
+    ):
+        rig.server.store.put(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": name, "namespace": "default"},
+                "involvedObject": {"kind": "Node", "name": "node-9", "uid": "node-9"},
+                "reason": reason,
+                "message": f"{reason} on node-9",
+                "type": "Warning",
+                "source": {"component": "kubelet"},
+                "count": 1,
+                "lastTimestamp": rfc3339(at),
+            }
+        )
+    assert rig.cluster.start(wait=5)
+
+    read = rig.cluster.recent_events(ObjectRef("Node", "node-9", ""))
+
+    assert sorted(e.reason for e in read.events) == ["NodeHasDiskPressure", "Starting"]

@@ -95,3 +95,26 @@ def test_control_bidi_and_invisible_characters_are_posted_as_escapes() -> None:
             assert f"Warning Bad{shown} ×2 on Pod/web-{shown}: said {shown} end" in said, kind
         question = "\n".join(_mrkdwn(question_blocks(decision, _question())))
         assert f"alert summary: sum {shown} end" in question, kind
+
+
+def test_an_emoji_sequence_is_posted_whole_in_a_reason_an_answer_and_a_long_event() -> None:
+    """A joiner that is part of an emoji is not a hidden character: a person's answer,
+    a decision's reason and an Event line long enough to be cut keep the emoji whole,
+    as Slack shows it."""
+    from remediation.events import fold_events
+    from remediation.ports import ObjectEvent
+
+    emoji = "\U0001f469\u200d\U0001f4bb"
+    events = fold_events(
+        [ObjectEvent("Pod/web-1", "Warning", "BackOff", f"{emoji} {'x' * 400}", 1, None)],
+        message_chars=500,
+    )
+    decision = _decision(evidence={"events": events}, reason=f"paged {emoji} twice")
+    answered = _question(
+        status="rejected", answered_by="U123", answered_at=0.0, answer_reason=f"mine {emoji}"
+    )
+    said = "\n".join(_mrkdwn(question_blocks(decision, answered)))
+    assert f"paged {emoji} twice" in said
+    assert f"mine {emoji}" in said
+    assert f"Warning BackOff on Pod/web-1: {emoji} xxx" in said
+    assert "\\u200d" not in said
