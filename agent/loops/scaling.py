@@ -262,9 +262,10 @@ WRITTEN_KEY = "scaling/written"
 # Per workload: the hold for replicas someone set after its HPA went (``_taken_over``),
 # kept for a new leader: {"quiet_until", "why", "workload_uid"}.
 TAKEN_KEY = "scaling/taken-over"
-# How long a hold of ``TAKEN_KEY`` is kept in the ledger after it was written: it lasts
-# an hour (``QUIET_AFTER_OVERRIDE``) from a change the API server dated, and a day leaves
-# room for that clock running ahead of this one's. Pruned after (housekeeping).
+# How long a hold of ``TAKEN_KEY`` is kept in the ledger after it was written: it ends at
+# the latest an hour (``QUIET_AFTER_OVERRIDE``) after it was written (a change the API
+# server dated ahead of this clock counts from now), and a day leaves room for replicas'
+# clocks that differ. Pruned after (housekeeping).
 TAKEN_KEEP = 86400.0
 SCHEDULED_CONFIDENCE = 0.95  # a scheduled floor is a person's instruction
 # How far ahead a scheduled floor's open window is looked at for its end, for the
@@ -1514,7 +1515,10 @@ class ScalingLoop:
         until = now + QUIET_AFTER_OVERRIDE
         scaled = f"{hpa_name}, which scaled {workload.ref},"
         if recalled is not None:
-            until = changed + QUIET_AFTER_OVERRIDE  # from the change, which was not seen
+            # From the change, which was not seen: it happened before this look, so its
+            # hour ends within the hour, whatever date the API server's clock gave it
+            # (one far ahead held the replicas for days, past the ledger's ``TAKEN_KEEP``).
+            until = min(changed, now) + QUIET_AFTER_OVERRIDE
             if until <= now:
                 return  # theirs for the hour after it, and that is over
             scaled = (

@@ -32,6 +32,8 @@ from agent.loops.scaling import (
     RETRY_AFTER_FAILURE,
     SCALE_IN_PATIENCE,
     STEP,
+    TAKEN_KEEP,
+    TAKEN_KEY,
     WRITTEN_KEY,
     ScalingLoop,
 )
@@ -1167,6 +1169,30 @@ def test_a_new_leader_judges_a_change_since_the_floor_on_the_api_servers_clock(
         )
         run(successor, clock, 8)
         assert brought_down(successor)
+
+
+def test_a_change_dated_days_ahead_holds_the_replicas_an_hour_not_until_then() -> None:
+    """The API server's clock two days ahead of the daemon's: the change to 30 that a new
+    leader did not see is dated two days ahead (managedFields). Its hour was counted from
+    that date, so the replicas were held for two days and an hour, and the hold kept in
+    the ledger for a third leader outlived the row's day (``TAKEN_KEEP``): the hourly
+    prune deleted it while it still held, and a leader after that went by its own
+    reading again. The change happened before this leader looked: the hold ends at the
+    latest an hour from now, and the ledger's record says the same."""
+    successor, clock, web = new_leader_after_the_hpa_went(
+        78, lambda decided, now: now + 2 * 86400.0
+    )
+    start = clock.now()
+    run(successor, clock, 2)
+    assert "is gone" in held_for(successor, web)
+    ledger = cast(Any, successor.decisions).ledger
+    record, _ = ledger.guard(f"{TAKEN_KEY}/{web.ref}")
+    assert start < record["quiet_until"] <= start + QUIET_AFTER_OVERRIDE < start + TAKEN_KEEP
+    assert replicas_written(successor) == []
+    run(successor, clock, QUIET_AFTER_OVERRIDE / STEP)
+    assert held_for(successor, web) == ""  # before: held until two days and an hour on
+    run(successor, clock, 5)
+    assert brought_down(successor)
 
 
 @pytest.mark.parametrize("has_hpa", [True, False])
