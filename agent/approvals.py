@@ -1048,6 +1048,11 @@ class Approvals:
                 short_id(due.id),
             )
             return None
+        if not question.message_ref:
+            # Posted late while it was being escalated (``_post_waiting``): its message
+            # landed after ``due`` was read, and is the one to rewrite. One that lands
+            # after this read is rewritten by the post itself (it reads it expired).
+            question = replace(question, message_ref=self._question(due.id).message_ref)
         self._followed.add(question.id)
         self._rewrite(question, NEXT_STEP["expired"], decision=decision)
         self._notify(question.id, "expired", "timeout")
@@ -1145,10 +1150,21 @@ class Approvals:
         chat = channel.primary if isinstance(channel, FallbackChannel) else channel
         found = getattr(chat, "found_posted", None)
         shown_before = callable(found) and bool(found(question_id))
-        self.ledger.set_message_ref(question_id, ref, expires_at=None if shown_before else expires)
+        # Moved only if its first expiry has not come by the time the post is written
+        # down: one that came during the post is ``expire_due``'s, which may be
+        # escalating it now (a moved expiry would then fail its mark after the on-call
+        # was told); that expiry rewrites the new message.
+        self.ledger.set_message_ref(
+            question_id,
+            ref,
+            expires_at=None if shown_before else expires,
+            now=self.clock(),
+        )
         latest = self._question(question_id)
         if late and not shown_before:
-            self.channel.thread(latest, self._late_note(question, latest, escalated, now))
+            self.channel.thread(
+                latest, self._late_note(question, latest, escalated, now, self.clock())
+            )
         if latest.status != "pending":  # answered from the CLI while being posted
             self.channel.update(decision, latest, NEXT_STEP.get(latest.status, latest.status))
         return ref
@@ -1162,28 +1178,37 @@ class Approvals:
             for row in self.ledger.feedback_for(question.decision_id)
         )
 
-    def _late_note(self, asked: Question, shown: Question, escalated: bool, now: float) -> str:
-        """The thread line of a question posted late: how late, why, until when."""
+    def _late_note(
+        self, asked: Question, shown: Question, escalated: bool, now: float, landed: float
+    ) -> str:
+        """The thread line of a question posted late: how late, why, until when.
+        ``landed``: when the post was written down (``shown`` is the question then)."""
         name = self.channel.name
         waited = span(max(0.0, now - asked.asked_at))
-        until = f"open until {to_utc_text(shown.expires_at)}"
-        if shown.status == "pending":
-            until += f", {span(max(0.0, shown.expires_at - now))} from now"
+        if shown.status != "pending":  # answered (or closed) while it was being posted
+            until = f"It was {shown.status} while it was being posted"
+        elif shown.expires_at <= landed:  # its first expiry came during the post
+            until = f"It expired at {to_utc_text(shown.expires_at)}, while it was being posted"
+        else:
+            until = (
+                f"It is open until {to_utc_text(shown.expires_at)}, "
+                f"{span(max(0.0, shown.expires_at - now))} from now, its whole answer time "
+                "counted from this post"
+            )
         if not escalated:
             return (
                 f"posted {waited} after it was asked: it was waiting its turn to be posted "
                 f"({name} takes about one message a second per channel) when the replica "
-                f"that asked it restarted or stopped leading. It is {until}, its whole "
-                "answer time counted from this post"
+                f"that asked it restarted or stopped leading. {until}"
             )
         # Not "refused": a post Slack carried out but did not answer in time
         # (SlackNoAnswer) is not known to have landed, and may be above.
         return (
             f"posted {waited} late: {name} did not take it when it was asked, so it was "
             "escalated in Autonomic's ledger then (answerable with 'autonomic approvals' "
-            f"meanwhile). It is {until}, its whole answer time counted from this post. If "
-            f"{name} did not answer then (rather than refuse it), an earlier copy of this "
-            "question may be above: either's buttons answer the same question, once"
+            f"meanwhile). {until}. If {name} did not answer then (rather than refuse it), "
+            "an earlier copy of this question may be above: either's buttons answer the same "
+            "question, once"
         )
 
     def _post_queued(self, question_id: str, late: bool) -> float | None:

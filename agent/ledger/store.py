@@ -1303,21 +1303,30 @@ class Ledger:
         return question_id
 
     def set_message_ref(
-        self, question_id: str, ref: str, *, expires_at: float | None = None
+        self,
+        question_id: str,
+        ref: str,
+        *,
+        expires_at: float | None = None,
+        now: float | None = None,
     ) -> None:
         """Where the question is shown; ``expires_at``: and, if it is still pending and
         would expire sooner, its new expiry (a question posted late gets its whole TTL
-        from when it is shown), in the same write."""
+        from when it is shown), in the same write. Not one whose expiry had come by
+        ``now`` (the post ended after it): ``expire_due`` may be escalating it as
+        unanswered, and a moved expiry would fail its mark after the on-call was told."""
         table = tables["questions"]
         with self._tx() as conn:
             conn.execute(table.update().where(table.c.id == question_id).values(message_ref=ref))
             if expires_at is not None:
+                due = table.c.expires_at > now if now is not None else sa.true()
                 conn.execute(
                     table.update()
                     .where(
                         table.c.id == question_id,
                         table.c.status == "pending",
                         table.c.expires_at < expires_at,
+                        due,
                     )
                     .values(expires_at=expires_at)
                 )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 from pydantic import SecretStr
 
@@ -140,6 +143,90 @@ def test_a_question_posted_late_gets_its_whole_ttl_from_the_post_and_says_so(
     rig.clock.advance(120)  # past the first expiry: still open, nothing escalated again
     assert rig.approvals.expire_due(rig.clock()) == []
     assert [f["kind"] for f in rig.ledger.feedback_for(decision_id)] == ["escalation"]
+
+
+def test_a_late_post_that_ends_after_the_expiry_does_not_undo_its_escalation(
+    rig: Rig,
+) -> None:
+    """A late post starts a second before the question's expiry and ends after it,
+    while the cycle's ``expire_due`` escalates the question as unanswered: the post's
+    move of the expiry lands between that escalation and its mark. Before, the moved
+    expiry won: the mark's compare-and-set failed (logged as "answered meanwhile"), so
+    the on-call was told nobody answered while the question stayed open for another
+    whole TTL, its decision still executable. Now an expiry already due when the post
+    lands is not moved: the escalation is marked, and the new message rewritten."""
+    rig.slack.fail_next("chat.postMessage", 500, times=3)
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    assert not asked.posted
+    expires = rig.question(asked.question_id).expires_at
+    rig.clock.now = expires - 1.0
+    assert isinstance(rig.approvals.channel, FallbackChannel)
+    slack = rig.approvals.channel.primary
+    fallback = rig.approvals.channel
+    posted, go_on = threading.Event(), threading.Event()
+    ask, escalate = slack.ask, fallback.escalate
+
+    def slow_ask(decision: Any, question: Any) -> str:
+        ref = ask(decision, question)
+        posted.set()  # Slack has it; the ledger not yet
+        assert go_on.wait(10.0)
+        return ref
+
+    poster = threading.Thread(target=lambda: rig.approvals.repost_unposted(rig.clock()))
+
+    def escalated(decision: Any, why: str) -> str:
+        ref = escalate(decision, why)
+        go_on.set()  # the late post lands between the escalation and its mark
+        poster.join(10.0)
+        return ref
+
+    slack.ask = slow_ask  # type: ignore[method-assign]
+    fallback.escalate = escalated  # type: ignore[method-assign]
+    poster.start()
+    assert posted.wait(10.0)
+    rig.clock.advance(2.0)  # the expiry has come while the post was under way
+    expiries = rig.approvals.expire_due(rig.clock())
+    assert not poster.is_alive()
+    rig.drain()
+    question = rig.question(asked.question_id)
+    assert question.status == "expired" and question.expires_at == expires
+    assert [e.question.id for e in expiries] == [asked.question_id]
+    assert question.message_ref  # the late message, rewritten as expired
+    [message] = [m for m in rig.slack.top_level() if question.message_ref.endswith(m.ts)]
+    assert not any(b.get("type") == "actions" for b in message.blocks)
+    [late] = rig.slack.replies(message.channel, message.ts)
+    assert "from now" not in late.text and "expired" in late.text
+
+
+def test_a_late_posts_thread_does_not_call_a_question_answered_meanwhile_open(
+    rig: Rig,
+) -> None:
+    """Approved from the CLI while its late post was under way: the message is then
+    rewritten as approved. Before, its thread line still said it was "open until ...,
+    its whole answer time counted from this post"; now it says it was approved."""
+    rig.slack.fail_next("chat.postMessage", 500, times=3)
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    assert not asked.posted
+    rig.clock.advance(60)
+    assert isinstance(rig.approvals.channel, FallbackChannel)
+    slack = rig.approvals.channel.primary
+    ask = slack.ask
+
+    def answered_meanwhile(decision: Any, question: Any) -> str:
+        ref = ask(decision, question)
+        rig.approvals.answer(asked.question_id, "approved", "U0ALICE", rig.clock())
+        return ref
+
+    slack.ask = answered_meanwhile  # type: ignore[method-assign]
+    assert rig.approvals.repost_unposted(rig.clock()) == 1
+    rig.drain()
+    question = rig.question(asked.question_id)
+    assert question.status == "approved"
+    [message] = rig.slack.top_level()
+    [late] = rig.slack.replies(message.channel, message.ts)
+    assert "open until" not in late.text
+    assert "It was approved while it was being posted" in late.text
 
 
 def test_slack_unreachable_falls_back_to_the_ledger_and_nothing_is_executed(rig: Rig) -> None:
