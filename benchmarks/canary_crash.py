@@ -34,8 +34,8 @@ Checked after every run, from the fake server's request log and store and the le
 - no action twice: at most one rollback write to the canary, at most one promotion write
   to the stable, and no more writes to an object than intents recorded for it;
 - the action a verdict called for is not lost: a rollback or promotion verdict handed on
-  has its runbook's decision (carried out, or saying why not), and an inconclusive one is
-  escalated;
+  has its runbook's decision, carried out or ended (failed and escalated, skipped...)
+  saying why not (counted apart), and an inconclusive one is escalated;
 - the verdict's Kubernetes Event is on the canary at least once (more than once is counted
   apart: see the results);
 - no decision left approved, executing or verifying, no question left open, no intent
@@ -96,6 +96,9 @@ MAX_DURATION = 1200.0  # the canary's maxDuration: an inconclusive verdict after
 MAX_CYCLES = 200
 AFTER = 3  # cycles run once everything is settled, to see nothing more happens
 OPEN = ("asked", "approved", "executing", "verifying")
+# A runbook decision that ended without its write, saying why (the engine escalates an
+# execution a restart interrupted before its first write: "interrupted by a restart").
+ENDED_WITHOUT = ("failed", "escalated", "skipped", "superseded", "rejected", "expired")
 STABLE, CANARY = "web", "web-canary"
 SEL = '{namespace="$namespace",deployment="$workload"}'
 
@@ -246,6 +249,7 @@ class RunReport:
     promote_writes: int = 0
     events: int = 0  # verdict Events on the canary
     duplicate_events: int = 0
+    not_carried_out: int = 0  # its runbook decision ended without the write, saying why
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -362,8 +366,13 @@ def _check(report: RunReport, server: Any, view: dict[str, Any]) -> None:
             if not mine:
                 bad.append(f"{verdict} verdict {d.id[:8]} handed on, no {runbook} decision")
             wrote = report.rollback_writes if verdict == "rollback" else report.promote_writes
-            if mine and not wrote and not any(r.reason for r in mine):
-                bad.append(f"{verdict} verdict {d.id[:8]}: not carried out, nothing says why")
+            if mine and not wrote:
+                # Said why: the runbook decision failed and was escalated, or was skipped.
+                said = [r for r in mine if r.status in ENDED_WITHOUT and r.reason]
+                if said:
+                    report.not_carried_out += 1
+                else:
+                    bad.append(f"{verdict} verdict {d.id[:8]}: not carried out, nothing says why")
     # The verdict's Event, on the canary.
     events = [
         e
@@ -492,6 +501,8 @@ def summarize(reports: list[RunReport]) -> str:
         f"| promotion writes (to the stable) | {total('promote_writes')} |",
         f"| verdict Events on the canary | {total('events')} |",
         f"| - posted again after a restart (the same verdict) | {total('duplicate_events')} |",
+        f"| verdicts not carried out, their runbook decision ended saying why | "
+        f"{total('not_carried_out')} |",
         f"| invariant violations | {sum(len(r.violations) for r in reports)} |",
     ]
     lines += ["", "| hook point | kills |", "|---|---:|"]

@@ -20,6 +20,12 @@ sentence and the decision id, so `kubectl describe` shows it next to the rollout
 delivery tool that owns the rollout reads the verdict from the endpoints below. A final
 verdict is found again in the ledger after a restart or a change of leader, so the canary
 revision is neither judged nor decided twice; one the ledger refused is recorded next cycle.
+A crash must not lose what follows the record: the runbooks get a verdict through the
+engine's queue, in memory, so after a restart (or a new leader's term) a rollback or
+promotion acted on in the last hour that no runbook decision names is sent again, once
+(``_hand_on``, ``_send_lost``); and a verdict of the last hour whose Event the ledger does
+not mark posted (``EVENT_KEY``) has it posted then (at least once: a crash between the
+post and the mark posts it twice).
 A replica that leads again after another's turn does the same (``forget``): what it had
 judged before is taken up from the ledger, not judged on to a second verdict.
 
