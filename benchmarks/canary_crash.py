@@ -243,6 +243,7 @@ class RunReport:
     scenario: str
     launches: int = 0
     kills: Counter[str] = field(default_factory=Counter)
+    missed: int = 0  # a child armed to die that finished first (its hook not reached)
     verdicts: Counter[str] = field(default_factory=Counter)  # verdict/decision status
     remediations: Counter[str] = field(default_factory=Counter)  # runbook/decision status
     rollback_writes: int = 0
@@ -438,7 +439,7 @@ def run_one(
                 hook = rng.choice(HOOKS_FOR[scenario]) if kill and rng.random() < 0.7 else None
                 if only is not None:
                     hook = only if kill else None
-                nth = rng.randint(1, 25) if hook == "before-cycle" else 1
+                nth = rng.randint(1, 10) if hook == "before-cycle" else 1
                 read, write = os.pipe()
                 pid = os.fork()
                 if pid == 0:  # the child
@@ -454,7 +455,7 @@ def run_one(
                 os.read(read, 1)  # built and recovered: kill points from here on
                 os.close(read)
                 if kill and hook is None:
-                    time.sleep(rng.uniform(0.0, 3.0))
+                    time.sleep(rng.uniform(0.0, 1.5))
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                 _, status = os.waitpid(pid, 0)
@@ -466,6 +467,7 @@ def run_one(
                     report.kills[hook or "delay"] += 1
                     continue
                 code = os.WEXITSTATUS(status)
+                report.missed += kill
                 if code != 0:
                     report.violations.append(f"child exited {code} (3: never settled)")
                 break
@@ -493,6 +495,7 @@ def summarize(reports: list[RunReport]) -> str:
         f"| SIGKILLs delivered | {sum(kills.values())} |",
         f"| - after a random delay | {kills['delay']} |",
         f"| - at a hook point | {sum(v for k, v in kills.items() if k in HOOKS)} |",
+        f"| children armed to die that finished first (hook not reached) | {total('missed')} |",
         f"| verdicts (verdict/final status) | "
         f"{', '.join(f'{k} {v}' for k, v in sorted(merged('verdicts').items()))} |",
         f"| runbook decisions (runbook/final status) | "
