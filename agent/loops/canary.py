@@ -21,7 +21,7 @@ delivery tool that owns the rollout reads the verdict from the endpoints below. 
 verdict is found again in the ledger after a restart or a change of leader, so the canary
 revision is neither judged nor decided twice; one the ledger refused is recorded next cycle.
 A crash must not lose what follows the record: the runbooks get a verdict through the
-engine's queue, in memory, so after a restart (or a new leader's term) a rollback or
+engine's queue, in memory, so after a restart a rollback or
 promotion acted on in the last hour that no runbook decision names is sent again, once
 (``_hand_on``, ``_send_lost``); and a verdict of the last hour whose Event the ledger does
 not mark posted (``EVENT_KEY``) has it posted then (at least once: a crash between the
@@ -433,7 +433,6 @@ class CanaryLoop:
                 analysis.retake = True
         self.watching.clear()
         self._resumed = None
-        self._lost_sent = False
 
     # ------------------------------------------------------------------ loop
     def cycle(self) -> None:
@@ -603,7 +602,7 @@ class CanaryLoop:
         return False
 
     def _send_lost(self, now: float) -> None:
-        """Once a process (and again for a replica that leads again): a native canary's
+        """Once a process: a native canary's
         rollback or promotion marked done within the last ``AGAIN_WITHIN`` that no runbook
         took up is sent to the runbooks again. ``_hand_on`` marks a verdict done as it
         sends it, into the engine's queue, which is in memory: a crash before the engine's
@@ -614,28 +613,46 @@ class CanaryLoop:
             kind="canary", status=["done"], updated_since=now - AGAIN_WITHIN, limit=1000
         )
         for record in recent:
-            target = _subject_ref(record.subject)
-            verdict = record.proposal.get("verdict")
-            if target is None or target.kind == "Rollout" or record.proposal.get("pod_hash"):
-                continue
-            if verdict not in ("rollback", "promote") or self._taken_up(record):
-                continue
-            read = self._moved_on(record)
-            if read is None:
-                return  # the canary cannot be read now: looked for again next cycle
-            moved_on, canary = read
-            if moved_on:
-                continue
-            by_person = record.route != "auto"
-            self._confirmed(record, now, by_person=by_person, canary=canary, judged=not by_person)
-            log.warning(
-                "canary %s: %s verdict (decision %s) was acted on but no runbook took it up "
-                "(a restart lost it): sent to the runbooks again",
-                target,
-                verdict,
-                record.id,
-            )
+            try:
+                if not self._send_lost_one(record, now):
+                    return  # the canary cannot be read now: looked for again next cycle
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._each_failed(
+                    f"verdict {record.id}",
+                    f"looking whether canary decision {record.id} ({record.decision_type} of "
+                    f"{record.subject}, acted on) reached the runbooks",
+                    exc,
+                    "not sent again (the other verdicts go on)",
+                )
         self._lost_sent = True
+
+    def _send_lost_one(self, record: DecisionRecord, now: float) -> bool:
+        """One verdict of ``_send_lost``: sent again if no runbook took it up. False when
+        its canary cannot be read now."""
+        target = _subject_ref(record.subject)
+        verdict = record.proposal.get("verdict")
+        if target is None or target.kind == "Rollout" or record.proposal.get("pod_hash"):
+            return True
+        if verdict not in ("rollback", "promote") or self._taken_up(record):
+            return True
+        read = self._moved_on(record)
+        if read is None:
+            return False
+        moved_on, canary = read
+        if moved_on:
+            return True
+        by_person = record.route != "auto"
+        self._confirmed(record, now, by_person=by_person, canary=canary, judged=not by_person)
+        log.warning(
+            "canary %s: %s verdict (decision %s) was acted on but no runbook took it up "
+            "(a restart lost it): sent to the runbooks again",
+            target,
+            verdict,
+            record.id,
+        )
+        return True
 
     def _watch_unwatched(self, now: float, due: set[str] | frozenset[str]) -> None:
         """Read back, each alone, the verdicts marked done at an earlier cycle whose watch
