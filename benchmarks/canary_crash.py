@@ -32,7 +32,8 @@ Checked after every run, from the fake server's request log and store and the le
 
 - exactly one final verdict decision per canary revision;
 - no action twice: at most one rollback write to the canary, at most one promotion write
-  to the stable, and no more writes to an object than intents recorded for it;
+  to the stable (an undo's write counted apart), and no more writes to an object than
+  intents recorded for it (plus one for each undone);
 - the action a verdict called for is not lost: a rollback or promotion verdict handed on
   has its runbook's decision, carried out or ended (failed and escalated, skipped...)
   saying why not (counted apart), and an inconclusive one is escalated;
@@ -250,6 +251,7 @@ class RunReport:
     promote_writes: int = 0
     events: int = 0  # verdict Events on the canary
     duplicate_events: int = 0
+    undo_writes: int = 0  # an action undone (interrupted mid-execution, or unverified)
     not_carried_out: int = 0  # its runbook decision ended without the write, saying why
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -334,8 +336,10 @@ def _check(report: RunReport, server: Any, view: dict[str, Any]) -> None:
     # Writes: per object, no more than its intents (plus an undo each); the rollback and
     # the promotion at most once each.
     allowed: Counter[tuple[str, str, str]] = Counter()
+    undos: Counter[tuple[str, str, str]] = Counter()  # an undo's write is no second action
     for intent in view["intents"]:
         allowed[_object_of(intent.operation)] += 1 + (intent.status == "undone")
+        undos[_object_of(intent.operation)] += intent.status == "undone"
         if intent.status == "pending":
             bad.append(f"intent {intent.id} left pending")
     writes: Counter[tuple[str, str, str]] = Counter()
@@ -346,8 +350,10 @@ def _check(report: RunReport, server: Any, view: dict[str, Any]) -> None:
     for obj, count in writes.items():
         if count > allowed[obj]:
             bad.append(f"{obj}: {count} writes, {allowed[obj]} accounted for")
-    report.rollback_writes = writes[("deployments", "shop", CANARY)]
-    report.promote_writes = writes[("deployments", "shop", STABLE)]
+    canary, stable = ("deployments", "shop", CANARY), ("deployments", "shop", STABLE)
+    report.rollback_writes = writes[canary] - undos[canary]
+    report.promote_writes = writes[stable] - undos[stable]
+    report.undo_writes = undos[canary] + undos[stable]
     if report.rollback_writes > 1:
         bad.append(f"the canary rolled back {report.rollback_writes} times")
     if report.promote_writes > 1:
@@ -502,6 +508,8 @@ def summarize(reports: list[RunReport]) -> str:
         f"{', '.join(f'{k} {v}' for k, v in sorted(merged('remediations').items()))} |",
         f"| rollback writes (to the canary) | {total('rollback_writes')} |",
         f"| promotion writes (to the stable) | {total('promote_writes')} |",
+        f"| undo writes (an execution interrupted or not verified, undone) | "
+        f"{total('undo_writes')} |",
         f"| verdict Events on the canary | {total('events')} |",
         f"| - posted again after a restart (the same verdict) | {total('duplicate_events')} |",
         f"| verdicts not carried out, their runbook decision ended saying why | "
