@@ -20,6 +20,12 @@ sentence and the decision id, so `kubectl describe` shows it next to the rollout
 delivery tool that owns the rollout reads the verdict from the endpoints below. A final
 verdict is found again in the ledger after a restart or a change of leader, so the canary
 revision is neither judged nor decided twice; one the ledger refused is recorded next cycle.
+A crash must not lose what follows the record: the runbooks get a verdict through the
+engine's queue, in memory, so after a restart a rollback or
+promotion acted on in the last hour that no runbook decision names is sent again, once
+(``_hand_on``, ``_send_lost``); and a verdict of the last hour whose Event the ledger does
+not mark posted (``EVENT_KEY``) has it posted then (at least once: a crash between the
+post and the mark posts it twice).
 A replica that leads again after another's turn does the same (``forget``): what it had
 judged before is taken up from the ledger, not judged on to a second verdict.
 
@@ -261,6 +267,13 @@ ACTED = frozenset({"approved", "done"})
 # entry in ``evidence.metrics`` holds the rest (the numbers).
 _SAID = frozenset({"name", "sentence"})
 STARTED_KEY = "canary/started"  # ledger guard key prefix: when an analysis began
+# Ledger guard key prefix: a verdict's Event was posted (``_announce``). A verdict found in
+# the ledger after a restart without it has its Event posted then (``_start``).
+EVENT_KEY = "canary/event"
+# How long after its verdict a restart still posts an Event that was not posted, and
+# sends to the runbooks a verdict acted on that no runbook took up: the API server's
+# default ``--event-ttl``, and longer than a canary's verdict stays current.
+AGAIN_WITHIN = 3600.0
 # An analysis: the canary, its revision, the release under test and (an Argo Rollout's)
 # the canary ReplicaSet's pod-template hash.
 AnalysisKey = tuple[ObjectRef, int, tuple[str, ...], str]
@@ -399,6 +412,13 @@ class CanaryLoop:
         # Verdicts marked done whose watch did not start (an error after the mark): read
         # back at the next cycle, each alone, as after a restart (``_watch_unwatched``).
         self._unwatched: set[str] = set()
+        # Verdicts routed auto that this process sent to the runbooks (``_announce``). The
+        # engine's queue is in memory: one approved in the ledger but not sent by this
+        # process (a crash between the record and the send) is sent at ``_hand_on``.
+        self._announced: set[str] = set()
+        # Whether this process has looked for verdicts acted on (``done``) that no runbook
+        # took up: sent, then lost with the engine's queue in a crash (``_send_lost``).
+        self._lost_sent = False
 
     def forget(self) -> None:
         """For a replica that begins to lead again: what it judged before is from before
@@ -446,6 +466,8 @@ class CanaryLoop:
                 why_paused,
             )
             approved = []
+        if why_paused is None and not self._lost_sent:
+            self._send_lost(now)
         for record in approved:
             try:
                 self._hand_on(record, now)
@@ -522,10 +544,19 @@ class CanaryLoop:
         """Hand on one approved verdict (``cycle``), then watch it (``_follow``). It is
         sent to the runbooks once: when marking it done fails after it was sent, the next
         cycle marks it without sending it again (``_sent``)."""
-        # Routed auto while paused: not sent to the runbooks then (``_announce``).
+        # Routed auto while paused: not sent to the runbooks then (``_announce``). Routed
+        # auto and not sent by this process: recorded before a crash that lost the signal
+        # with the engine's queue (unless a runbook took it up first): sent now.
         sent = record.id in self._sent
         deferred = not sent and record.route == "auto" and self._deferred(record)
-        if not sent and (record.route != "auto" or deferred):
+        lost = (
+            not sent
+            and record.route == "auto"
+            and not deferred
+            and record.id not in self._announced
+            and not self._taken_up(record)
+        )
+        if not sent and (record.route != "auto" or deferred or lost):
             read = self._moved_on(record)
             if read is None:
                 return  # the canary cannot be read now: looked at again next cycle
@@ -533,7 +564,9 @@ class CanaryLoop:
             if moved_on:
                 self._overtaken(record, moved_on, now)
                 return
-            self._confirmed(record, now, by_person=not deferred, canary=canary)
+            self._confirmed(
+                record, now, by_person=not (deferred or lost), canary=canary, judged=lost
+            )
             self._sent.add(record.id)
         if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
             self._unwatched.add(record.id)  # until its watch has started below
@@ -553,8 +586,73 @@ class CanaryLoop:
                 "for an hour",
             )
         self._sent.discard(record.id)
+        self._announced.discard(record.id)
         self._follow(record, now)
         self._unwatched.discard(record.id)
+
+    def _taken_up(self, record: DecisionRecord) -> bool:
+        """Whether a runbook decision was started by verdict ``record`` (its signal's
+        evidence names it: ``verdict_decision``)."""
+        for later in self.decisions.ledger.decisions(
+            kind="remediation", since=record.created_at, limit=1000
+        ):
+            signal = later.evidence.get("signal")
+            if isinstance(signal, dict) and signal.get("verdict_decision") == record.id:
+                return True
+        return False
+
+    def _send_lost(self, now: float) -> None:
+        """Once a process: a native canary's
+        rollback or promotion marked done within the last ``AGAIN_WITHIN`` that no runbook
+        took up is sent to the runbooks again. ``_hand_on`` marks a verdict done as it
+        sends it, into the engine's queue, which is in memory: a crash before the engine's
+        next cycle lost it, and nothing sent it again (a promotion a person approved was
+        never carried out). One whose canary has moved on since is not sent; one that no
+        runbook takes up (not opted in) is only sent again, to no effect."""
+        recent = self.decisions.ledger.decisions(
+            kind="canary", status=["done"], updated_since=now - AGAIN_WITHIN, limit=1000
+        )
+        for record in recent:
+            try:
+                if not self._send_lost_one(record, now):
+                    return  # the canary cannot be read now: looked for again next cycle
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._each_failed(
+                    f"verdict {record.id}",
+                    f"looking whether canary decision {record.id} ({record.decision_type} of "
+                    f"{record.subject}, acted on) reached the runbooks",
+                    exc,
+                    "not sent again (the other verdicts go on)",
+                )
+        self._lost_sent = True
+
+    def _send_lost_one(self, record: DecisionRecord, now: float) -> bool:
+        """One verdict of ``_send_lost``: sent again if no runbook took it up. False when
+        its canary cannot be read now."""
+        target = _subject_ref(record.subject)
+        verdict = record.proposal.get("verdict")
+        if target is None or target.kind == "Rollout" or record.proposal.get("pod_hash"):
+            return True
+        if verdict not in ("rollback", "promote") or self._taken_up(record):
+            return True
+        read = self._moved_on(record)
+        if read is None:
+            return False
+        moved_on, canary = read
+        if moved_on:
+            return True
+        by_person = record.route != "auto"
+        self._confirmed(record, now, by_person=by_person, canary=canary, judged=not by_person)
+        log.warning(
+            "canary %s: %s verdict (decision %s) was acted on but no runbook took it up "
+            "(a restart lost it): sent to the runbooks again",
+            target,
+            verdict,
+            record.id,
+        )
+        return True
 
     def _watch_unwatched(self, now: float, due: set[str] | frozenset[str]) -> None:
         """Read back, each alone, the verdicts marked done at an earlier cycle whose watch
@@ -835,6 +933,13 @@ class CanaryLoop:
             analysis.route, analysis.decision_id = record.route, record.id
             analysis.recorded = True
             log.info("canary %s: its final verdict is decision %s", canary, record.id)
+            if (
+                record.created_at >= now - AGAIN_WITHIN
+                and not self.decisions.ledger.guard(f"{EVENT_KEY}/{record.id}")[1]
+            ):
+                # Recorded, then a crash before its Event was posted: posted now.
+                decision = str(record.proposal.get("verdict"))
+                self._post_event(canary, decision, record.reason, record.id, record.route)
         elif started < now:
             replayed = self._catch_up(analysis, now)
             log.info(
@@ -1165,6 +1270,7 @@ class CanaryLoop:
         *,
         by_person: bool = True,
         canary: WorkloadState | None = None,
+        judged: bool = False,
     ) -> None:
         """Send a rollback or promotion a person approved to the runbooks (the
         ``canary-rollback`` runbook carries out a rollback of a native canary,
@@ -1176,7 +1282,9 @@ class CanaryLoop:
         auto while Autonomic was paused (``by_person`` False) is sent now, after the
         pause, with its decision's confidence (at or above its automatic threshold, as
         runbooks/canary-rollback.yaml says). ``canary`` is the canary as read now (what
-        the runbooks loaded now match, ``_promise_broken``)."""
+        the runbooks loaded now match, ``_promise_broken``). ``judged``: one routed auto
+        sent again after a restart lost it (``_hand_on``, ``_send_lost``), at the judge's
+        confidence as when it was recorded (``_announce``)."""
         verdict = record.proposal.get("verdict")
         target = _subject_ref(record.subject)
         if verdict not in ("rollback", "promote") or target is None or target.kind == "Rollout":
@@ -1219,7 +1327,7 @@ class CanaryLoop:
                     verdict="rollback" if verdict == "rollback" else "promote",
                     target=target,
                     confidence=canary_confidence(
-                        _judged(record) if by_person else float(record.confidence),
+                        _judged(record) if by_person or judged else float(record.confidence),
                         approved=by_person,
                     ),
                     at=now,
@@ -1229,7 +1337,13 @@ class CanaryLoop:
                 )
             ]
         )
-        by = "approved by a person" if by_person else "held while Autonomic was paused"
+        by = (
+            "approved by a person"
+            if by_person
+            else "sent again (a restart lost it)"
+            if judged
+            else "held while Autonomic was paused"
+        )
         log.info("canary %s: %s %s, sent to the runbooks", target, verdict, by)
 
     def _promise_broken(
@@ -1672,16 +1786,7 @@ class CanaryLoop:
         """The recorded verdict as an Event on the canary, and to the runbooks when it
         was routed ``auto``."""
         decision = verdict.decision.value
-        if self.events is not None:
-            message = f"{verdict.sentence} Decision {decision_id}, routed {route}."
-            try:
-                self.events(
-                    analysis.canary, f"Canary{decision.title()}", message, decision == "rollback"
-                )
-            except (TransientError, PermanentError) as exc:  # an Event is a report, not an act
-                log.warning(
-                    "canary %s: the verdict's Event was not posted: %s", analysis.canary, exc
-                )
+        self._post_event(analysis.canary, decision, verdict.sentence, decision_id, route)
         if decision in ("rollback", "promote") and route == "auto" and not analysis.pod_hash:
             # An Argo Rollout's verdict reaches Argo through the endpoint only: Argo owns
             # the rollout, and no runbook writes to a Rollout on a canary verdict.
@@ -1705,6 +1810,26 @@ class CanaryLoop:
                         run=",".join(analysis.images),
                     )
                 ]
+            )
+            self._announced.add(decision_id)
+
+    def _post_event(
+        self, canary: ObjectRef, decision: str, sentence: str, decision_id: str, route: str
+    ) -> None:
+        """The verdict's Event on the canary, then its mark in the ledger (``EVENT_KEY``),
+        by which a restart tells a verdict whose Event a crash kept from being posted
+        (``_start``). A crash between the two posts it twice: at least once, not at most."""
+        if self.events is None:
+            return
+        message = f"{sentence} Decision {decision_id}, routed {route}."
+        try:
+            self.events(canary, f"Canary{decision.title()}", message, decision == "rollback")
+        except (TransientError, PermanentError) as exc:  # an Event is a report, not an act
+            log.warning("canary %s: the verdict's Event was not posted: %s", canary, exc)
+            return
+        with contextlib.suppress(TransientError, PermanentError):  # a second one at worst
+            self.decisions.ledger.put_guard(
+                f"{EVENT_KEY}/{decision_id}", {"at": self.clock.now()}, 0, self.clock.now()
             )
 
     # ------------------------------------------------------------------ pause

@@ -625,6 +625,25 @@ def test_a_restart_after_an_automatic_rollback_keeps_answering_rollback(
     rig = make(rigs, ledger, SLOW)
     decision_id = rig.judge_until_recorded()
     sent = len(rig.signals)
+    # canary-rollback took it up before the restart (as the engine records it): a verdict
+    # no runbook decision names is sent again (tests/unit/canary_loop/
+    # test_canary_crash_restart.py).
+    ledger.record_decision(
+        Decision(
+            kind="remediation",
+            decision_type="canary-rollback/rollback",
+            subject=str(CANARY),
+            proposal={},
+            confidence=0.75,
+            reason_code="Canary",
+            reason="rolled back",
+            evidence={"signal": {"verdict_decision": decision_id}},
+            model_version="runbook/1",
+            route="auto",
+            status="verified",
+        ),
+        rig.clock.now(),
+    )
     restarted(rig)
     cycles(rig, 1)
     assert rig.argo()["verdict"] == "rollback" and rig.flagger_statuses() == ROLL_BACK
