@@ -58,6 +58,13 @@ fails scores nothing of the query that cycle, as a failed read of the query does
 many series are under it is then not known (the gauge has no value). The status and the
 log (once each way) say when a query's series go under it.
 
+A query's ``expectedWindows`` (recurring times its series are expected to move: a
+monthly billing run, a nightly batch) are found once per read (``open_spans``). A point
+inside one is scored (``Detector.score_only``: learnt as a gap, so the event does not
+widen the band after it) and kept, but the incident tracker does not see it: it opens no
+incident, and one open when the window starts neither closes nor grows on the window's
+points. The status and the log say once when a window comes into force and when it ends.
+
 Incidents are grouped per workload (the Deployment or StatefulSet a series' labels
 name): an incident that opens while others are open on the same workload, or closed
 within ``GROUP_WINDOW``, is recorded and signalled with them, in the order they opened
