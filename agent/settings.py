@@ -55,15 +55,30 @@ from agent.yamlsource import (
     load_yaml_value,
     load_yaml_with_marks,
 )
-from remediation._types import freeze_lists, not_a_number, not_a_whole_number
+from remediation._types import Duration as WrittenDuration
+from remediation._types import (
+    RunbookModel,
+    freeze_lists,
+    not_a_number,
+    not_a_whole_number,
+)
 from remediation.digits import unseen_character
 from remediation.validation import causes, explain, field_path, unknown_key
-from remediation.windows import WindowFields, cron_never_starts, last_close, to_utc_text
+from remediation.windows import (
+    MAX_CRON_WINDOW,
+    Cron,
+    Timezone,
+    WindowFields,
+    cron_never_starts,
+    last_close,
+    to_utc_text,
+)
 from remediation.yaml_hints import not_utf8
 
 __all__ = [
     "AlertmanagerSettings",
     "AnomalyQuery",
+    "ExpectedWindow",
     "LeaderElectionSettings",
     "LedgerSettings",
     "MinVolume",
@@ -837,6 +852,42 @@ class MinVolume(_Model):
         return value
 
 
+class ExpectedWindow(RunbookModel):
+    """A recurring time at which an anomaly query's series are expected to move (a
+    monthly billing run, a nightly batch job): written as a freeze window's cron form
+    is, with ``reason`` for its label. Its points are scored but learnt from by no
+    detector, and open no incident (``agent.loops.anomaly``)."""
+
+    cron: Cron
+    """When it starts: five-field cron, local to ``timezone``."""
+    duration: WrittenDuration
+    """How long it lasts after each start (1m to 7d)."""
+    timezone: Timezone = "UTC"
+    """IANA timezone the cron is written in."""
+    reason: str | None = Field(default=None, min_length=1, max_length=200)
+    """What the event is, named in the loop's status and log, e.g. 'monthly billing run'."""
+
+    @model_validator(mode="after")
+    def _how_long(self) -> ExpectedWindow:
+        if not 60.0 <= self.duration <= MAX_CRON_WINDOW:
+            # the freeze window's words, at the key to fix
+            raise _problem_at("'duration' of a cron window must be between 1m and 7d", "duration")
+        return self
+
+    def window(self) -> WindowFields:
+        """The same window as ``remediation.windows`` evaluates one."""
+        # validated already (the duration as seconds, which the window's own validator,
+        # reading YAML, refuses without a unit)
+        return WindowFields.model_construct(
+            name=self.reason,
+            timezone=self.timezone,
+            weekly=None,
+            cron=self.cron,
+            duration=self.duration,
+            dates=None,
+        )
+
+
 class AnomalyQuery(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     expr: str = Field(min_length=1)
@@ -848,6 +899,10 @@ class AnomalyQuery(_Model):
     # Unset: every point is scored. Set: only points whose series' volume (read with
     # the query, at the same times) is at least ``atLeast`` (``agent.loops.anomaly``).
     min_volume: MinVolume | None = Field(default=None, alias="minVolume")
+    # Recurring times its series are expected to move: scored, not learnt, no incident.
+    expected_windows: tuple[ExpectedWindow, ...] = Field(
+        default=(), alias="expectedWindows", max_length=50
+    )
 
     _durations = _positive_duration_fields("step", "history")
 
@@ -1397,6 +1452,14 @@ def advisories(settings: Settings, now: float | None = None) -> list[str]:
         notes.extend(_canary_spread_notes(settings.canary))
         notes.extend(_canary_critical_notes(settings.canary))
     notes.extend(_scheduled_floor_notes(settings.scaling, time.time() if now is None else now))
+    for index, query in enumerate(settings.anomaly_queries):
+        for number, expected in enumerate(query.expected_windows):
+            never = cron_never_starts(expected.cron)
+            if never is not None:
+                notes.append(
+                    f"anomalyQueries[{index}].expectedWindows[{number}] ({query.name}): its "
+                    f"cron never starts ({never}), so no point of it is ever expected"
+                )
     return notes
 
 

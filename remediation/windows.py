@@ -29,9 +29,12 @@ from remediation._types import Duration, RunbookModel
 from remediation.digits import ascii_digits
 
 __all__ = [
+    "MAX_CRON_WINDOW",
     "MINUTES_PER_WEEK",
+    "Cron",
     "CronSpec",
     "DateRange",
+    "Timezone",
     "WeeklyRange",
     "WindowFields",
     "closes_at",
@@ -40,6 +43,7 @@ __all__ = [
     "cron_never_starts",
     "describe",
     "first_open",
+    "open_spans",
     "parse_cron",
     "week_mask",
 ]
@@ -47,7 +51,7 @@ __all__ = [
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 _WEEKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$|^24:00$")
-_MAX_CRON_WINDOW = 7 * 86400.0
+MAX_CRON_WINDOW = 7 * 86400.0
 
 
 def _check_timezone(name: str) -> str:
@@ -278,7 +282,7 @@ class WindowFields(RunbookModel):
             raise ValueError("give exactly one of 'weekly', 'cron' (with 'duration') or 'dates'")
         if (self.cron is None) != (self.duration is None):
             raise ValueError("'cron' and 'duration' go together: when it opens and for how long")
-        if self.duration is not None and not 60.0 <= self.duration <= _MAX_CRON_WINDOW:
+        if self.duration is not None and not 60.0 <= self.duration <= MAX_CRON_WINDOW:
             raise ValueError("'duration' of a cron window must be between 1m and 7d")
         zone = ZoneInfo(self.timezone)
         for span in self.dates or ():
@@ -597,6 +601,27 @@ def closes_at(window: WindowFields, at: float, horizon: float = 8 * 86400.0) -> 
             break
         end, minute = found + duration, found + 60.0
     return end if end <= last else None
+
+
+def open_spans(window: WindowFields, start: float, end: float) -> list[tuple[float, float]]:
+    """The times ``window`` is open from ``start`` to ``end`` (epoch seconds), as
+    ``(opens, closes)`` pairs in order, ``closes`` exclusive: the first clipped to
+    ``start`` when it is open then, the last running past ``end`` (to infinity when it
+    is still open 8 days on). Found once for a whole read, so that each of its points
+    is tested against a few numbers instead of walking the local clock."""
+    spans: list[tuple[float, float]] = []
+    at = start
+    while at <= end:
+        opens = first_open(window, at, end - at)
+        if opens is None:
+            break
+        closes = closes_at(window, opens)
+        if closes is None:
+            spans.append((opens, math.inf))
+            break
+        spans.append((opens, closes))
+        at = max(closes, opens + 1.0)
+    return spans
 
 
 def last_close(window: WindowFields) -> float | None:

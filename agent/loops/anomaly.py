@@ -58,6 +58,13 @@ fails scores nothing of the query that cycle, as a failed read of the query does
 many series are under it is then not known (the gauge has no value). The status and the
 log (once each way) say when a query's series go under it.
 
+A query's ``expectedWindows`` (recurring times its series are expected to move: a
+monthly billing run, a nightly batch) are found once per read (``open_spans``). A point
+inside one is scored (``Detector.score_only``: learnt as a gap, so the event does not
+widen the band after it) and kept, but the incident tracker does not see it: it opens no
+incident, and one open when the window starts neither closes nor grows on the window's
+points. The status and the log say once when a window comes into force and when it ends.
+
 Incidents are grouped per workload (the Deployment or StatefulSet a series' labels
 name): an incident that opens while others are open on the same workload, or closed
 within ``GROUP_WINDOW``, is recorded and signalled with them, in the order they opened
@@ -115,7 +122,14 @@ from forecasting.anomaly.off_scale import (
 from forecasting.anomaly.off_scale import shown as value_text
 from remediation.ports import ObjectRef
 from remediation.signals import Signal, anomaly_key, anomaly_signal
-from remediation.windows import to_utc_text
+from remediation.windows import (
+    WindowFields,
+    closes_at,
+    contains,
+    describe,
+    open_spans,
+    to_utc_text,
+)
 
 __all__ = ["GAP_RESETS_INCIDENT", "AnomalyLoop", "SeriesState"]
 
@@ -225,6 +239,11 @@ class LoopStatus:
     # query is read, a read failing, and then absent from ``below_volume_series``)
     below_volume: dict[str, str] = field(default_factory=dict)
     below_volume_series: dict[str, int] = field(default_factory=dict)  # the same, counted
+    # points inside one of their query's ``expectedWindows``: scored, not learnt from,
+    # and not shown to the incident tracker
+    expected_points: int = 0
+    # query -> the expected windows in force at the last cycle, and what that means
+    expected: dict[str, str] = field(default_factory=dict)
     series: int = 0  # series with a detector, after the last cycle
     contexts: int = 0  # contexts their contextual detectors hold, summed
 
@@ -286,6 +305,12 @@ class AnomalyLoop:
         self._changed: set[str] = set()
         # Series whose scoring raised (``_failed``), with the error last logged.
         self._failing: dict[str, str] = {}
+        # Each query's ``expectedWindows`` as ``remediation.windows`` evaluates them, and
+        # those in force at the last cycle (by position), as the log last said.
+        self._windows: dict[str, list[WindowFields]] = {
+            q.name: [w.window() for w in q.expected_windows] for q in self.queries
+        }
+        self._in_force: dict[str, set[int]] = {}
 
     def forget(self) -> None:
         """Drop what memory holds of the series, so that the next cycle restores them from
@@ -316,6 +341,7 @@ class AnomalyLoop:
                 self._loaded.add(query.name)
         stored = self._newest_sample()
         for query in self.queries:
+            self._say_expected(query, now)
             if stored is not None and now - stored > max(2 * query.step, FROZEN_AFTER):
                 # Its scrapes or remote writes stopped: every read would answer each
                 # series' last value again, stamped now, and scoring those as new points
@@ -381,6 +407,13 @@ class AnomalyLoop:
                 # Indexed once per read: matched series by series, 1,000 series against
                 # 1,000 volume series took 2 s a cycle.
                 gates = None if volume is None else _VolumeIndex(volume)
+                # When the query's expected windows are open over this read, found once
+                # for all its series.
+                expected = [
+                    span
+                    for window in self._windows.get(query.name, ())
+                    for span in open_spans(window, piece, end)
+                ]
                 below, watched = 0, 0  # series scored, and under the gate at their last point
                 carried: set[tuple[str, ...]] = set()  # the label names of the series scored
                 if newest:
@@ -396,7 +429,9 @@ class AnomalyLoop:
                         continue
                     gate = None if gates is None else _volume_of(metric, gates)
                     try:
-                        scored = self._score(query, metric, now, report=newest, gate=gate)
+                        scored = self._score(
+                            query, metric, now, report=newest, gate=gate, expected=expected
+                        )
                     except TransientError:
                         raise
                     except Exception as exc:
@@ -475,6 +510,40 @@ class AnomalyLoop:
         elif name in self._said:
             log.info("anomaly query %s: scoring again", name)
         self._said[name] = kind
+
+    def _say_expected(self, query: AnomalyQuery, now: float) -> None:
+        """Hold in the status which of ``query``'s ``expectedWindows`` are in force now,
+        and log once when each comes into force and once when it ends, not every cycle."""
+        windows = self._windows.get(query.name, [])
+        if not windows:
+            return
+        now_in = {number for number, window in enumerate(windows) if contains(window, now)}
+        said = self._in_force.get(query.name, set())
+        for number in sorted(now_in - said):
+            closes = closes_at(windows[number], now)
+            log.info(
+                "anomaly query %s: expected window %s in force until %s: its points are "
+                "scored but not learnt from, and open no incident (one open stays open)",
+                query.name,
+                describe(windows[number]),
+                "further than 8 days" if closes is None else to_utc_text(closes),
+            )
+        for number in sorted(said - now_in):
+            log.info(
+                "anomaly query %s: expected window %s over: its points are learnt from and "
+                "may open incidents again",
+                query.name,
+                describe(windows[number]),
+            )
+        self._in_force[query.name] = now_in
+        if now_in:
+            self.status.expected[query.name] = (
+                "expected window "
+                + ", ".join(describe(windows[number]) for number in sorted(now_in))
+                + " in force: points scored, not learnt from, opening no incident"
+            )
+        else:
+            self.status.expected.pop(query.name, None)
 
     def _say_volume(self, query: AnomalyQuery, below: int, of: int) -> None:
         """Hold in the status how many of ``query``'s series are under its
@@ -695,13 +764,19 @@ class AnomalyLoop:
         *,
         report: bool = True,
         gate: np.ndarray[Any, np.dtype[np.float64]] | None = None,
+        expected: Sequence[tuple[float, float]] = (),
     ) -> str:
         """Score the new points of one series; its key. Points of the last
         ``REPORT_BACKLOG`` steps may open incidents; with ``report`` False (an older
         piece of a long read) none may. ``gate``: the series' volume at each point
         (NaN: none read), with the query's ``minVolume``; a point under it is a gap to
         the detector (not learnt from) and to the incident tracker (neither opens nor
-        closes one), and is not a real point for the gap rules."""
+        closes one), and is not a real point for the gap rules. ``expected``: the spans
+        (open, close) of the query's ``expectedWindows``; a point inside one is scored
+        (``Detector.score_only``: the band after it is the one learnt without it) and
+        kept with the others, but the incident tracker does not see it: no incident
+        opens on it, and one open before the window neither closes nor takes it as its
+        peak. It is a real point for the gap rules (data is coming)."""
         key = series_key(query, metric.labels)
         state = self._state_for(key, query.step)
         state.seen_at = now
@@ -731,6 +806,11 @@ class AnomalyLoop:
                 )
         state.unreported = None
         enough = None if gate is None else _enough(gate, query)[new]
+        inside = None
+        if expected:
+            inside = np.zeros(int(new.sum()), dtype=bool)
+            for opens, closes in expected:
+                inside |= (ts[new] >= opens) & (ts[new] < closes)
         for i, (t, v) in enumerate(zip(ts[new], values[new], strict=True)):
             if enough is not None and not enough[i]:
                 state.detector.update(float(t), math.nan)  # a gap: nothing learnt
@@ -756,7 +836,11 @@ class AnomalyLoop:
                 state.last_real = float(t)
             # An infinite value is not learnt from; the incident tracker sees it, with the
             # detector's band, as a point off the scale (``forecasting.anomaly.off_scale``).
-            point = score_value(state.detector, float(t), float(v), state.off_scale)
+            in_window = inside is not None and bool(inside[i])
+            if in_window and np.isfinite(v):
+                point = state.detector.score_only(float(t), float(v))
+            else:
+                point = score_value(state.detector, float(t), float(v), state.off_scale)
             state.last_ts = float(t)
             current = state.tracker.current
             if (
@@ -779,6 +863,10 @@ class AnomalyLoop:
                         point.reason.value if point.confidence >= 0.99 else "",
                     )
                 )
+            if in_window:
+                # An expected event: scored and kept, but neither news nor quiet.
+                self.status.expected_points += 1
+                continue
             history = t < report_from
             self.status.history_points += history
             # A point of history opens no incident, but it keeps one open that is: read

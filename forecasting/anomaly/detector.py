@@ -45,6 +45,7 @@ they are learnt from as any other.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -289,6 +290,17 @@ class Detector:
         return AnomalyPoint(
             float(timestamp), float(value), score, confidence, expected, lower, upper, reason
         )
+
+    def score_only(self, timestamp: float, value: float) -> AnomalyPoint:
+        """Score one new point as ``update`` would, and learn nothing from it: the
+        detector goes on as if the value were missing (a gap), so its band, level,
+        contexts and refractory bar are those it had, and the next value is taken as the
+        first after a gap. For a point that is expected to be unusual (an anomaly query's
+        ``expectedWindows``): a monthly spike is shown, but does not widen the band for
+        the rest of the month. It scores a copy, so it costs about four ``update`` calls."""
+        point = copy.deepcopy(self).update(timestamp, value)
+        self.update(timestamp, math.nan)
+        return point
 
     def update_many(
         self,

@@ -667,3 +667,16 @@ def test_a_shared_config_keeps_the_saved_types_apart() -> None:
     assert restored[0].context is True and type(restored[1].context) is int
     assert math.copysign(1.0, restored[2].refractory_decay) == -1.0
     assert math.copysign(1.0, restored[3].refractory_decay) == 1.0
+
+
+def test_score_only_scores_as_update_does_and_learns_nothing() -> None:
+    values = daily_series(4)
+    scoring, skipping = Detector(STEP), Detector(STEP)
+    for detector in (scoring, skipping):
+        detector.update_many(np.arange(len(values)) * STEP, values)
+    t = len(values) * STEP
+    copy = Detector.from_state(scoring.state())
+    point = scoring.score_only(t, 500.0)
+    assert point == copy.update(t, 500.0) and point.reason == Reason.SPIKE
+    skipping.update(t, math.nan)  # the spike as a gap: what the detector learnt is this
+    assert json.dumps(scoring.state()) == json.dumps(skipping.state())

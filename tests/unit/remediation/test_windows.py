@@ -504,3 +504,19 @@ def test_dates_lying_wholly_in_the_time_the_clock_skips_say_so(
         window(timezone=zone, dates=({"start": end, "end": start},))
     with pytest.raises(ValidationError, match="is not before"):
         window(timezone=zone, dates=({"start": "2026-05-01T10:00", "end": "2026-05-01T09:00"},))
+
+
+def test_open_spans_lists_each_opening_of_a_cron_window_clipped_to_its_start() -> None:
+    from remediation.windows import open_spans
+
+    billing = window(timezone="UTC", cron="0 2 1 * *", duration="2h")
+    # from inside December's opening to past February's: clipped, then one a month
+    assert open_spans(billing, at("2026-12-01T03:00:00"), at("2027-02-01T02:00:00")) == [
+        (at("2026-12-01T03:00:00"), at("2026-12-01T04:00:00")),
+        (at("2027-01-01T02:00:00"), at("2027-01-01T04:00:00")),
+        (at("2027-02-01T02:00:00"), at("2027-02-01T04:00:00")),
+    ]
+    assert open_spans(billing, at("2026-12-02T00:00:00"), at("2026-12-31T00:00:00")) == []
+    always = window(timezone="UTC", cron="* * * * *", duration="1h")
+    start = at("2026-12-02T00:00:00")
+    assert open_spans(always, start, start + 3600.0) == [(start, float("inf"))]
