@@ -179,8 +179,9 @@ class SeriesState:
     # the run, a NaN or one under ``minVolume`` holds it
     off_scale: int = 0
     # While an ``off_scale`` incident is open and finite values have come back: the first
-    # of them (time, value, and the detector's expected value and band for it, those it
-    # had learnt before the run), what the incident's close says it came back to.
+    # of them after its last run off the scale (time, value, and the detector's expected
+    # value and band for it, those it had learnt before the run), what the incident's
+    # close says it came back to.
     back: tuple[float, float, float, float, float] | None = None
 
 
@@ -761,7 +762,9 @@ class AnomalyLoop:
             point = score_value(state.detector, float(t), float(v), state.off_scale)
             state.last_ts = float(t)
             current = state.tracker.current
-            if (
+            if off_scale:  # off the scale again: what came back before is not the last word
+                state.back = None
+            elif (
                 was_off
                 and np.isfinite(v)
                 and state.back is None
