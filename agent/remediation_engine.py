@@ -1309,7 +1309,11 @@ class RemediationEngine:
         # long enough, on a target it selects). A pod still starting, or a condition no
         # runbook handles, leads to no action and is no sign of a storm of actions.
         keys = list(dict.fromkeys(signal.dedup_key for signal, result in results if result.matches))
+        # Counted before this cycle, by this process or (the ledger says) another: an
+        # engine took them up, and a copy sent again (``Signal.resent``) is not news.
+        taken = {key for key in keys if key in self._counted}
         fresh, recorded = self._new_triggers(keys)
+        taken |= recorded.keys()
         state = self._count_triggers(fresh, recorded, now)
         # Remembered once counted (a guard state that could not be written counts them
         # at the next cycle); those still standing have their sighting moved on.
@@ -1336,6 +1340,15 @@ class RemediationEngine:
                     reached.append(out[-1])  # kept for `why` under NO_RUNBOOK
                 continue
             for found in result.matches:
+                copy = (
+                    self._copy_taken(found.runbook.name, found.target, signal, taken)
+                    if signal.resent
+                    else None
+                )
+                if copy is not None:
+                    out.append(copy)
+                    reached.append(copy)
+                    continue
                 try:
                     handled = self._handle_one(found.runbook, signal, snapshot, state, now)
                 except Exception as exc:
@@ -1350,6 +1363,39 @@ class RemediationEngine:
             self.stats.count(self.stats.handled, item.outcome)
         self.outcomes.record(reached, now)
         return out
+
+    def _copy_taken(
+        self, runbook: str, target: ObjectRef, signal: Signal, taken: set[str]
+    ) -> Handled | None:
+        """A duplicate, when ``signal``, a copy sent again (``Signal.resent``: an
+        anomaly loop restoring an open incident, at a restart or when its replica leads
+        again), was taken up before: its incident has a decision of ``runbook`` on
+        ``target``, or its key is in ``taken`` (counted as a trigger before this cycle:
+        an engine handled it, and a guard, a skip or another decision on the target held
+        it back). None: it may have been lost (in the engine's in-memory queue of a
+        process that died), handled as new. A copy is not a sign that the problem goes
+        on: before, it went through the re-ask rule and the guards again, so a restart
+        after the quiet period asked the on-call again about an incident whose question
+        had expired, and one after a cooldown ran a runbook the cooldown had held back."""
+        existing = self.ledger.latest_for_incident(incident_key(runbook, target, signal))
+        if existing is None and signal.dedup_key not in taken:
+            return None
+        what = (
+            f"its incident already has decision {short_id(existing.id)} ({existing.status})"
+            if existing is not None
+            else "an engine took it up before, and did not act then"
+        )
+        return Handled(
+            signal.describe(),
+            runbook,
+            "duplicate",
+            "AlreadyDecided" if existing is not None else "AlreadyHandled",
+            f"a copy of a signal sent before (its incident restored open): {what}; not "
+            "handled again",
+            existing.id if existing is not None else None,
+            existing.route if existing is not None else None,
+            subject=str(target),
+        )
 
     def _signal_failed(
         self, runbook: str | None, signal: Signal, exc: Exception, now: float

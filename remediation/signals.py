@@ -68,6 +68,10 @@ class Signal:
     direction: Literal["up", "down"] | None = None
     excess_ratio: float | None = None
     status: Literal["firing", "resolved"] = "firing"
+    # A copy of a signal that may have been sent before (an anomaly loop restoring an
+    # open incident sends its signal again: the first may have died in the engine's
+    # in-memory queue). The engine handles it only if no engine took it up before.
+    resent: bool = False
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.confidence) and 0.0 <= self.confidence <= 1.0):
@@ -123,6 +127,7 @@ def anomaly_signal(
     group: Sequence[Mapping[str, Any]] = (),
     group_summary: str | None = None,
     series: str | None = None,
+    resent: bool = False,
 ) -> Signal:
     """An anomaly: ``observed`` outside the expected band [lower, upper], or inside it
     (a level shift, an unusual pattern): ``direction`` is ``up`` above the band or in its
@@ -134,6 +139,7 @@ def anomaly_signal(
     ``group`` lists the anomalies on the same workload, this one among them, in the order
     they opened, and ``group_summary`` says it in a sentence (given when there are others:
     it is in the evidence, and in the reason of the runbook decisions the signal starts).
+    ``resent``: a copy of the incident's signal, sent again (``Signal.resent``).
     """
     # Above or below the band; a point inside it (a level shift the CUSUM confirmed, an
     # unusual pattern) is on the side of the band's middle, the expected value, it is on:
@@ -167,6 +173,7 @@ def anomaly_signal(
         evidence=evidence,
         since=start,
         direction=direction,
+        resent=resent,
     )
 
 

@@ -37,7 +37,8 @@ are read again. A replica that begins to lead again drops what it held (``forget
 is from before another leader's turn) and restores the series the same way. A series
 restored with its incident open and reported sends that incident's signal again (the
 engine's queue is in memory, and the process that sent it may have died before its
-cycle; the engine decides once per incident key). The saved
+cycle), marked as a copy: the engine handles it only if no engine took it up before
+(``RemediationEngine._copy_taken``). The saved
 series of a query (those with a point within its ``history``) are restored before its
 first read, so that read starts at their last
 points instead of ``history`` ago (a week of every series at once was the daemon's
@@ -192,8 +193,9 @@ class SeriesState:
     # the run, a NaN or one under ``minVolume`` holds it
     off_scale: int = 0
     # While an ``off_scale`` incident is open and finite values have come back: the first
-    # of them (time, value, and the detector's expected value and band for it, those it
-    # had learnt before the run), what the incident's close says it came back to.
+    # of them after its last run off the scale (time, value, and the detector's expected
+    # value and band for it, those it had learnt before the run), what the incident's
+    # close says it came back to.
     back: tuple[float, float, float, float, float] | None = None
 
 
@@ -702,6 +704,7 @@ class AnomalyLoop:
                 labels={str(k): str(v) for k, v in (sent.get("labels") or {}).items()},
                 incident_start=incident.opened_at,
                 series=key,
+                resent=True,
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("anomaly series %s: its open incident's signal unreadable (%s)", key, exc)
@@ -843,7 +846,9 @@ class AnomalyLoop:
                 point = score_value(state.detector, float(t), float(v), state.off_scale)
             state.last_ts = float(t)
             current = state.tracker.current
-            if (
+            if off_scale:  # off the scale again: what came back before is not the last word
+                state.back = None
+            elif (
                 was_off
                 and np.isfinite(v)
                 and state.back is None
@@ -970,6 +975,7 @@ class AnomalyLoop:
             group=[member.record() for member in group],
             group_summary=summary,
             series=key,
+            resent=known is not None,
         )
         state.opened = {
             "labels": dict(labels),

@@ -318,3 +318,136 @@ def test_a_signal_lost_with_the_process_is_sent_again_after_a_restart(ledger: Le
     assert again[0].evidence["score"] == sent.evidence["score"]
     assert _opened(ledger) == [first]  # recorded once
     assert restarted.status.incidents_opened == 0
+
+
+def _latency_rig(tmp_path: Path, **routing: float) -> tuple[Any, Flapping, Any]:
+    """The engine rig with the scale-and-restart runbook on latency anomalies, web in the
+    cluster, and a maker of anomaly loops on web's (flapping) latency feeding it."""
+    from tests.unit.engine.harness import runbook_rig
+
+    r = runbook_rig(tmp_path, **routing)
+    reader = Flapping()
+
+    def loop_for(submit: Any) -> AnomalyLoop:
+        return AnomalyLoop(
+            [AnomalyQuery(name="latency_p99", expr="latency_p99", step=60, history=3 * 3600)],
+            reader=reader,
+            ledger=r.ledger,
+            decisions=r.decisions,
+            submit=submit,
+            clock=r.clock,
+            save_every=10**6,
+        )
+
+    return r, reader, loop_for
+
+
+def _both(r: Any, loop: AnomalyLoop, minutes: int) -> None:
+    """``minutes`` of the daemon: the cluster, the anomaly loop and the engine, each
+    minute."""
+    for _ in range(minutes):
+        r.clock.advance(STEP)
+        r.sim.advance(r.clock.now(), {})
+        loop.cycle()
+        r.engine.cycle()
+
+
+def test_a_restart_does_not_ask_again_about_an_open_incident_whose_question_expired(
+    tmp_path: Path,
+) -> None:
+    """The runbook asked about web's latency; nobody answered, the question expired, and
+    the incident goes on. Nothing asks about it again while the daemon runs (an open
+    incident's points are not news). A restart after the re-ask quiet period must not
+    either: the signal the restored incident sends again is a copy of one the engine
+    took up, to be handled only if it was lost. Before, the copy went through the re-ask
+    rule, and each restart (or leadership regained) put a new question to the on-call."""
+    import dataclasses
+
+    from tests.unit.engine.harness import restarted
+
+    r, reader, loop_for = _latency_rig(tmp_path, auto=0.999, ask=0.4)
+    r.engine.limits = dataclasses.replace(r.engine.limits, reask_after=60.0)
+    loop = loop_for(r.engine.submit)
+    loop.cycle()
+    loop.save()
+    reader.at, reader.length = r.clock.now() - r.clock.now() % STEP + STEP, 600
+    _both(r, loop, 8)
+    (question,) = r.ledger.questions(status=None)
+    # expired after 15 minutes; the re-ask quiet period (the runbook's cooldown on its
+    # target, 30 minutes) over since
+    _both(r, loop, 50)
+    (decision,) = r.ledger.decisions(kind="remediation")
+    assert decision.status == "expired"
+    assert [q.id for q in r.ledger.questions(status=None)] == [question.id]
+
+    loop.save()  # its periodic save (every 10 cycles in the daemon)
+    r.clock.advance(2 * STEP)  # killed, back 2 minutes later
+    again = restarted(r)
+    loop = loop_for(again.engine.submit)
+    _both(again, loop, 3)
+    assert loop.series  # restored, its incident open
+    assert [q.id for q in r.ledger.questions(status=None)] == [question.id]
+    assert len(r.ledger.decisions(kind="remediation")) == 1
+
+
+def test_a_restart_does_not_run_a_runbook_its_cooldown_held_back_from_an_open_incident(
+    tmp_path: Path,
+) -> None:
+    """web's latency incident opens 2 minutes after the runbook ran on web for another
+    one: the target's cooldown holds it back, and nothing takes it up again while the
+    daemon runs. A restart after the cooldown must not run the runbook for it: the copy
+    of its signal sent again at restore was taken up before. Before, it was handled as
+    new, and the restart wrote to web a second time."""
+    from tests.unit.engine.harness import WEB as WEB_REF
+    from tests.unit.engine.harness import latency_anomaly, restarted
+
+    r, reader, loop_for = _latency_rig(tmp_path)
+    loop = loop_for(r.engine.submit)
+    loop.cycle()
+    loop.save()
+    handled = latency_anomaly(r, WEB_REF, run=60)
+    assert handled.outcome == "decided"
+    ran = r.ledger.decisions(kind="remediation")
+    assert len(ran) == 1
+    reader.at, reader.length = r.clock.now() - r.clock.now() % STEP + STEP, 600
+    # opened within the runbook's cooldown on web (30 minutes), held back; over since
+    _both(r, loop, 35)
+    assert len(r.ledger.decisions(kind="anomaly")) == 1
+    assert len(r.ledger.decisions(kind="remediation")) == 1
+    writes = r.ledger.intents()
+    loop.save()  # its periodic save (every 10 cycles in the daemon)
+    r.clock.advance(2 * STEP)  # killed, back 2 minutes later
+    again = restarted(r)
+    loop = loop_for(again.engine.submit)
+    _both(again, loop, 3)
+    assert loop.series
+    assert len(r.ledger.decisions(kind="remediation")) == 1
+    assert r.ledger.intents() == writes
+
+
+def test_a_copy_of_a_signal_no_engine_took_up_is_handled_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The other side of the two tests above: the signal died in the engine's queue with
+    the process (no engine ever counted it); its copy, sent again at restore, is decided
+    once, and a second restart's copy is then a duplicate."""
+    from tests.unit.engine.harness import WEB as WEB_REF
+    from tests.unit.engine.harness import restarted
+
+    r, reader, loop_for = _latency_rig(tmp_path)
+    lost: list[Signal] = []
+    loop = loop_for(lost.extend)
+    loop.cycle()
+    loop.save()
+    reader.at, reader.length = r.clock.now() - r.clock.now() % STEP + STEP, 600
+    _both(r, loop, 5)
+    (sent,) = lost
+    assert r.ledger.decisions(kind="remediation") == []
+    for _ in range(2):
+        loop.save()
+        r.clock.advance(STEP)  # killed, back a minute later
+        r = restarted(r)
+        loop = loop_for(r.engine.submit)
+        _both(r, loop, 2)
+        (decision,) = r.ledger.decisions(kind="remediation")
+        assert decision.incident_key == f"latency-scale-restart|{WEB_REF}|{sent.dedup_key}"

@@ -447,3 +447,28 @@ def test_finite_values_after_hours_off_the_scale_end_that_incident_saying_what_t
     assert f"recovered at {to_utc_text(state.closed.closed_at)}: back on the scale at " in line
     assert f" at {shown}" in line and "against 0.4" in line, line
     assert said in line, line
+
+
+def test_an_off_scale_incident_that_goes_off_the_scale_again_says_the_last_values_back(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Off the scale, finite at 0.9 for two steps (the incident still open), off the scale
+    again, then back at the usual values until it closes: the close says what the values
+    came back to after the last run (0.42), not after the first (0.9). Before, the first
+    finite value was kept for good while the incident was open."""
+    loop, clock, reader, _ = _started(ledger)
+    (state,) = loop.series.values()
+    _run(loop, clock, reader, 10, math.inf)
+    _run(loop, clock, reader, 2, 0.9)
+    assert state.back is not None and state.back[1] == pytest.approx(0.9)
+    _run(loop, clock, reader, 5, math.inf)
+    assert state.back is None, "a run off the scale again: what came back before is old"
+    caplog.set_level("INFO", logger="autonomic.anomaly")
+    _run(loop, clock, reader, 1, None)
+    assert state.back is not None
+    back_at = state.back[0]
+    _run(loop, clock, reader, 59, None)
+    assert state.tracker.current is None and state.closed is not None
+    (line,) = [r.getMessage() for r in caplog.records if "its off_scale incident" in r.message]
+    assert f"back on the scale at {to_utc_text(back_at)}" in line, line
+    assert " at 0.42" in line and " at 0.9," not in line, line
