@@ -441,7 +441,7 @@ class Metrics:
         # the model has been checked (again after a refit), like the check itself.
         self.scaling_forecast_mase = Gauge(
             "autonomic_scaling_forecast_mase",
-            "The live forecast model's recent one-step MASE (error over the seasonal naive's), "
+            "The live forecast model's recent one-step MASE (its error over a naive forecast's), "
             "as its latest drift check measured it; NaN before any outcome arrived.",
             ["workload"],
             registry=r,
