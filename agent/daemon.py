@@ -568,6 +568,8 @@ class Daemon:
         for query in self.anomaly.queries:
             scoring = query.name not in self.anomaly.status.degraded
             self.metrics.anomaly_query_scoring.labels(query.name).set(1 if scoring else 0)
+            warming = self.anomaly.status.warming.get(query.name, 0)
+            self.metrics.anomaly_series_warming.labels(query.name).set(warming)
 
     def canary_cycle(self) -> None:
         if self.canary is None:

@@ -437,6 +437,22 @@ class Metrics:
             ["workload"],
             registry=r,
         )
+        # The live model's accuracy as its latest drift check measured it: absent until
+        # the model has been checked (again after a refit), like the check itself.
+        self.scaling_forecast_mase = Gauge(
+            "autonomic_scaling_forecast_mase",
+            "The live forecast model's recent one-step MASE (its error over a naive forecast's), "
+            "as its latest drift check measured it; NaN before any outcome arrived.",
+            ["workload"],
+            registry=r,
+        )
+        self.scaling_forecast_coverage = Gauge(
+            "autonomic_scaling_forecast_coverage",
+            "Share of recent values inside the live model's level% forecast interval, as its "
+            "latest drift check measured it; NaN before any outcome arrived.",
+            ["workload", "level"],
+            registry=r,
+        )
         self.scaling_predictive = Gauge(
             "autonomic_scaling_predictive",
             "1 while the forecast is trusted for a workload, 0 while it is reactive.",
@@ -478,6 +494,13 @@ class Metrics:
             "autonomic_anomaly_series_below_volume",
             "Series of the anomaly query whose newest point was under its minVolume (or had "
             "no volume read): their points are not scored; absent for a query without one.",
+            ["query"],
+            registry=r,
+        )
+        self.anomaly_series_warming = Gauge(
+            "autonomic_anomaly_series_warming",
+            "Series of the anomaly query whose last point scored could not open an incident "
+            "because its detector was warming up (new series) or re-warming after a gap.",
             ["query"],
             registry=r,
         )
@@ -606,12 +629,15 @@ class Metrics:
             self.threshold,
             self.scaling_floor,
             self.scaling_forecast_peak,
+            self.scaling_forecast_mase,
+            self.scaling_forecast_coverage,
             self.scaling_predictive,
             self.scaling_capacity,
             self.scaling_startup,
             self.scaling_held,
             self.anomaly_query_scoring,
             self.anomaly_series_below_volume,
+            self.anomaly_series_warming,
             self.anomaly_open_series,
             self.canary_verdict,
             self.canary_confidence,

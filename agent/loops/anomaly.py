@@ -197,6 +197,10 @@ class SeriesState:
     # value and band for it, those it had learnt before the run), what the incident's
     # close says it came back to.
     back: tuple[float, float, float, float, float] | None = None
+    # Whether its last point scored could not open an incident for want of a detector
+    # warmed up: a new series (reason ``warming_up``) or one quiet after a long gap
+    # (``REWARM_AFTER_GAP``). Not saved: the next point scored says it again.
+    warming: bool = False
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,9 @@ class LoopStatus:
     # query -> the expected windows in force at the last cycle, and what that means
     expected: dict[str, str] = field(default_factory=dict)
     series: int = 0  # series with a detector, after the last cycle
+    # query -> its series in memory whose last point scored was warming up (a new
+    # detector, or quiet after a gap), after the last cycle; 0 for a query with none
+    warming: dict[str, int] = field(default_factory=dict)
     contexts: int = 0  # contexts their contextual detectors hold, summed
 
 
@@ -463,9 +470,19 @@ class AnomalyLoop:
         self._cycles += 1
         self._save_share()
         self.status.series = len(self.series)
+        self.status.warming = self._warming()
         self.status.contexts = sum(s.detector.context_size for s in self.series.values())
         self._forget_closed(now)
         self._publish_open(now)
+
+    def _warming(self) -> dict[str, int]:
+        """Per query, its series in memory whose last point scored was warming up."""
+        counts = dict.fromkeys((query.name for query in self.queries), 0)
+        for key, state in self.series.items():
+            if state.warming:
+                name = key.partition("{")[0]
+                counts[name] = counts.get(name, 0) + 1
+        return counts
 
     def _newest_sample(self) -> float | None:
         """When Prometheus last stored a sample, of any series (``IngestionClock``); None
@@ -891,6 +908,7 @@ class AnomalyLoop:
             # The warm-up after a long gap is the detector's; a value off the scale needs no
             # learnt baseline to be news.
             warming = t < state.quiet_until and not off_scale
+            state.warming = warming or point.reason == Reason.WARMING_UP
             if low or warming or not_news:
                 quiet = min(point.confidence, state.tracker.keep_confidence * 0.999)
                 point = replace(point, confidence=quiet)

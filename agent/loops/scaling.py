@@ -489,7 +489,10 @@ class WorkloadModel:
     # The outage rule of the last refit's history, and a run of zeros withheld from the
     # drift check while it may be an outage (``forecasting.lifecycle.OutageWatch``).
     zeros: OutageWatch = field(default_factory=OutageWatch)
-    drift: DriftVerdict | None = None  # the last drift check
+    drift: DriftVerdict | None = None  # the last drift check (None again after a refit)
+    # The last drift check and its band's interval level, kept across a refit: what the
+    # accuracy gauges and ``GET /scaling`` show until the next check replaces it.
+    checked: tuple[DriftVerdict, int] | None = None
     version: int = 0  # the live model's number (``_version_name``)
     # The highest number given to a model of the workload, live or rejected, by this
     # process or (read from the ledger at its first refit here) an earlier one: every
@@ -685,6 +688,9 @@ class ScalingStatus:
     # workload -> what each of its HPA's metrics proposes and which decides, as the HPA's
     # last reported status implies (``forecasting.hpa_metrics``): explanation only
     hpa_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # workload -> its live model's latest drift check: recent MASE, interval coverage at
+    # the band's level, outcomes judged and the verdict's reason (absent until checked)
+    accuracy: dict[str, dict[str, Any]] = field(default_factory=dict)
     decisions: int = 0
     breaches: int = 0
 
@@ -733,6 +739,7 @@ class ScalingLoop:
         self._unjudged: dict[str, list[Any]] = {}  # applied floors not yet judged, likewise
         self._published: set[str] = set()  # workloads with gauges
         self._held_published: set[tuple[str, str]] = set()  # (workload, reason) series
+        self._accuracy_published: dict[str, str] = {}  # workload -> its coverage's level
         # Workloads that left and whose model was dropped once their floor was settled
         # (``_forget``): not taken up again by ``_adopt_left`` while they stay listed.
         self._let_go: set[str] = set()
@@ -914,6 +921,8 @@ class ScalingLoop:
         self._forget_gauges(kept)
         for name in set(self.status.reactive) - kept:
             del self.status.reactive[name]  # opted out or gone: no stale status
+        for name in set(self.status.accuracy) - kept:
+            del self.status.accuracy[name]
         for name in (set(self.status.held) & listed) - seen - not_opted_in:
             # Left predictive scaling: a hold on its forecast or its reads is over; one on
             # giving its floor back (a write refused, unsettled) is not.
@@ -993,7 +1002,8 @@ class ScalingLoop:
     def report(self) -> dict[str, Any]:
         """The loop's status as ``GET /scaling`` shows it: each workload held (reason code
         and sentence), reactive (reason and sentence) or whose floor is only published
-        because another controller owns its HPA."""
+        because another controller owns its HPA, and each live model's accuracy as its
+        latest drift check measured it."""
         reasons = dict(self.status.held_reason)
         return {
             "held": {
@@ -1006,6 +1016,7 @@ class ScalingLoop:
             "scheduled": dict(sorted(dict(self.status.scheduled).items())),
             "scheduleUnmatched": dict(sorted(dict(self.status.unscheduled).items())),
             "hpaMetrics": dict(sorted(dict(self.status.hpa_metrics).items())),
+            "accuracy": dict(sorted(dict(self.status.accuracy).items())),
         }
 
     def _forget(
@@ -2081,12 +2092,14 @@ class ScalingLoop:
         # the check says only ``TooFewOutcomes``, which changes nothing.
         if band is not None and not (self._cycles + zlib.crc32(str(ref).encode())) % DRIFT_EVERY:
             model.drift = check_drift(model.outcomes, band)
+            model.checked = (model.drift, band.level)
             poor = distrust(model.drift, model.poor)
             if model.drift.refit:
                 log.info("scaling %s: %s; refitting", ref, model.drift.message)
             elif poor is None and model.poor is not None:
                 log.info("scaling %s: the live model is back in its band", ref)
             model.poor = poor
+        self._accuracy(ref, model)
         expect, model.expect, model.arrived = model.expect, None, None
         if expect is None or not values.size or model.recent.last != expect[0]:
             return
@@ -2098,6 +2111,49 @@ class ScalingLoop:
             # an outage's zeros (re-anchoring takes the load as read): not the model's.
             if model.zeros.anchored_on_outage(expect[0], STEP * RECENT):
                 model.outcomes.withhold(model.arrived)
+
+    def _accuracy(self, ref: ObjectRef, model: WorkloadModel) -> None:
+        """The live model's latest drift check, published: ``autonomic_scaling_forecast_mase
+        {workload}``, ``autonomic_scaling_forecast_coverage{workload, level}`` and
+        ``GET /scaling``'s ``accuracy``. Set at every cycle from the check kept (checks
+        run every ``DRIFT_EVERY`` cycles), so a replica that leads again, whose standby
+        cleared them, publishes them at its first cycle. A refit does not clear them: a
+        check that found the model off its band brings the refit forward at once, and
+        its figures are what a dashboard must see; the next check, of the model then
+        live, replaces them (``TooFewOutcomes`` on the outcomes arrived since)."""
+        if model.checked is None:
+            return
+        name = str(ref)
+        drift, band_level = model.checked
+        level = str(band_level)
+        self.status.accuracy[name] = _json_ready(
+            {
+                "mase": drift.recent_mase,
+                "coverage": drift.coverage,
+                "level": band_level,
+                "samples": drift.samples,
+                "reason": drift.reason,
+                "refit": drift.refit,
+            }
+        )
+        if self.metrics is None:
+            return
+        if self._accuracy_published.get(name, level) != level:
+            self._unpublish_accuracy(name)  # the band's level changed: no stale series
+        self.metrics.scaling_forecast_mase.labels(workload=name).set(drift.recent_mase)
+        self.metrics.scaling_forecast_coverage.labels(workload=name, level=level).set(
+            drift.coverage
+        )
+        self._accuracy_published[name] = level
+
+    def _unpublish_accuracy(self, name: str) -> None:
+        level = self._accuracy_published.pop(name, None)
+        if self.metrics is None or level is None:
+            return
+        with contextlib.suppress(KeyError):
+            self.metrics.scaling_forecast_mase.remove(name)
+        with contextlib.suppress(KeyError):
+            self.metrics.scaling_forecast_coverage.remove(name, level)
 
     def _version_name(self, model: WorkloadModel) -> str:
         """The live model, unambiguous across restarts: its name, number and fit time
@@ -2459,6 +2515,8 @@ class ScalingLoop:
             ):
                 with contextlib.suppress(KeyError):
                     gauge.remove(name)
+        for name in set(self._accuracy_published) - seen:
+            self._unpublish_accuracy(name)
         self._published &= seen
 
     def _one(self, workload: WorkloadState, now: float, *, forecast_only: bool = False) -> None:

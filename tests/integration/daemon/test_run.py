@@ -410,7 +410,10 @@ def test_a_replica_that_stops_leading_drops_the_leader_only_series(
         m.breaker_open.labels(runbook="crashloop-restart").set(1)
         m.scaling_floor.labels(workload="Deployment/shop/web").set(4)
         m.scaling_held.labels(workload="Deployment/shop/web", reason="LoadGap").set(1)
+        m.scaling_forecast_mase.labels(workload="Deployment/shop/web").set(0.8)
+        m.scaling_forecast_coverage.labels(workload="Deployment/shop/web", level="95").set(0.9)
         m.anomaly_query_scoring.labels("error-rate").set(0)
+        m.anomaly_series_warming.labels("error-rate").set(3)
         m.anomaly_series_below_volume.labels("error-rate").set(1)
         m.anomaly_series.set(12)
         m.canary_verdict.labels("shop/web-canary", "rollback").set(1)
@@ -424,8 +427,11 @@ def test_a_replica_that_stops_leading_drops_the_leader_only_series(
             "autonomic_runbook_breaker_open",
             "autonomic_scaling_recommended_replicas",
             "autonomic_scaling_held",
+            "autonomic_scaling_forecast_mase",
+            "autonomic_scaling_forecast_coverage",
             "autonomic_anomaly_query_scoring",
             "autonomic_anomaly_series_below_volume",
+            "autonomic_anomaly_series_warming",
             "autonomic_anomaly_open_series",
             "autonomic_canary_verdict",
             "autonomic_canary_metric_status",
