@@ -340,6 +340,7 @@ class RunReport:
     writes: int = 0
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    plan: list[str] = field(default_factory=list)  # each launch's kill: hook@nth, delay, -
 
 
 def _seed(server: Any) -> None:
@@ -496,7 +497,14 @@ def _launch(work: Path, url: str, hook: str | None, nth: int) -> int:
     return pid
 
 
-def run_one(rng: random.Random, max_kills: int, only: str | None = None) -> RunReport:
+def run_one(
+    rng: random.Random,
+    max_kills: int,
+    only: str | None = None,
+    plan: list[tuple[str | None, int]] | None = None,
+) -> RunReport:
+    """One run. ``plan``: each launch's kill (hook and n-th passage, or None: after a
+    random delay) instead of ``rng``'s, as a run's report printed them (``--plan``)."""
     from tests.fakekube import start_fake_apiserver
 
     report = RunReport()
@@ -504,6 +512,8 @@ def run_one(rng: random.Random, max_kills: int, only: str | None = None) -> RunR
     server = start_fake_apiserver(quiet_errors=True)
     _seed(server)
     wanted = rng.randint(1, max_kills) if max_kills else 0
+    if plan is not None:
+        wanted, max_kills = len(plan), len(plan)
     kills = 0
     with tempfile.TemporaryDirectory(prefix="anomaly-crash-") as name:
         work = Path(name)
@@ -518,6 +528,9 @@ def run_one(rng: random.Random, max_kills: int, only: str | None = None) -> RunR
                 if only is not None:
                     hook = only if kill else None
                 nth = rng.randint(1, 40) if hook in ("before-cycle", "after-save") else 1
+                if plan is not None:
+                    hook, nth = plan[kills] if kill else (None, 1)
+                report.plan.append(f"{hook}@{nth}" if hook else "delay" if kill else "-")
                 pid = _launch(work, server.url, hook, nth)
                 if kill and hook is None:
                     time.sleep(rng.uniform(0.0, 3.0))
@@ -569,13 +582,32 @@ def summarize(reports: list[RunReport]) -> str:
     return "\n".join(lines)
 
 
+def _planned(step: str) -> tuple[str | None, int]:
+    """``hook@nth`` (or ``hook``: its first passage), or ``delay``."""
+    hook, _, nth = step.strip().partition("@")
+    if hook == "delay":
+        return None, 1
+    if hook not in HOOKS:
+        raise SystemExit(f"--plan: {hook!r} is not a hook point ({', '.join(HOOKS)}) or delay")
+    return hook, int(nth or 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--max-kills", type=int, default=3, help="kills per run, at most")
     parser.add_argument("--hook", choices=HOOKS, help="kill at this hook point only")
+    parser.add_argument(
+        "--plan",
+        help="one run, its kills as a run's line printed them: e.g. before-cycle@6,delay "
+        "(a kill that does not land ends the run, as in a random run)",
+    )
     args = parser.parse_args()
+    plan = None
+    if args.plan is not None:
+        plan = [_planned(step) for step in args.plan.split(",") if step.strip() != "-"]
+        args.runs = 1
     # Imported once, before the forks.
     import tests.integration.remediation.rig  # noqa: F401
     from agent import remediation_engine  # noqa: F401
@@ -585,11 +617,11 @@ def main() -> int:
     began = time.monotonic()
     reports = []
     for index in range(args.runs):
-        report = run_one(rng, args.max_kills, args.hook)
+        report = run_one(rng, args.max_kills, args.hook, plan)
         reports.append(report)
         print(
             f"run {index + 1}/{args.runs}: kills {dict(report.kills)}, incidents "
-            f"{report.incidents}, remediations {report.remediations} "
+            f"{report.incidents}, remediations {report.remediations} plan {report.plan} "
             f"{dict(report.decisions)}, violations {report.violations[:3]} "
             f"({report.seconds:.1f}s)",
             file=sys.stderr,
