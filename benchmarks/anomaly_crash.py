@@ -266,7 +266,9 @@ def child(work: Path, url: str, hook: str | None, nth: int, ready: int) -> int:
     )
     wrap(loop, "_report", "after-open", None)
     wrap(decisions, "observe", None, "after-record")
-    wrap(engine, "submit", None, "after-signal")
+    # the loop's own reference: it took ``engine.submit`` when built, so wrapping the
+    # engine's attribute (as before session 44's review) never armed this hook
+    wrap(loop, "submit", None, "after-signal")
     _log_closes(loop, work / "closes.jsonl")
     wrap(loop, "_save_items", None, "after-save")
     wrap(loop, "_closing", None, "closing")
