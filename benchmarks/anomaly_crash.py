@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/anomaly_crash.py --runs 30
     .venv/bin/python benchmarks/anomaly_crash.py --runs 5 --hook after-save
+    .venv/bin/python benchmarks/anomaly_crash.py --plan before-cycle@6,after-save@38
 
 A companion to ``crash_harness.py`` (the remediation engine), ``scaling_crash.py`` (the
 scaling loop) and ``answer_crash.py`` (a person's answer), for the anomaly loop. One run:
@@ -45,15 +46,25 @@ every run, from the ledger and the fake server's request log:
 - closed once: each incident ends closed, and the series states saved in the ledger
   never name one incident closed at two different times.
 
-Prints a markdown table; exits 1 on any violation.
+Prints a markdown table; exits 1 on any violation. Each run's line names its launches'
+kills (``hook@nth``, ``delay``, or ``-`` for the last launch, not killed); ``--plan``
+runs one run with those kills. The seed alone does not replay a run: a kill after a
+random delay lands or not with the machine's speed, and the draws after it change.
 
 Measured on the shared 2-core machine (session 44). ``--runs 3 --hook queued``: main at
 ba1a39ab, 3 of 3 runs lose web's incident's signal (0 remediation decisions: no runbook
 ever saw it); branch anomcrash44, 0 of 3. ``--runs 30`` (seed 20261126) on anomcrash44:
-66 processes, 36 SIGKILLs (8 at random, 28 at hook points), 89 of 90 scripted anomalies
-recorded once each, 30 remediation decisions (27 verified, 3 failed and escalated after
-a kill before the write), 27 Deployment writes, none twice, 1 violation, 150 s: run 13,
-after a kill at ``before-cycle``, recorded no incident for api's plateau (not diagnosed).
+36 SIGKILLs, 1 violation, 150 s: a kill at ``before-cycle`` 6 (the start of minute 5)
+lost api's plateau (``--plan before-cycle@6,after-save@38`` replays it). Only web's error
+series had been saved (its round-robin turn); the restarted loop read the query from
+web's last point, so api's series got only the points since, its detector in its
+30-point warm-up at minute 20. Fixed in the loop (anomcrash44b: a series is saved by the
+read that first returns it); that plan then records all 3 incidents. ``--runs 30`` on
+anomcrash44b: 76 processes, 46 SIGKILLs (10 at random, 36 at
+hook points, 5 of them ``after-signal``, which before anomcrash44b never fired), 90 of
+90 scripted anomalies recorded once each, 30 remediation decisions (27 verified, 3
+failed and escalated after a kill before the write), 27 Deployment writes, none twice,
+0 violations, 222 s.
 """
 
 from __future__ import annotations
