@@ -60,11 +60,10 @@ series had been saved (its round-robin turn); the restarted loop read the query 
 web's last point, so api's series got only the points since, its detector in its
 30-point warm-up at minute 20. Fixed in the loop (anomcrash44b: a series is saved by the
 read that first returns it); that plan then records all 3 incidents. ``--runs 30`` on
-anomcrash44b: 76 processes, 46 SIGKILLs (10 at random, 36 at
-hook points, 5 of them ``after-signal``, which before anomcrash44b never fired), 90 of
-90 scripted anomalies recorded once each, 30 remediation decisions (27 verified, 3
-failed and escalated after a kill before the write), 27 Deployment writes, none twice,
-0 violations, 222 s.
+anomcrash44b: 76 processes, 46 SIGKILLs (10 at random, 36 at hook points, 5 of them
+``after-signal``, which before anomcrash44b never fired), 90 of 90 scripted anomalies
+recorded once each, 30 remediation decisions (27 verified, 3 failed and escalated after
+a kill before the write), 27 Deployment writes, none twice, 0 violations, 222 s.
 """
 
 from __future__ import annotations
