@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/anomaly_crash.py --runs 30
     .venv/bin/python benchmarks/anomaly_crash.py --runs 5 --hook after-save
+    .venv/bin/python benchmarks/anomaly_crash.py --plan before-cycle@6,after-save@38
 
 A companion to ``crash_harness.py`` (the remediation engine), ``scaling_crash.py`` (the
 scaling loop) and ``answer_crash.py`` (a person's answer), for the anomaly loop. One run:
@@ -45,15 +46,24 @@ every run, from the ledger and the fake server's request log:
 - closed once: each incident ends closed, and the series states saved in the ledger
   never name one incident closed at two different times.
 
-Prints a markdown table; exits 1 on any violation.
+Prints a markdown table; exits 1 on any violation. Each run's line names its launches'
+kills (``hook@nth``, ``delay``, or ``-`` for the last launch, not killed); ``--plan``
+runs one run with those kills. The seed alone does not replay a run: a kill after a
+random delay lands or not with the machine's speed, and the draws after it change.
 
 Measured on the shared 2-core machine (session 44). ``--runs 3 --hook queued``: main at
 ba1a39ab, 3 of 3 runs lose web's incident's signal (0 remediation decisions: no runbook
 ever saw it); branch anomcrash44, 0 of 3. ``--runs 30`` (seed 20261126) on anomcrash44:
-66 processes, 36 SIGKILLs (8 at random, 28 at hook points), 89 of 90 scripted anomalies
+36 SIGKILLs, 1 violation, 150 s: a kill at ``before-cycle`` 6 (the start of minute 5)
+lost api's plateau (``--plan before-cycle@6,after-save@38`` replays it). Only web's error
+series had been saved (its round-robin turn); the restarted loop read the query from
+web's last point, so api's series got only the points since, its detector in its
+30-point warm-up at minute 20. Fixed in the loop (anomcrash44b: a series is saved by the
+read that first returns it); that plan then records all 3 incidents. ``--runs 30`` on
+anomcrash44b: 76 processes, 46 SIGKILLs (10 at random, 36 at hook points, 5 of them
+``after-signal``, which before anomcrash44b never fired), 90 of 90 scripted anomalies
 recorded once each, 30 remediation decisions (27 verified, 3 failed and escalated after
-a kill before the write), 27 Deployment writes, none twice, 1 violation, 150 s: run 13,
-after a kill at ``before-cycle``, recorded no incident for api's plateau (not diagnosed).
+a kill before the write), 27 Deployment writes, none twice, 0 violations, 222 s.
 """
 
 from __future__ import annotations
@@ -266,7 +276,9 @@ def child(work: Path, url: str, hook: str | None, nth: int, ready: int) -> int:
     )
     wrap(loop, "_report", "after-open", None)
     wrap(decisions, "observe", None, "after-record")
-    wrap(engine, "submit", None, "after-signal")
+    # the loop's own reference: it took ``engine.submit`` when built, so wrapping the
+    # engine's attribute (as before session 44's review) never armed this hook
+    wrap(loop, "submit", None, "after-signal")
     _log_closes(loop, work / "closes.jsonl")
     wrap(loop, "_save_items", None, "after-save")
     wrap(loop, "_closing", None, "closing")
@@ -340,6 +352,7 @@ class RunReport:
     writes: int = 0
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    plan: list[str] = field(default_factory=list)  # each launch's kill: hook@nth, delay, -
 
 
 def _seed(server: Any) -> None:
@@ -496,7 +509,14 @@ def _launch(work: Path, url: str, hook: str | None, nth: int) -> int:
     return pid
 
 
-def run_one(rng: random.Random, max_kills: int, only: str | None = None) -> RunReport:
+def run_one(
+    rng: random.Random,
+    max_kills: int,
+    only: str | None = None,
+    plan: list[tuple[str | None, int]] | None = None,
+) -> RunReport:
+    """One run. ``plan``: each launch's kill (hook and n-th passage, or None: after a
+    random delay) instead of ``rng``'s, as a run's report printed them (``--plan``)."""
     from tests.fakekube import start_fake_apiserver
 
     report = RunReport()
@@ -504,6 +524,8 @@ def run_one(rng: random.Random, max_kills: int, only: str | None = None) -> RunR
     server = start_fake_apiserver(quiet_errors=True)
     _seed(server)
     wanted = rng.randint(1, max_kills) if max_kills else 0
+    if plan is not None:
+        wanted, max_kills = len(plan), len(plan)
     kills = 0
     with tempfile.TemporaryDirectory(prefix="anomaly-crash-") as name:
         work = Path(name)
@@ -518,6 +540,9 @@ def run_one(rng: random.Random, max_kills: int, only: str | None = None) -> RunR
                 if only is not None:
                     hook = only if kill else None
                 nth = rng.randint(1, 40) if hook in ("before-cycle", "after-save") else 1
+                if plan is not None:
+                    hook, nth = plan[kills] if kill else (None, 1)
+                report.plan.append(f"{hook}@{nth}" if hook else "delay" if kill else "-")
                 pid = _launch(work, server.url, hook, nth)
                 if kill and hook is None:
                     time.sleep(rng.uniform(0.0, 3.0))
@@ -569,13 +594,32 @@ def summarize(reports: list[RunReport]) -> str:
     return "\n".join(lines)
 
 
+def _planned(step: str) -> tuple[str | None, int]:
+    """``hook@nth`` (or ``hook``: its first passage), or ``delay``."""
+    hook, _, nth = step.strip().partition("@")
+    if hook == "delay":
+        return None, 1
+    if hook not in HOOKS:
+        raise SystemExit(f"--plan: {hook!r} is not a hook point ({', '.join(HOOKS)}) or delay")
+    return hook, int(nth or 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--max-kills", type=int, default=3, help="kills per run, at most")
     parser.add_argument("--hook", choices=HOOKS, help="kill at this hook point only")
+    parser.add_argument(
+        "--plan",
+        help="one run, its kills as a run's line printed them: e.g. before-cycle@6,delay "
+        "(a kill that does not land ends the run, as in a random run)",
+    )
     args = parser.parse_args()
+    plan = None
+    if args.plan is not None:
+        plan = [_planned(step) for step in args.plan.split(",") if step.strip() != "-"]
+        args.runs = 1
     # Imported once, before the forks.
     import tests.integration.remediation.rig  # noqa: F401
     from agent import remediation_engine  # noqa: F401
@@ -585,11 +629,11 @@ def main() -> int:
     began = time.monotonic()
     reports = []
     for index in range(args.runs):
-        report = run_one(rng, args.max_kills, args.hook)
+        report = run_one(rng, args.max_kills, args.hook, plan)
         reports.append(report)
         print(
             f"run {index + 1}/{args.runs}: kills {dict(report.kills)}, incidents "
-            f"{report.incidents}, remediations {report.remediations} "
+            f"{report.incidents}, remediations {report.remediations} plan {report.plan} "
             f"{dict(report.decisions)}, violations {report.violations[:3]} "
             f"({report.seconds:.1f}s)",
             file=sys.stderr,

@@ -30,8 +30,11 @@ not every cycle, and ``degraded`` holds why, per query. Detector and incident st
 the ledger, each series every ``save_every`` cycles in turn (a share of the series each
 cycle, so no cycle stalls to save all of them; a series with no new point since its last
 save is not written again), at once when one of its incidents opens or closes (so that
-a restart or a new leader restores the incident with it), and at a clean shutdown what
-is not saved yet (bounded in time: ``save_at_shutdown``), and restored at start, so a
+a restart or a new leader restores the incident with it), at the end of the read that
+first returns it (a restart reads a query from its restored series' last points, so a
+series not saved yet would lose its history there, its detector warming up again; at a
+first start that read saves every series), and at a clean shutdown what is not saved
+yet (bounded in time: ``save_at_shutdown``), and restored at start, so a
 restart does not mean a new warm-up for every series; points since a series' last save
 are read again. A replica that begins to lead again drops what it held (``forget``: it
 is from before another leader's turn) and restores the series the same way. A series
@@ -753,7 +756,15 @@ class AnomalyLoop:
     def _state_for(self, key: str, step: float) -> SeriesState:
         state = self.series.get(key)
         if state is None:
-            state = self._restore(key) or SeriesState(Detector(step), IncidentTracker())
+            restored = self._restore(key)
+            if restored is None:
+                # A series with nothing saved is saved at the end of this read, as one
+                # whose incident opened is: a restart reads each query from the last
+                # points of its series restored, so one not saved yet (its round-robin
+                # turn not come, up to ``save_every`` cycles after a first start) would
+                # be read from there, its history lost, its detector warming up again.
+                self._changed.add(key)
+            state = restored or SeriesState(Detector(step), IncidentTracker())
             self._keep(key, state)
         return state
 

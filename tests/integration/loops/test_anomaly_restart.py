@@ -39,12 +39,13 @@ WEB = "http_error_ratio{deployment=web,namespace=shop}"
 
 
 class Flapping:
-    """Smooth series for the Deployments ``web`` and ``api``; from ``at`` on, web's error
-    ratio is 1,000 higher every other minute, for ``length`` minutes."""
+    """Smooth series for the Deployments ``web`` and ``api``; from ``at`` on, the error
+    ratio of ``name`` (web) is 1,000 higher every other minute, for ``length`` minutes."""
 
     def __init__(self) -> None:
         self.at: float | None = None
         self.length = 0
+        self.name = "web"
 
     def range(
         self, query: str, start: float, end: float, step: float, now: float
@@ -54,7 +55,7 @@ class Flapping:
         for i, name in enumerate(("web", "api")):
             labels = {"namespace": "shop", "deployment": name}
             values = 10.0 * (i + 1) + np.sin(grid / 3600.0)
-            if self.at is not None and name == "web":
+            if self.at is not None and name == self.name:
                 k = np.round((grid - self.at) / step)
                 values[(k >= 0) & (k < self.length) & (k % 2 == 0)] += 1_000.0
             series = Series(grid, values, step, query, labels)
@@ -136,6 +137,29 @@ def test_an_incident_opened_after_the_last_save_is_not_opened_again_after_a_rest
     assert restarted.status.incidents_opened == 0
     current = restarted.series[WEB].tracker.current
     assert current is not None and current.opened_at == T0 + 2 * STEP  # the same one
+
+
+def test_a_series_not_saved_yet_keeps_its_history_across_a_restart(ledger: Ledger) -> None:
+    """Killed 5 minutes after a first start: web's series saved (its incident opened),
+    api's not (its turn to be saved not come). The restarted loop reads the query from
+    web's last saved point, so api's detector started again from nothing: in its 30
+    points of warm-up, api's error ratio jumping 10 minutes later opened no incident
+    (benchmarks/anomaly_crash.py, a kill at the start of minute 5). A series is saved
+    at the end of the read that first returns it."""
+    clock, reader, signals = FakeClock(T0), Flapping(), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()  # a first start: 3 hours of history, both series
+    reader.at, reader.length = T0 + 2 * STEP, 3
+    _run(loop, clock, 4)
+    assert len(_opened(ledger)) == 1  # web's
+
+    clock.advance(STEP)  # killed before its next cycle, back at once
+    restarted = _loop(ledger, clock, reader, signals)
+    reader.name, reader.at, reader.length = "api", clock.now() + 10 * STEP, 60
+    _run(restarted, clock, 12)
+    api = [key for key in _opened(ledger) if "/Deployment/shop/api/" in key]
+    assert len(api) == 1, _opened(ledger)
+    assert restarted.status.incidents_opened == 1
 
 
 def test_an_incident_open_through_a_long_restart_stays_one_incident(ledger: Ledger) -> None:
