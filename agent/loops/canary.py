@@ -565,7 +565,12 @@ class CanaryLoop:
                 self._overtaken(record, moved_on, now)
                 return
             self._confirmed(
-                record, now, by_person=not (deferred or lost), canary=canary, judged=lost
+                record,
+                now,
+                by_person=not (deferred or lost),
+                canary=canary,
+                judged=lost,
+                resent=lost,
             )
             self._sent.add(record.id)
         if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
@@ -644,7 +649,9 @@ class CanaryLoop:
         if moved_on:
             return True
         by_person = record.route != "auto"
-        self._confirmed(record, now, by_person=by_person, canary=canary, judged=not by_person)
+        self._confirmed(
+            record, now, by_person=by_person, canary=canary, judged=not by_person, resent=True
+        )
         log.warning(
             "canary %s: %s verdict (decision %s) was acted on but no runbook took it up "
             "(a restart lost it): sent to the runbooks again",
@@ -1271,6 +1278,7 @@ class CanaryLoop:
         by_person: bool = True,
         canary: WorkloadState | None = None,
         judged: bool = False,
+        resent: bool = False,
     ) -> None:
         """Send a rollback or promotion a person approved to the runbooks (the
         ``canary-rollback`` runbook carries out a rollback of a native canary,
@@ -1284,7 +1292,11 @@ class CanaryLoop:
         runbooks/canary-rollback.yaml says). ``canary`` is the canary as read now (what
         the runbooks loaded now match, ``_promise_broken``). ``judged``: one routed auto
         sent again after a restart lost it (``_hand_on``, ``_send_lost``), at the judge's
-        confidence as when it was recorded (``_announce``)."""
+        confidence as when it was recorded (``_announce``). ``resent``: sent again after a
+        restart (``_hand_on``, ``_send_lost``), as a copy (``Signal.resent``): the first
+        may have reached an engine, which held it back (a cooldown, a guard, a skip);
+        the engine handles the copy only if no engine took that one up, so a restart
+        neither runs it once the cooldown is over nor asks about it."""
         verdict = record.proposal.get("verdict")
         target = _subject_ref(record.subject)
         if verdict not in ("rollback", "promote") or target is None or target.kind == "Rollout":
@@ -1334,6 +1346,7 @@ class CanaryLoop:
                     revision=int(record.proposal.get("revision", 0)),
                     evidence=evidence,
                     run=",".join(str(i) for i in images) or None,
+                    resent=resent,
                 )
             ]
         )
