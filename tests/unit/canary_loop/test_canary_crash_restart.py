@@ -293,3 +293,32 @@ def test_a_lost_promotion_sent_again_is_carried_out_once_and_says_it_was_sent_ag
     rig.loop.submit = engine.submit
     _with_engine(rig, 2, engine)
     assert [d.id for d in ledger.decisions(kind="remediation")] == [promotion.id]
+
+
+@pytest.mark.parametrize("since", ["promoted-by-hand", "scaled-to-zero", "no-longer-a-canary"])
+def test_a_lost_promotion_whose_rollout_a_person_settled_since_is_not_sent_again(
+    ledger: Ledger, rigs: list[Rig], since: str
+) -> None:
+    """alice's approved promotion died in the engine's queue; before the restart a person
+    settled the rollout another way, without a new canary revision: the stable given the
+    judged release by hand, the canary scaled to zero, or its canary-of label taken off.
+    None of these is an answer to send the verdict again for (as a question still asked
+    about it is closed, ``_settled``). Before, only a canary deleted or at another
+    revision or release stopped the copy, and these sent it to the runbooks again."""
+    from agent.loops.canary import CANARY_OF
+    from tests.unit.test_canary_route import CANARY, STABLE
+
+    rig = make(rigs, ledger, HEALTHY)
+    decision_id = rig.judge_until_recorded()
+    rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+    _cycles(rig, 1)
+    assert len(rig.signals) == 1
+    if since == "promoted-by-hand":
+        rig.cluster.roll_out(STABLE, "search:4")
+    elif since == "scaled-to-zero":
+        rig.cluster.workloads[CANARY].replicas = 0
+    else:
+        del rig.cluster.workloads[CANARY].labels[CANARY_OF]
+    queue = _restarted(rig)
+    _cycles(rig, 3)
+    assert queue == []
