@@ -451,13 +451,24 @@ def _promise_broken(signal: Signal) -> str | None:
     return broken if isinstance(broken, str) and broken else None
 
 
+def _copy_of(signal: Signal) -> str:
+    """Why ``signal`` (``Signal.resent``) was sent again, in a few words."""
+    if signal.kind == "canary":
+        return "its verdict sent again after a restart"
+    return "its incident restored open"
+
+
 def _signal_evidence(signal: Signal) -> dict[str, Any]:
     """A signal's evidence as its decision keeps it; a pod or node condition's with the
     object it was seen on and since when, which the check before the first write reads
-    again (``RemediationEngine._condition_over``)."""
+    again (``RemediationEngine._condition_over``). A copy sent again (``Signal.resent``)
+    says so: a decision it starts is the first signal's, lost, not a second one (a
+    canary verdict's ``approved_by`` is the one approval, not a second)."""
     evidence = dict(signal.evidence)
     if signal.kind == "kubernetes" and signal.target is not None:
         evidence |= {"object": _ref_dict(signal.target), "since": signal.since}
+    if signal.resent:
+        evidence["resent"] = f"a copy of a signal sent before ({_copy_of(signal)})"
     return evidence
 
 
@@ -1369,7 +1380,8 @@ class RemediationEngine:
     ) -> Handled | None:
         """A duplicate, when ``signal``, a copy sent again (``Signal.resent``: an
         anomaly loop restoring an open incident, at a restart or when its replica leads
-        again), was taken up before: its incident has a decision of ``runbook`` on
+        again; a canary loop sending, after a restart, a verdict acted on that no runbook
+        decision names), was taken up before: its incident has a decision of ``runbook`` on
         ``target``, or its key is in ``taken`` (counted as a trigger before this cycle:
         an engine handled it, and a guard, a skip or another decision on the target held
         it back). None: it may have been lost (in the engine's in-memory queue of a
@@ -1390,8 +1402,7 @@ class RemediationEngine:
             runbook,
             "duplicate",
             "AlreadyDecided" if existing is not None else "AlreadyHandled",
-            f"a copy of a signal sent before (its incident restored open): {what}; not "
-            "handled again",
+            f"a copy of a signal sent before ({_copy_of(signal)}): {what}; not handled again",
             existing.id if existing is not None else None,
             existing.route if existing is not None else None,
             subject=str(target),

@@ -69,8 +69,9 @@ class Signal:
     excess_ratio: float | None = None
     status: Literal["firing", "resolved"] = "firing"
     # A copy of a signal that may have been sent before (an anomaly loop restoring an
-    # open incident sends its signal again: the first may have died in the engine's
-    # in-memory queue). The engine handles it only if no engine took it up before.
+    # open incident sends its signal again, the canary loop a verdict acted on that no
+    # runbook decision names: the first may have died in the engine's in-memory queue).
+    # The engine handles it only if no engine took it up before.
     resent: bool = False
 
     def __post_init__(self) -> None:
@@ -260,11 +261,13 @@ def canary_signal(
     evidence: Mapping[str, Any] | None = None,
     labels: Mapping[str, str] | None = None,
     run: str | None = None,
+    resent: bool = False,
 ) -> Signal:
     """A canary verdict on ``target`` (the Deployment being rolled out) at ``revision``.
 
     ``run`` tells apart analyses that share a revision (a canary Deployment deleted and
-    created again starts at revision 1 again), e.g. the image under test.
+    created again starts at revision 1 again), e.g. the image under test. ``resent``: a
+    copy of a verdict sent before a restart (``Signal.resent``).
     """
     suffix = f"/{run}" if run else ""
     return Signal(
@@ -276,6 +279,7 @@ def canary_signal(
         observed_at=at,
         dedup_key=f"canary/{target}/rev{revision}{suffix}/{verdict}",
         evidence=dict(evidence or {}) | {"revision": revision},
+        resent=resent,
     )
 
 

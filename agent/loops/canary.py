@@ -23,9 +23,12 @@ revision is neither judged nor decided twice; one the ledger refused is recorded
 A crash must not lose what follows the record: the runbooks get a verdict through the
 engine's queue, in memory, so after a restart a rollback or
 promotion acted on in the last hour that no runbook decision names is sent again, once
-(``_hand_on``, ``_send_lost``); and a verdict of the last hour whose Event the ledger does
-not mark posted (``EVENT_KEY``) has it posted then (at least once: a crash between the
-post and the mark posts it twice).
+(``_hand_on``, ``_send_lost``), as a copy (``Signal.resent``: the engine takes it up only
+if no engine took up the first, which a cooldown or a guard may have held back), unless
+its canary moved on or its rollout was settled another way since (``_settled_since``);
+and a verdict of the last hour whose Event the ledger does not mark posted
+(``EVENT_KEY``) has it posted then (at least once: a crash between the post and the mark
+posts it twice).
 A replica that leads again after another's turn does the same (``forget``): what it had
 judged before is taken up from the ledger, not judged on to a second verdict.
 
@@ -561,11 +564,21 @@ class CanaryLoop:
             if read is None:
                 return  # the canary cannot be read now: looked at again next cycle
             moved_on, canary = read
+            if not moved_on and lost:
+                settled = self._settled_since(record, canary)
+                if settled is None:
+                    return  # its stable cannot be read now: looked at again next cycle
+                moved_on = settled
             if moved_on:
                 self._overtaken(record, moved_on, now)
                 return
             self._confirmed(
-                record, now, by_person=not (deferred or lost), canary=canary, judged=lost
+                record,
+                now,
+                by_person=not (deferred or lost),
+                canary=canary,
+                judged=lost,
+                resent=lost,
             )
             self._sent.add(record.id)
         if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
@@ -641,10 +654,22 @@ class CanaryLoop:
         if read is None:
             return False
         moved_on, canary = read
-        if moved_on:
+        settled = "" if moved_on else self._settled_since(record, canary)
+        if settled is None:
+            return False
+        if moved_on or settled:
+            log.info(
+                "canary %s: %s verdict (decision %s) not sent to the runbooks again: %s",
+                target,
+                verdict,
+                record.id,
+                moved_on or settled,
+            )
             return True
         by_person = record.route != "auto"
-        self._confirmed(record, now, by_person=by_person, canary=canary, judged=not by_person)
+        self._confirmed(
+            record, now, by_person=by_person, canary=canary, judged=not by_person, resent=True
+        )
         log.warning(
             "canary %s: %s verdict (decision %s) was acted on but no runbook took it up "
             "(a restart lost it): sent to the runbooks again",
@@ -653,6 +678,44 @@ class CanaryLoop:
             record.id,
         )
         return True
+
+    def _settled_since(self, record: DecisionRecord, canary: WorkloadState | None) -> str | None:
+        """Why a native canary's verdict sent again after a restart (``_hand_on``,
+        ``_send_lost``) no longer applies though its canary (``canary``, as read now) is
+        at the revision and release judged: the rollout was settled another way since,
+        as a question still asked would be closed for (``_settled``): the canary no
+        longer labelled a canary or opted in, scaled to zero replicas, or its stable
+        running the judged release (promoted by hand). "" when none of these; None
+        when its stable cannot be read now. Before, only a canary deleted or rolled out
+        again stopped the copy, and a restart sent a rollback or promotion a person had
+        settled by hand to the runbooks again."""
+        if canary is None:
+            return ""
+        if not canary.labels.get(CANARY_OF) or canary.labels.get(self.opt_in_label) != "true":
+            return (
+                f"{canary.ref} is no longer labelled {CANARY_OF} and opted in "
+                f"({self.opt_in_label}): it is no longer judged as a canary"
+            )
+        if canary.replicas == 0:
+            return (
+                f"{canary.ref} is scaled to zero replicas: its rollout was finished or "
+                "stopped another way"
+            )
+        judged = tuple(str(i) for i in record.proposal.get("images") or ())
+        stable_ref = _subject_ref(str(record.proposal.get("baseline", "")))
+        if not judged or stable_ref is None:
+            return ""
+        try:
+            stable = self.cluster.get_workload(stable_ref)
+        except (TransientError, PermanentError) as exc:
+            log.warning("canary %s: cannot read its stable %s: %s", canary.ref, stable_ref, exc)
+            return None
+        if stable is not None and tuple(c.image for c in stable.containers) == judged:
+            return (
+                f"its stable {stable_ref} now runs {', '.join(judged)}, the release judged: "
+                "it was promoted"
+            )
+        return ""
 
     def _watch_unwatched(self, now: float, due: set[str] | frozenset[str]) -> None:
         """Read back, each alone, the verdicts marked done at an earlier cycle whose watch
@@ -1271,6 +1334,7 @@ class CanaryLoop:
         by_person: bool = True,
         canary: WorkloadState | None = None,
         judged: bool = False,
+        resent: bool = False,
     ) -> None:
         """Send a rollback or promotion a person approved to the runbooks (the
         ``canary-rollback`` runbook carries out a rollback of a native canary,
@@ -1284,7 +1348,11 @@ class CanaryLoop:
         runbooks/canary-rollback.yaml says). ``canary`` is the canary as read now (what
         the runbooks loaded now match, ``_promise_broken``). ``judged``: one routed auto
         sent again after a restart lost it (``_hand_on``, ``_send_lost``), at the judge's
-        confidence as when it was recorded (``_announce``)."""
+        confidence as when it was recorded (``_announce``). ``resent``: sent again after a
+        restart (``_hand_on``, ``_send_lost``), as a copy (``Signal.resent``): the first
+        may have reached an engine, which held it back (a cooldown, a guard, a skip);
+        the engine handles the copy only if no engine took that one up, so a restart
+        neither runs it once the cooldown is over nor asks about it."""
         verdict = record.proposal.get("verdict")
         target = _subject_ref(record.subject)
         if verdict not in ("rollback", "promote") or target is None or target.kind == "Rollout":
@@ -1334,6 +1402,7 @@ class CanaryLoop:
                     revision=int(record.proposal.get("revision", 0)),
                     evidence=evidence,
                     run=",".join(str(i) for i in images) or None,
+                    resent=resent,
                 )
             ]
         )

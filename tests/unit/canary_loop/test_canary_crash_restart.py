@@ -110,6 +110,7 @@ def test_an_automatic_rollback_lost_in_a_crash_is_sent_again_once(
     )
     assert again.evidence["verdict_decision"] == decision_id
     assert "approved_by" not in again.evidence  # the route's, not a person's
+    assert again.resent and not first.resent  # a copy: handled only if it was lost
     assert ledger.get_decision(decision_id).status == "done"  # type: ignore[union-attr]
 
 
@@ -131,6 +132,7 @@ def test_an_approved_promotion_marked_done_then_lost_in_a_crash_is_sent_again_on
     assert again.evidence["approved_by"] == first.evidence["approved_by"]
     assert first.evidence["approved_by"].startswith("alice")
     assert again.evidence["verdict_decision"] == decision_id
+    assert again.resent and not first.resent
 
 
 def test_a_rollback_a_runbook_took_up_is_not_sent_again(ledger: Ledger, rigs: list[Rig]) -> None:
@@ -177,3 +179,146 @@ def test_a_verdict_whose_event_was_posted_gets_none_after_a_restart(
     _restarted(rig)
     _cycles(rig, 3)
     assert rig.cluster.events == []
+
+
+# ------------------------------------------------------------------ with the engine
+
+
+def _engine(rig: Rig) -> Any:
+    """The remediation engine of a (new) process, with the shipped runbooks, over the
+    rig's cluster and ledger."""
+    from agent.executor import Executor
+    from agent.remediation_engine import RemediationEngine
+    from remediation.guards import GlobalLimits
+    from tests.unit.engine.harness import RUNBOOKS, _runbooks
+
+    return RemediationEngine(
+        runbooks=_runbooks(RUNBOOKS),
+        ledger=rig.ledger,
+        decisions=rig.decisions,
+        executor=Executor(rig.ledger, rig.cluster, rig.clock, owner="test"),
+        reader=rig.cluster,
+        clock=rig.clock,
+        limits=GlobalLimits(),
+    )
+
+
+def _with_engine(rig: Rig, minutes: int, engine: Any) -> None:
+    for _ in range(minutes):
+        rig.clock.advance(60)
+        rig.loop.cycle()
+        engine.cycle()
+
+
+@pytest.mark.parametrize("marked_done", [False, True])
+def test_a_rollback_its_cooldown_held_back_is_not_run_by_a_restart_after_the_cooldown(
+    ledger: Ledger, rigs: list[Rig], marked_done: bool
+) -> None:
+    """canary-rollback rolled the canary back 50 minutes before its new release's
+    rollback verdict: its cooldown on the canary (an hour) holds the verdict back, and
+    nothing sends it again while the daemon runs. A restart after the cooldown, within
+    the hour the restart looks back, sends it again as a copy the engine took up before:
+    a duplicate, neither run nor asked about. Before, the copy was handled as new, and
+    the restart rolled the canary back (or asked to) once the cooldown was over; a
+    crash before the verdict was marked done did the same through ``_hand_on``."""
+    import dataclasses
+
+    from remediation.guards import ActionRecord
+    from tests.unit.test_canary_route import CANARY
+
+    rig = make(rigs, ledger, SLOW)
+    canary = rig.cluster.workloads[CANARY]
+    canary.templates = {1: dataclasses.replace(canary.template, image="search:2")} | {
+        2: canary.template
+    }
+    canary.revision = 2
+    engine = _engine(rig)
+    rig.loop.submit = engine.submit
+    decision_id = rig.judge_until_recorded()
+    before = rig.clock.now() - 50 * 60
+    engine._update_guards(
+        lambda s: dataclasses.replace(s, actions=(ActionRecord("canary-rollback", CANARY, before),))
+    )
+    (handled,) = engine.cycle()
+    assert (handled.runbook, handled.outcome, handled.reason_code) == (
+        "canary-rollback",
+        "denied",
+        "Cooldown",
+    )
+    if marked_done:
+        _with_engine(rig, 15, engine)
+        assert ledger.get_decision(decision_id).status == "done"  # type: ignore[union-attr]
+    else:
+        rig.clock.advance(15 * 60)  # the process died before its next cycle
+    engine = _engine(rig)  # the cooldown is over
+    _restarted(rig)
+    rig.loop.submit = engine.submit  # the new loop's signals go to the new engine
+    _with_engine(rig, 3, engine)
+    assert ledger.get_decision(decision_id).status == "done"  # type: ignore[union-attr]
+    assert ledger.decisions(kind="remediation") == []
+    assert ledger.intents() == []
+    assert rig.cluster.workloads[CANARY].revision == 2
+
+
+def test_a_lost_promotion_sent_again_is_carried_out_once_and_says_it_was_sent_again(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """The other side: alice's approved promotion died in the engine's queue with the
+    process (no engine counted it). Its copy is carried out by canary-promote under her
+    approval, and the runbook's decision says the signal was sent again after a restart
+    (one approval, not a second one); a later restart sends it no more."""
+    from agent.loops.canary import PROMOTE_CANARY
+    from tests.unit.test_canary_route import CANARY
+
+    rig = make(rigs, ledger, HEALTHY)
+    rig.cluster.workloads[CANARY].labels[PROMOTE_CANARY] = "true"
+    decision_id = rig.judge_until_recorded()
+    rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+    _cycles(rig, 1)  # sent into the queue that dies with the process, and marked done
+    assert len(rig.signals) == 1
+    engine = _engine(rig)
+    _restarted(rig)
+    rig.loop.submit = engine.submit
+    _with_engine(rig, 2, engine)
+    (promotion,) = ledger.decisions(kind="remediation")
+    assert promotion.decision_type == "canary-promote/Deployment"
+    signal = promotion.evidence["signal"]
+    assert signal["approved_by"].startswith("alice")
+    assert (
+        signal["resent"]
+        == "a copy of a signal sent before (its verdict sent again after a restart)"
+    )
+    engine = _engine(rig)
+    _restarted(rig)
+    rig.loop.submit = engine.submit
+    _with_engine(rig, 2, engine)
+    assert [d.id for d in ledger.decisions(kind="remediation")] == [promotion.id]
+
+
+@pytest.mark.parametrize("since", ["promoted-by-hand", "scaled-to-zero", "no-longer-a-canary"])
+def test_a_lost_promotion_whose_rollout_a_person_settled_since_is_not_sent_again(
+    ledger: Ledger, rigs: list[Rig], since: str
+) -> None:
+    """alice's approved promotion died in the engine's queue; before the restart a person
+    settled the rollout another way, without a new canary revision: the stable given the
+    judged release by hand, the canary scaled to zero, or its canary-of label taken off.
+    None of these is an answer to send the verdict again for (as a question still asked
+    about it is closed, ``_settled``). Before, only a canary deleted or at another
+    revision or release stopped the copy, and these sent it to the runbooks again."""
+    from agent.loops.canary import CANARY_OF
+    from tests.unit.test_canary_route import CANARY, STABLE
+
+    rig = make(rigs, ledger, HEALTHY)
+    decision_id = rig.judge_until_recorded()
+    rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+    _cycles(rig, 1)
+    assert len(rig.signals) == 1
+    if since == "promoted-by-hand":
+        rig.cluster.roll_out(STABLE, "search:4")
+    elif since == "scaled-to-zero":
+        rig.cluster.workloads[CANARY].replicas = 0
+    else:
+        del rig.cluster.workloads[CANARY].labels[CANARY_OF]
+    queue = _restarted(rig)
+    _cycles(rig, 3)
+    assert queue == []
