@@ -5,10 +5,13 @@ in) is compared with the stable Deployment of that name in the same namespace ov
 same intervals (one pair: the analysis starts again when the label names another
 stable, or the stable rolls out another release, before the verdict; it ends when the
 label goes or the canary is deleted, and a canary whose stable does not exist is not
-judged, saying why). Each interval, every column the judge's spec needs is read with its
-PromQL template for both; the sequential judge is asked; once its verdict is final it
-is recorded as a decision and sent to the runbooks as a canary signal (a confident
-rollback acts through ``canary-rollback``; a verdict routed to a person, as every
+judged, saying why). A fresh baseline, when there is one (``BASELINE_OF``: see
+``CanaryLoop._fresh_baseline``), is read in the stable's place; it too is part of the
+pair, and only the stable and the canary are ever acted on. Each interval, every column
+the judge's spec needs is read with its PromQL template for both; the sequential judge
+is asked; once its verdict is final it is recorded as a decision and sent to the
+runbooks as a canary signal (a confident rollback acts through ``canary-rollback``; a
+verdict routed to a person, as every
 promotion is with today's calibration, is asked about, and once approved a promotion of
 a canary labelled ``autonomic.dev/promote-canary: "true"`` goes through
 ``canary-promote``, which gives the stable the canary's images, without a second
