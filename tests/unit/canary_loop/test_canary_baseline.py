@@ -194,3 +194,49 @@ def test_a_baseline_deleted_mid_analysis_starts_it_again_against_the_stable(
     (analysis,) = loop.analyses.values()
     assert analysis.compared is None and analysis.compared_says == ""
     assert analysis.started_at == clock.now() and len(analysis.history) == 1
+
+
+def _restarted(live: CanaryLoop, cluster: SimCluster) -> CanaryLoop:
+    """A new process's loop on the same ledger, cluster and Prometheus."""
+    return CanaryLoop(
+        live.settings,
+        reader=live.reader,
+        cluster=cluster,
+        decisions=live.decisions,
+        clock=live.clock,
+        submit=[].extend,
+        events=live.events,
+    )
+
+
+def test_a_restart_takes_the_analysis_up_against_the_same_baseline(ledger: Ledger) -> None:
+    """Its start kept in the ledger names the baseline: a new process goes on with the
+    same clock and reads the earlier intervals back from the baseline's series (the
+    stable's would tell another story: the canary is 1.5 times slower than the stable)."""
+    live, _signals, clock, cluster = rig(ledger, canary_slowdown=1.5)
+    add_baseline(live, cluster, slowdown=1.5)
+    run_until_final(live, clock, minutes=5)
+    (analysis,) = live.analyses.values()
+    assert analysis.latest is not None and not analysis.latest.final
+    restarted = _restarted(live, cluster)
+    clock.advance(60)
+    restarted.cycle()
+    (again,) = restarted.analyses.values()
+    assert again.compared == BASELINE and again.started_at == analysis.started_at
+    assert again.latest is not None and again.latest.decision.value != "rollback"
+    assert [h[1] for h in again.history[:5]] == [h[1] for h in analysis.history]
+
+
+def test_a_restart_after_the_baseline_went_starts_afresh_against_the_stable(
+    ledger: Ledger,
+) -> None:
+    live, _signals, clock, cluster = rig(ledger, canary_slowdown=1.0)
+    add_baseline(live, cluster)
+    run_until_final(live, clock, minutes=5)
+    cluster.remove_workload(BASELINE)
+    restarted = _restarted(live, cluster)
+    clock.advance(60)
+    restarted.cycle()
+    (again,) = restarted.analyses.values()
+    assert again.compared is None and again.started_at == clock.now()
+    assert len(again.history) == 1
