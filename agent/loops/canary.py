@@ -1049,6 +1049,11 @@ class CanaryLoop:
         analysis.strategy = pair.strategy
         if final and record is not None:
             analysis.latest = _recorded_verdict(record)
+            # What the recorded verdict was compared with, not what is there now (a fresh
+            # baseline is often deleted once the verdict is out).
+            said = record.evidence.get("compared_with")
+            analysis.compared = _subject_ref(str(record.proposal.get("compared_with") or ""))
+            analysis.compared_says = said if isinstance(said, str) else ""
             analysis.route, analysis.decision_id = record.route, record.id
             analysis.recorded = True
             log.info("canary %s: its final verdict is decision %s", canary, record.id)

@@ -23,6 +23,7 @@ from tests.unit.canary_loop.test_canary_loop import (
     CANARY,
     PROMOTE_CANARY,
     STABLE,
+    argo_answer,
     rig,
     run_until_final,
     shipped_runbooks,
@@ -240,3 +241,26 @@ def test_a_restart_after_the_baseline_went_starts_afresh_against_the_stable(
     (again,) = restarted.analyses.values()
     assert again.compared is None and again.started_at == clock.now()
     assert len(again.history) == 1
+
+
+def test_a_verdict_read_back_after_a_restart_names_the_baseline_it_was_judged_against(
+    ledger: Ledger,
+) -> None:
+    """The baseline is deleted once the verdict is out (as a pipeline cleans up), then the
+    daemon restarts: the verdict found in the ledger still says it was judged against the
+    baseline, in its sentence and in the endpoints' ``compared_with``."""
+    live, _signals, clock, cluster = rig(ledger, canary_slowdown=1.0)
+    add_baseline(live, cluster)
+    run_until_final(live, clock)
+    (decision,) = ledger.decisions(kind="canary")
+    said = "Compared with baseline shop/search-baseline"
+    assert str(argo_answer(live)["compared_with"]).startswith(said)
+    cluster.remove_workload(BASELINE)
+    restarted = _restarted(live, cluster)
+    clock.advance(60)
+    restarted.cycle()
+    (again,) = restarted.analyses.values()
+    assert again.recorded and again.decision_id == decision.id
+    assert again.compared == BASELINE
+    body = argo_answer(restarted)
+    assert str(body["compared_with"]).startswith(said) and said in str(body["sentence"])
