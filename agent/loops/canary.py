@@ -5,10 +5,13 @@ in) is compared with the stable Deployment of that name in the same namespace ov
 same intervals (one pair: the analysis starts again when the label names another
 stable, or the stable rolls out another release, before the verdict; it ends when the
 label goes or the canary is deleted, and a canary whose stable does not exist is not
-judged, saying why). Each interval, every column the judge's spec needs is read with its
-PromQL template for both; the sequential judge is asked; once its verdict is final it
-is recorded as a decision and sent to the runbooks as a canary signal (a confident
-rollback acts through ``canary-rollback``; a verdict routed to a person, as every
+judged, saying why). A fresh baseline, when there is one (``BASELINE_OF``: see
+``CanaryLoop._fresh_baseline``), is read in the stable's place; it too is part of the
+pair, and only the stable and the canary are ever acted on. Each interval, every column
+the judge's spec needs is read with its PromQL template for both; the sequential judge
+is asked; once its verdict is final it is recorded as a decision and sent to the
+runbooks as a canary signal (a confident rollback acts through ``canary-rollback``; a
+verdict routed to a person, as every
 promotion is with today's calibration, is asked about, and once approved a promotion of
 a canary labelled ``autonomic.dev/promote-canary: "true"`` goes through
 ``canary-promote``, which gives the stable the canary's images, without a second
@@ -228,7 +231,7 @@ from remediation.signals import CANARY_CONFIRMED, Signal, canary_confidence, can
 from remediation.snapshot import ClusterSnapshot
 from remediation.windows import to_utc_text
 
-__all__ = ["CANARY_OF", "JUDGE_CANARY", "PROMOTE_CANARY", "CanaryLoop", "standing"]
+__all__ = ["BASELINE_OF", "CANARY_OF", "JUDGE_CANARY", "PROMOTE_CANARY", "CanaryLoop", "standing"]
 
 log = logging.getLogger("autonomic.canary")
 
@@ -240,6 +243,10 @@ EventPoster = Callable[[ObjectRef, str, str, bool], None]
 JUDGE_CANARY = "autonomic.dev/judge-canary"
 # The opt-in of a native canary to ``canary-promote`` (its target's ``requireLabels``).
 PROMOTE_CANARY = "autonomic.dev/promote-canary"
+# A fresh baseline: a workload (opted in) of the stable's kind, in its namespace, running
+# the stable's images, deployed with the canary so that the canary is compared with pods
+# as new as its own; labelled with the stable's name. Read only: nothing writes to it.
+BASELINE_OF = "autonomic.dev/baseline-of"
 CONFIRMED = CANARY_CONFIRMED  # the least confidence of a verdict a person approved, sent on
 VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it stuck
 # Prometheus's newest stored sample (of any series) may be this much older than a cycle,
@@ -316,6 +323,10 @@ class Analysis:
     retake: bool = False
     promotes: bool = False  # as ``Pair.promotes``, as the canary was last seen
     workload: WorkloadState | None = None  # as ``Pair.workload``, as last seen
+    # A native canary's fresh baseline (``BASELINE_OF``) its series are compared with in
+    # place of the stable's, or None; and the sentence that says what was compared.
+    compared: ObjectRef | None = None
+    compared_says: str = ""
 
 
 @dataclass(frozen=True)
@@ -347,6 +358,11 @@ class Pair:
     # A native canary as read: which runbooks would act on a verdict on it depends on its
     # labels (``CanaryLoop._acting``).
     workload: WorkloadState | None = None
+    # A native canary's fresh baseline, whose series are read in place of the stable's
+    # (``CanaryLoop._fresh_baseline``), or None; and what the verdict says of the comparison
+    # (also when a baseline was there but not used, why).
+    compared: ObjectRef | None = None
+    compared_says: str = ""
 
     @property
     def key(self) -> AnalysisKey:
@@ -422,6 +438,11 @@ class CanaryLoop:
         # Whether this process has looked for verdicts acted on (``done``) that no runbook
         # took up: sent, then lost with the engine's queue in a crash (``_send_lost``).
         self._lost_sent = False
+        # This cycle's fresh baselines (``BASELINE_OF``, opted in) by (kind, namespace,
+        # the stable they name); and, per canary, why a baseline found for its stable is
+        # not used, as last logged (said once, not every cycle).
+        self._baselines: dict[tuple[str, str | None, str], list[WorkloadState]] = {}
+        self._baseline_said: dict[ObjectRef, str] = {}
 
     def forget(self) -> None:
         """For a replica that begins to lead again: what it judged before is from before
@@ -503,6 +524,13 @@ class CanaryLoop:
             else self.cluster.list_workloads()
         )
         unreadable = {u.ref: u.why for u in unread}
+        listed = list(listed)
+        self._baselines = {}
+        for workload in listed:
+            names = workload.labels.get(BASELINE_OF)
+            if names and workload.labels.get(self.opt_in_label) == "true":
+                at = (workload.ref.kind, workload.ref.namespace, names)
+                self._baselines.setdefault(at, []).append(workload)
         for workload in listed:
             if workload.labels.get(self.opt_in_label) != "true":
                 continue
@@ -541,6 +569,8 @@ class CanaryLoop:
                 )
             else:
                 self._end(ref, f"it is gone, or no longer labelled {CANARY_OF} and opted in")
+        for ref in self._baseline_said.keys() - judged:
+            del self._baseline_said[ref]
         self._publish(judged)
 
     def _hand_on(self, record: Any, now: float) -> None:
@@ -802,6 +832,7 @@ class CanaryLoop:
         stable_images = tuple(c.image for c in baseline.containers)
         if stable_images == images:
             return None  # the canary runs what the stable runs (rolled back): nothing to judge
+        compared, says = self._fresh_baseline(workload, baseline, stable_images)
         return Pair(
             workload.ref,
             stable_ref,
@@ -810,7 +841,75 @@ class CanaryLoop:
             stable_images,
             promotes=workload.labels.get(PROMOTE_CANARY) == "true",
             workload=workload,
+            compared=compared,
+            compared_says=says,
         )
+
+    def _fresh_baseline(
+        self, canary: WorkloadState, stable: WorkloadState, stable_images: tuple[str, ...]
+    ) -> tuple[ObjectRef | None, str]:
+        """The fresh baseline a native canary is compared with in place of its stable, and
+        the sentence its verdict says of the comparison. A baseline is a workload of the
+        stable's kind in its namespace, opted in and labelled ``BASELINE_OF`` with the
+        stable's name (the canary and the stable themselves aside). It is used only when
+        it is the only one and its pod template runs the stable's images (in the same
+        order); otherwise the stable is compared with, and why is logged once (until the
+        reason changes) and said in the verdict's sentence. A baseline that began more
+        than one ``canary.period`` before the canary's current release is still used, and
+        the sentence says how much earlier (its pods may be warmer than the canary's).
+        Nothing is ever written to it: promotion and rollback act on the stable and the
+        canary."""
+        ref = stable.ref
+        found = [
+            w
+            for w in self._baselines.get((ref.kind, ref.namespace, ref.name), [])
+            if w.ref not in (canary.ref, ref)
+        ]
+        if not found:
+            self._baseline_said.pop(canary.ref, None)
+            return None, ""
+        stable_name = f"{ref.namespace}/{ref.name}"
+        if len(found) > 1:
+            names = ", ".join(sorted(f"{w.ref.namespace}/{w.ref.name}" for w in found))
+            why = (
+                f"{len(found)} workloads are labelled {BASELINE_OF}: {ref.name} ({names}), "
+                "so none is used: which one is the fresh baseline cannot be told"
+            )
+        else:
+            (fresh,) = found
+            images = tuple(c.image for c in fresh.containers)
+            if images == stable_images:
+                self._baseline_said.pop(canary.ref, None)
+                return fresh.ref, self._baseline_sentence(canary, fresh)
+            why = (
+                f"baseline {fresh.ref.namespace}/{fresh.ref.name} runs "
+                f"{', '.join(images) or 'no container'}, not the stable's "
+                f"{', '.join(stable_images)}, so it is not used"
+            )
+        if self._baseline_said.get(canary.ref) != why:
+            log.warning("canary %s: compared with its stable %s: %s", canary.ref, stable_name, why)
+            self._baseline_said[canary.ref] = why
+        return None, f"Compared with the stable {stable_name}: {why}."
+
+    def _baseline_sentence(self, canary: WorkloadState, fresh: WorkloadState) -> str:
+        """What a verdict says of the fresh baseline ``fresh`` it was judged against: its
+        name, when its current release began, and how long before the canary's, when
+        that is more than one ``canary.period``."""
+        name = f"{fresh.ref.namespace}/{fresh.ref.name}"
+        started = fresh.last_rollout_at
+        if started is None:
+            return (
+                f"Compared with baseline {name} (when it started is not known), the "
+                "stable's images."
+            )
+        says = f"Compared with baseline {name}, started {to_utc_text(started)}, the stable's images"
+        began = canary.last_rollout_at
+        if began is not None and began - started > self.settings.period:
+            says += (
+                f"; it started {_age(began - started)} before the canary, so it is not as "
+                "fresh as the canary (its pods may be warmer)"
+            )
+        return says + "."
 
     def _rollout_pair(self, workload: WorkloadState) -> Pair | None:
         """An Argo Rollout mid-rollout: its canary ReplicaSet (``status.currentPodHash``)
@@ -864,6 +963,20 @@ class CanaryLoop:
                 f"its stable {pair.baseline} rolled out {', '.join(pair.baseline_images)} "
                 f"(was {', '.join(analysis.baseline_images)}) during the analysis"
             )
+        elif analysis is not None and not analysis.recorded and analysis.compared != pair.compared:
+            # As a stable rolling out mid-analysis: the series compared are others now,
+            # so the evidence so far is of another pair.
+            was = (
+                f"baseline {analysis.compared}"
+                if analysis.compared is not None
+                else f"its stable {pair.baseline}"
+            )
+            why = (
+                f"it is compared with baseline {pair.compared} now, not {was}"
+                if pair.compared is not None
+                else f"its baseline {analysis.compared} is gone or no longer usable: it is "
+                f"compared with its stable {pair.baseline} now"
+            )
         if why:
             log.info("canary %s: analysis started again: %s", pair.canary, why)
             analysis = None
@@ -884,6 +997,7 @@ class CanaryLoop:
             return
         analysis.baseline_images = pair.baseline_images
         analysis.promotes, analysis.workload = pair.promotes, pair.workload
+        analysis.compared_says = pair.compared_says
         if self._frozen_now is None:
             self._frozen_now = self._frozen(now)
         if self._frozen_now:
@@ -984,15 +1098,25 @@ class CanaryLoop:
             # a Rollout's verdict closed unanswered: the rollout was retried, judged afresh
             and not (pair.pod_hash and record.status == "superseded")
         )
-        started = now if final else self._started(key, baseline, pair.baseline_images, now, fresh)
+        started = (
+            now
+            if final
+            else self._started(key, baseline, pair.baseline_images, now, fresh, pair.compared)
+        )
         judge = self._judge(started if started < now else None)
         analysis = Analysis(canary, baseline, pair.revision, pair.images, judge, started)
         analysis.baseline_images = pair.baseline_images
+        analysis.compared, analysis.compared_says = pair.compared, pair.compared_says
         analysis.promotes, analysis.workload = pair.promotes, pair.workload
         analysis.pod_hash, analysis.stable_hash = pair.pod_hash, pair.stable_hash
         analysis.strategy = pair.strategy
         if final and record is not None:
             analysis.latest = _recorded_verdict(record)
+            # What the recorded verdict was compared with, not what is there now (a fresh
+            # baseline is often deleted once the verdict is out).
+            said = record.evidence.get("compared_with")
+            analysis.compared = _subject_ref(str(record.proposal.get("compared_with") or ""))
+            analysis.compared_says = said if isinstance(said, str) else ""
             analysis.route, analysis.decision_id = record.route, record.id
             analysis.recorded = True
             log.info("canary %s: its final verdict is decision %s", canary, record.id)
@@ -1109,19 +1233,24 @@ class CanaryLoop:
         baseline_images: tuple[str, ...],
         now: float,
         fresh: bool,
+        compared: ObjectRef | None = None,
     ) -> float:
         """When the analysis of this canary revision against this stable release began:
         kept in the ledger, so a restart or a new leader takes it up with its clock
         running (a daemon restarting more often than ``maxDuration`` would otherwise never
         finish one); ``now`` for a new one, and for one this process starts again
-        (``fresh``: it ended before a verdict, or its pair changed)."""
+        (``fresh``: it ended before a verdict, or its pair changed). An analysis against a
+        fresh baseline (``compared``) is the same one only while that baseline is."""
         ledger = self.decisions.ledger
         value, version = ledger.guard(f"{STARTED_KEY}/{key}")
-        same = {"baseline": str(baseline), "baseline_images": list(baseline_images)}
+        same: dict[str, Any] = {"baseline": str(baseline), "baseline_images": list(baseline_images)}
+        if compared is not None:
+            same["compared"] = str(compared)
         if (
             not fresh
             and isinstance(value.get("at"), int | float)
             and all(value.get(k) == v for k, v in same.items())
+            and value.get("compared") == same.get("compared")
         ):
             return min(float(value["at"]), now)
         if not ledger.put_guard(f"{STARTED_KEY}/{key}", {"at": now, **same}, version, now):
@@ -1714,6 +1843,8 @@ class CanaryLoop:
                 proposal={
                     "verdict": decision,
                     "baseline": str(analysis.baseline),
+                    # The fresh baseline whose series were compared, when one was.
+                    **({"compared_with": str(analysis.compared)} if analysis.compared else {}),
                     "revision": analysis.revision,
                     "images": list(analysis.images),
                     "baseline_images": list(analysis.baseline_images),
@@ -1729,8 +1860,11 @@ class CanaryLoop:
                 },
                 signal_confidence=verdict.confidence,
                 reason_code=f"Canary{decision.title()}",
-                reason=verdict.sentence,
+                reason=_sentence(analysis, verdict),
                 evidence={
+                    # Which series the canary's were compared with, when a fresh baseline
+                    # was in question (used, or found and not used, and why).
+                    **({"compared_with": analysis.compared_says} if analysis.compared_says else {}),
                     "findings": findings,
                     # The numbers behind each finding, and the queries they were read
                     # with: the sentences alone cannot be checked or re-run.
@@ -1855,7 +1989,8 @@ class CanaryLoop:
         """The recorded verdict as an Event on the canary, and to the runbooks when it
         was routed ``auto``."""
         decision = verdict.decision.value
-        self._post_event(analysis.canary, decision, verdict.sentence, decision_id, route)
+        sentence = _sentence(analysis, verdict)
+        self._post_event(analysis.canary, decision, sentence, decision_id, route)
         if decision in ("rollback", "promote") and route == "auto" and not analysis.pod_hash:
             # An Argo Rollout's verdict reaches Argo through the endpoint only: Argo owns
             # the rollout, and no runbook writes to a Rollout on a canary verdict.
@@ -1872,7 +2007,7 @@ class CanaryLoop:
                         at=self.clock.now(),
                         revision=analysis.revision,
                         evidence={
-                            "sentence": verdict.sentence,
+                            "sentence": sentence,
                             "verdict_decision": decision_id,
                             "images": list(analysis.images),
                         },
@@ -2243,6 +2378,8 @@ class CanaryLoop:
         payload.update(judge_verdict=judged, judge_reason=verdict.reason)
         if analysis.pod_hash:  # which of an Argo Rollout's ReplicaSets the answer is about
             payload.update(pod_template_hash=analysis.pod_hash, stable_hash=analysis.stable_hash)
+        if analysis.compared_says:  # a native canary's fresh baseline, or why none was used
+            payload["compared_with"] = analysis.compared_says
         decision_id = analysis.decision_id
         if decision_id is None:
             payload.update(decision_id=None, route=None, decision_status=None)
@@ -2553,11 +2690,31 @@ def _filled(template: str, side: Side) -> str:
     return query.replace("$workload", side.workload)
 
 
+def _sentence(analysis: Analysis, verdict: Verdict) -> str:
+    """The verdict's sentence, with what the canary was compared with when a fresh
+    baseline was in question (a verdict read back from the ledger has it already)."""
+    said = analysis.compared_says
+    if not said or said in verdict.sentence:
+        return verdict.sentence
+    return f"{verdict.sentence} {said}"
+
+
+def _age(seconds: float) -> str:
+    """A span as a sentence says it: ``45 min``, ``3 h 5 min``."""
+    minutes = round(seconds / 60.0)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 def _sides(analysis: Analysis) -> tuple[Side, Side]:
-    """The baseline's and the canary's sides of an analysis, as the queries select them."""
+    """The baseline's and the canary's sides of an analysis, as the queries select them:
+    a native canary's fresh baseline's series, when it has one, else its stable's."""
     if not analysis.pod_hash:
+        compared = analysis.compared or analysis.baseline
         return (
-            Side(analysis.baseline, analysis.baseline.name),
+            Side(compared, compared.name),
             Side(analysis.canary, analysis.canary.name),
         )
     rollout, namespace = analysis.canary.name, analysis.canary.namespace
