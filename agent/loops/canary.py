@@ -718,8 +718,13 @@ class CanaryLoop:
         running the judged release (promoted by hand). "" when none of these; None
         when its stable cannot be read now. Before, only a canary deleted or rolled out
         again stopped the copy, and a restart sent a rollback or promotion a person had
-        settled by hand to the runbooks again."""
-        if canary is None:
+        settled by hand to the runbooks again. An Argo Rollout's verdict is never
+        settled so: it is not labelled a canary, and Argo, not the runbooks, acts on it
+        (its canary moving on is told by its hash, in ``_moved_on``)."""
+        target = _subject_ref(record.subject)
+        if canary is None or record.proposal.get("pod_hash"):
+            return ""
+        if target is not None and target.kind == "Rollout":
             return ""
         if not canary.labels.get(CANARY_OF) or canary.labels.get(self.opt_in_label) != "true":
             return (
