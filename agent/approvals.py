@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from agent.errors import AutonomicError, PermanentError, TransientError
 from agent.ids import short_id
+from agent.kube_access import AccessCheck
 from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question, is_hold
 from agent.outages import span
 from agent.verdicts import (
@@ -638,6 +639,7 @@ class Approvals:
         rule: ApproverRule | None = None,
         clock: Callable[[], float] = time.time,
         reask_after_reject: float | None = DEFAULT_REASK_AFTER_REJECT,
+        access: AccessCheck | None = None,
     ) -> None:
         if ttl <= 0 or snooze <= 0:
             raise ValueError("question TTL and snooze must be positive durations")
@@ -650,6 +652,9 @@ class Approvals:
         # Who may answer (Slack checks it); None: the ledger-only channel, whose answers
         # come from the CLI, trusted as whoever may write the ledger.
         self.rule = rule
+        # slack.requireKubernetesAccess: an approval stands only if its answerer could
+        # make the plan's writes themselves (``agent.kube_access``); None: not checked.
+        self.access = access
         self._repost_after = 0.0
         self.clock = clock
         # safety.reaskAfterReject: how long a hindsight "it was not the fix" holds its
@@ -745,6 +750,12 @@ class Approvals:
             if refused.code == "Expired" and answer in ("approved", "rejected"):
                 return self._late(question, answer, actor, now, reason, via, click_id)
             return refused
+        if answer == "approved" and self.access is not None:
+            denied = self._no_access(question, actor)
+            if denied is not None:
+                self.refuse(question_id, actor, denied, now, via=via)
+                said = f"{denied}; the question stays open for another approver"
+                return AnswerOutcome(False, "NoKubernetesAccess", said, question)
         until: float | None = None
         if answer == "snoozed":
             marker = f"snooze click {click_id}" if click_id else None
@@ -865,6 +876,15 @@ class Approvals:
             + (f": {teaches}" if why_not is None else f", but {teaches}"),
             question,
         )
+
+    def _no_access(self, question: Question, actor: str) -> str | None:
+        """Why ``actor``'s approval is refused under slack.requireKubernetesAccess: their
+        Kubernetes identity may not make a write of the plan (or it cannot be told)."""
+        assert self.access is not None
+        record = self.ledger.get_decision(question.decision_id)
+        if record is None:
+            return f"decision {question.decision_id} is not in the ledger"
+        return self.access.refusal(actor, record)
 
     def _click_recorded(self, question: Question, actor: str, click_id: str) -> bool:
         if question.answered_by != actor:

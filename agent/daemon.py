@@ -703,6 +703,7 @@ def build_daemon(
     clock: Clock | None = None,
     kube_host: str | None = None,
 ) -> tuple[Daemon, Runtime]:
+    from agent.adapters.kube_api import SubjectAccessReviewer
     from agent.adapters.kubernetes import (
         REQUIRED_RBAC,
         KubernetesCluster,
@@ -712,6 +713,7 @@ def build_daemon(
     from agent.adapters.prometheus import PrometheusReader
     from agent.adapters.slack import MAX_BODY_BYTES as SLACK_MAX_BODY_BYTES
     from agent.adapters.slack import build_approvals
+    from agent.kube_access import access_check
     from agent.leader import LEADER_RBAC, LeaderElector, LeaseConfig
 
     clock = clock or SystemClock()
@@ -807,6 +809,8 @@ def build_daemon(
         on_failure=lambda method, reason: metrics.slack_failures.labels(
             method=method, reason=reason_label(reason)
         ).inc(),
+        # slack.requireKubernetesAccess: a SubjectAccessReview per write, as the approver.
+        access=access_check(settings.slack, SubjectAccessReviewer(cluster.api)),
     )
     decisions = DecisionService(
         ledger, clock, settings.routing, mode=settings.mode, approvals=approvals, metrics=metrics

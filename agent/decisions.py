@@ -27,7 +27,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.approvals import RUNNING, Approvals, LedgerOnlyChannel, subject_namespace
+from agent.approvals import (
+    RUNNING,
+    AnswerOutcome,
+    Approvals,
+    LedgerOnlyChannel,
+    subject_namespace,
+)
 from agent.calibration import (
     MACHINE_ACTORS,
     SIGNIFICANCE,
@@ -574,13 +580,25 @@ class DecisionService:
         via: str = "cli",
     ) -> bool:
         """Answer from the CLI or HTTP: exactly once, then applied to the decision at once."""
+        return self.answer_outcome(question_id, answer, actor, reason, via=via).accepted
+
+    def answer_outcome(
+        self,
+        question_id: str,
+        answer: str,
+        actor: str,
+        reason: str | None = None,
+        *,
+        via: str = "cli",
+    ) -> AnswerOutcome:
+        """``answer``, with what the approvals service said (why it was not taken)."""
         outcome = self.approvals.answer(
             question_id, answer, actor, self.clock.now(), reason=reason, via=via
         )
         if outcome.accepted and answer != "snoozed":
             self._answered_here.add(question_id)
             self.handle_answer(question_id, answer, actor)
-        return outcome.accepted
+        return outcome
 
     def supersede(self, decision_id: str, why: str, *, reason: str = "Superseded") -> bool:
         """Close an asked decision whose question no longer means anything (``why``:

@@ -486,7 +486,34 @@ def _slack_group(value: str) -> str:
     return value
 
 
+def _slack_user(value: str) -> str:
+    """A Slack user id (U… or W…): a key of ``slack.kubernetesIdentities``."""
+    if not re.fullmatch(r"[UW][A-Z0-9]{2,}", value):
+        raise ValueError(
+            "expected a Slack user id (U… or W…): a Kubernetes identity is a person's, "
+            "not a user group's, a name's or an @handle's"
+        )
+    return value
+
+
+def _kubernetes_name(value: str) -> str:
+    """A Kubernetes user or group name, as a SubjectAccessReview names it."""
+    if not value or value != value.strip() or not value.isprintable():
+        raise ValueError(
+            "expected a Kubernetes user or group name as the API server authenticates it "
+            "(alice@corp.example, system:masters): not empty, no surrounding spaces"
+        )
+    return value
+
+
+def _identity_shorthand(value: Any) -> Any:
+    """``U0ALICE: alice@corp`` is ``U0ALICE: {user: alice@corp}``."""
+    return {"user": value} if isinstance(value, str) else value
+
+
 FieldManager = Annotated[str, AfterValidator(_field_manager)]
+SlackUser = Annotated[str, AfterValidator(_slack_user)]
+KubernetesName = Annotated[str, AfterValidator(_kubernetes_name)]
 SlackApprover = Annotated[str, AfterValidator(_slack_approver)]
 SlackGroup = Annotated[str, AfterValidator(_slack_group)]
 
@@ -572,6 +599,13 @@ class LedgerSettings(_Model):
         return value
 
 
+class KubernetesIdentitySettings(_Model):
+    """Whom a Slack user is in Kubernetes (``slack.kubernetesIdentities``)."""
+
+    user: KubernetesName
+    groups: tuple[KubernetesName, ...] = ()
+
+
 class SlackSettings(_Model):
     enabled: StrictBool = False
     bot_token: SecretRef | None = Field(default=None, alias="botToken")
@@ -587,6 +621,14 @@ class SlackSettings(_Model):
         default_factory=dict, alias="approversByNamespace"
     )
     oncall_group: SlackGroup | None = Field(default=None, alias="oncallGroup")
+    # Slack user id -> Kubernetes user name (``U0ALICE: alice@corp``) or {user, groups}:
+    # with ``requireKubernetesAccess``, an approval stands only if that identity may make
+    # each write of the approved plan (a SubjectAccessReview each: agent.kube_access).
+    kubernetes_identities: dict[
+        SlackUser,
+        Annotated[KubernetesIdentitySettings, BeforeValidator(_identity_shorthand)],
+    ] = Field(default_factory=dict, alias="kubernetesIdentities")
+    require_kubernetes_access: StrictBool = Field(default=False, alias="requireKubernetesAccess")
     receive: Literal["socket", "http"] = "http"
     question_ttl: PositiveDuration = Field(default=900.0, alias="questionTTL")
     # How much longer a question stays open per Snooze click (at most MAX_SNOOZES).
@@ -606,6 +648,16 @@ class SlackSettings(_Model):
                 "could be answered: name user or group ids, or remove the namespace"
             )
         return value
+
+    @model_validator(mode="after")
+    def _someone_may_approve(self) -> SlackSettings:
+        if self.require_kubernetes_access and not self.kubernetes_identities:
+            raise ValueError(
+                "requireKubernetesAccess is true but kubernetesIdentities maps nobody, so "
+                "every approval would be refused: map the approvers' Slack user ids to "
+                "their Kubernetes user names (U0ALICE: alice@corp.example)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> SlackSettings:

@@ -57,9 +57,17 @@ from agent.adapters.kube_errors import (
     is_multiple_budgets,
     status_of,
 )
-from agent.errors import TransientError
+from agent.errors import PermanentError, TransientError
+from agent.kube_access import KubernetesIdentity, PlannedWrite
 
-__all__ = ["KINDS", "KindInfo", "KubeApi", "RefusalHook", "WatchExpiredError"]
+__all__ = [
+    "KINDS",
+    "KindInfo",
+    "KubeApi",
+    "RefusalHook",
+    "SubjectAccessReviewer",
+    "WatchExpiredError",
+]
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -200,6 +208,11 @@ def _read_json(response: Any, call: ApiCall | None = None) -> Obj:
     return result
 
 
+# A SubjectAccessReview an approval waits on (``review_access``): one retry, short
+# timeouts, so that a slow API server refuses the approval in seconds, not minutes.
+REVIEW_POLICY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, request_timeout=(2.0, 5.0))
+
+
 class KubeApi:
     """Dict-in, dict-out access to the resources Autonomic uses."""
 
@@ -226,6 +239,7 @@ class KubeApi:
             name: getattr(client, name)(api_client)
             for name in (
                 "AppsV1Api",
+                "AuthorizationV1Api",
                 "CoreV1Api",
                 "AutoscalingV2Api",
                 "PolicyV1Api",
@@ -494,6 +508,37 @@ class KubeApi:
             gone_on_retry=self._removed(call),
         )
 
+    def review_access(
+        self, user: str, groups: tuple[str, ...], attributes: dict[str, str]
+    ) -> tuple[bool, str]:
+        """Create a SubjectAccessReview (authorization.k8s.io/v1): may ``user`` (in
+        ``groups``) make the request ``attributes`` describe (``spec.resourceAttributes``)?
+        ``(allowed, reason)``; the authorizer's ``evaluationError``, when it names one and
+        did not allow, raises ``PermanentError``. Retried briefly: an answer to an approval
+        waits on it (``REVIEW_POLICY``)."""
+        api = self._apis["AuthorizationV1Api"]
+        call = ApiCall("create", "authorization.k8s.io", "subjectaccessreviews")
+        body: Obj = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": user,
+                "groups": list(groups),
+                "resourceAttributes": attributes,
+            },
+        }
+        answer = self._run(
+            call,
+            lambda: api.create_subject_access_review(body, **self._opts(REVIEW_POLICY)),
+            policy=REVIEW_POLICY,
+        )
+        status = answer.get("status") or {}
+        allowed = status.get("allowed") is True and status.get("denied") is not True
+        error = str(status.get("evaluationError") or "")
+        if not allowed and error:
+            raise PermanentError(f"the API server could not evaluate the review: {error}")
+        return allowed, str(status.get("reason") or "")
+
     def create_event(self, namespace: str, body: Obj) -> Obj:
         api = self._apis["CoreV1Api"]
         call = ApiCall("create", "", "events", namespace)
@@ -502,6 +547,17 @@ class KubeApi:
             lambda: api.create_namespaced_event(namespace, body, **self._opts()),
             exists_on_retry=lambda: body,  # its name is its own (a random suffix): ours
         )
+
+
+class SubjectAccessReviewer:
+    """``agent.kube_access.AccessReviewer`` over the API server: one SubjectAccessReview
+    per write asked about."""
+
+    def __init__(self, api: KubeApi) -> None:
+        self.api = api
+
+    def review(self, identity: KubernetesIdentity, write: PlannedWrite) -> tuple[bool, str]:
+        return self.api.review_access(identity.user, identity.groups, write.attributes())
 
 
 def _custom_method(api: Any, info: KindInfo, action: str, namespace: str | None) -> Any:

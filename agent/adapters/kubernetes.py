@@ -161,6 +161,8 @@ REQUIRED_RBAC: tuple[RbacRule, ...] = (
     RbacRule("autoscaling", "horizontalpodautoscalers", ("get", "list", "patch", "watch")),
     RbacRule("policy", "poddisruptionbudgets", ("list", "watch")),
     RbacRule("storage.k8s.io", "storageclasses", ("get", "list", "watch")),
+    # slack.requireKubernetesAccess: may the approver make the plan's writes themselves?
+    RbacRule("authorization.k8s.io", "subjectaccessreviews", ("create",)),
 )
 
 # The kinds ``list_workloads`` returns; Rollouts only where Argo Rollouts is installed.

@@ -99,6 +99,7 @@ from agent.errors import (
     TransientError,
 )
 from agent.ids import short_id
+from agent.kube_access import AccessCheck
 from agent.ledger import DecisionRecord, Ledger, Question
 from agent.settings import SlackSettings, resolve_secret
 from agent.undo import REQUEST_KIND, ended, latest_request, request
@@ -1870,13 +1871,16 @@ def build_approvals(
     undo_ttl: float = DEFAULT_UNDO_TTL,
     on_failure: Callable[[str, str], None] | None = None,
     reask_after_reject: float | None = DEFAULT_REASK_AFTER_REJECT,
+    access: AccessCheck | None = None,
 ) -> tuple[Approvals, SlackReceiver | None]:
     """The approvals service for these settings: Slack backed by the ledger, or the ledger.
 
     Without Slack the receiver is None and questions are answered from the CLI.
     ``on_failure(method, reason)`` hears of every Slack Web API call that failed.
     ``reask_after_reject`` (``safety.reaskAfterReject``) is how long a hindsight "It was
-    not" holds its incident, told to whoever clicks it.
+    not" holds its incident, told to whoever clicks it. ``access``
+    (``slack.requireKubernetesAccess``): checked before an approval is taken, from Slack
+    or the ledger's other answerers alike.
     """
     ledger_only = LedgerOnlyChannel(ledger, clock)
     snooze = settings.snooze if snooze is None else snooze
@@ -1889,6 +1893,7 @@ def build_approvals(
             on_answer=on_answer,
             clock=clock,
             reask_after_reject=reask_after_reject,
+            access=access,
         )
         return approvals, None
     token = resolve_secret(settings.bot_token, environ)
@@ -1910,6 +1915,7 @@ def build_approvals(
         rule=approvers.rule,
         clock=clock,
         reask_after_reject=reask_after_reject,
+        access=access,
     )
     receiver = SlackReceiver(
         approvals,

@@ -46,7 +46,9 @@ from remediation.durations import format_duration
 from remediation.events import event_lines
 
 if TYPE_CHECKING:
+    from agent.kube_access import AccessCheck
     from agent.ledger import DecisionRecord
+    from agent.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -91,7 +93,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                 "explain and in the Slack message"
                 + ("; without it they say 'no reason given')" if name == "reject" else ")"),
             )
-            cmd.add_argument("--as", dest="actor", help="who answers (default: cli:$USER)")
+            cmd.add_argument(
+                "--as",
+                dest="actor",
+                help="who answers (default: cli:$USER); with slack.requireKubernetesAccess "
+                "an approval must be --as a Slack user id in slack.kubernetesIdentities",
+            )
             add_ledger_flags(cmd)
             cmd.set_defaults(handler=answer, verdict=verb)
 
@@ -307,12 +314,20 @@ def answer(args: argparse.Namespace) -> int:
         LedgerOnlyChannel(ledger, clock.now),
         ttl=settings.slack.question_ttl,
         snooze=settings.slack.snooze,
+        access=_access(settings) if args.verdict == "approved" else None,
     )
     decisions = DecisionService(
         ledger, clock, settings.routing, mode=settings.mode, approvals=approvals, metrics=Metrics()
     )
     reason = (args.reason or "").strip() or None  # --reason "" is no reason
-    if not decisions.answer(question_id, args.verdict, actor, reason):
+    outcome = decisions.answer_outcome(question_id, args.verdict, actor, reason)
+    if outcome.code == "NoKubernetesAccess":
+        raise InputError(
+            f"question {short_id(question_id)} was not approved: {outcome.message} "
+            "(slack.requireKubernetesAccess: approve --as the Slack user id whose mapped "
+            "Kubernetes identity may make its writes)"
+        )
+    if not outcome.accepted:
         question = ledger.question(question_id)
         state = question.status if question else "unknown"
         kept = question is not None and any(
@@ -354,6 +369,25 @@ def answer(args: argparse.Namespace) -> int:
             "check this (whoever may write the ledger may answer here)"
         )
     return 0
+
+
+def _access(settings: Settings) -> AccessCheck | None:
+    """slack.requireKubernetesAccess's check for an approval given here, or None when
+    off: the approver is ``--as`` (a Slack user id in slack.kubernetesIdentities), each
+    write reviewed with the cluster credentials the daemon's configuration names."""
+    if not settings.slack.require_kubernetes_access:
+        return None
+    from agent.adapters.kube_api import KubeApi, SubjectAccessReviewer
+    from agent.adapters.kubernetes import load_api_client
+    from agent.kube_access import access_check
+
+    cluster = settings.cluster
+    api_client = load_api_client(
+        kubeconfig=str(cluster.kubeconfig) if cluster.kubeconfig else None,
+        context=cluster.context,
+        in_cluster=cluster.in_cluster,
+    )
+    return access_check(settings.slack, SubjectAccessReviewer(KubeApi(api_client)))
 
 
 def _narrower_approvers(ledger: Any, question_id: str) -> str | None:

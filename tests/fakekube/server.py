@@ -97,6 +97,11 @@ class _Route:
 class _Controls:
     faults: list[Fault] = field(default_factory=list)
     denied: set[tuple[str, str, str, str]] = field(default_factory=set)
+    # SubjectAccessReviews: (subject, verb, group, resource, namespace, name) granted,
+    # "*" for any; the error every review reports instead (None: none); each spec asked.
+    grants: set[tuple[str, str, str, str, str, str]] = field(default_factory=set)
+    review_error: str | None = None
+    reviews: list[dict[str, Any]] = field(default_factory=list)
     requests: list[RequestRecord] = field(default_factory=list)  # in arrival order
     arrivals: int = 0
     watch_generation: int = 0
@@ -245,6 +250,73 @@ class FakeApiServer:
         """Deny ``verb`` on ``group``/``resource`` (e.g. ``pods/eviction``) like RBAC would."""
         with self._controls.lock:
             self._controls.denied.add((verb, group, resource, namespace))
+
+    def grant(
+        self,
+        subject: str,
+        verb: str,
+        resource: str,
+        group: str = "",
+        namespace: str = "*",
+        name: str = "*",
+    ) -> None:
+        """Allow ``subject`` (a user name, or a group name its reviews list) ``verb`` on
+        ``group``/``resource`` (``deployments/scale`` for a subresource), as a
+        SubjectAccessReview answers; nothing granted is denied. Not this server's own
+        RBAC (``forbid``): the answers of reviews about other people."""
+        with self._controls.lock:
+            self._controls.grants.add((subject, verb, group, resource, namespace, name))
+
+    def fail_reviews(self, error: str | None) -> None:
+        """Every SubjectAccessReview answers not allowed with ``evaluationError: error``
+        (an authorizer webhook down); None: answered from the grants again."""
+        with self._controls.lock:
+            self._controls.review_error = error
+
+    @property
+    def reviews(self) -> list[dict[str, Any]]:
+        """The ``spec`` of each SubjectAccessReview created, in order."""
+        with self._controls.lock:
+            return list(self._controls.reviews)
+
+    def _review(self, body: Any) -> dict[str, Any]:
+        spec = body.get("spec") if isinstance(body, dict) else None
+        attributes = (spec or {}).get("resourceAttributes")
+        if not isinstance(spec, dict) or not isinstance(attributes, dict) or not spec.get("user"):
+            raise bad_request("spec.user and spec.resourceAttributes are required")
+        subjects = {spec["user"], *(spec.get("groups") or ())}
+        resource = attributes.get("resource", "") + (
+            f"/{attributes['subresource']}" if attributes.get("subresource") else ""
+        )
+        asked = (
+            attributes.get("verb", ""),
+            attributes.get("group", ""),
+            resource,
+            attributes.get("namespace", ""),
+            attributes.get("name", ""),
+        )
+        with self._controls.lock:
+            self._controls.reviews.append(spec)
+            error = self._controls.review_error
+            allowed = error is None and any(
+                who in subjects
+                and (verb, group, res) == asked[:3]
+                and namespace in ("*", asked[3])
+                and name in ("*", asked[4])
+                for who, verb, group, res, namespace, name in self._controls.grants
+            )
+        status: dict[str, Any] = {"allowed": allowed}
+        if error is not None:
+            status["evaluationError"] = error
+        elif allowed:
+            status["reason"] = "granted by the fake API server"
+        return {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "metadata": {},
+            "spec": spec,
+            "status": status,
+        }
 
     def allow_all(self) -> None:
         with self._controls.lock:
@@ -563,6 +635,11 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _injected(fault.status, record)
         if self.api._is_denied(record):
             raise _forbidden(record)
+        if route.rt.plural == "subjectaccessreviews":
+            if method != "POST" or route.name:
+                raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on {path}")
+            self._send_json(201, self.api._review(body))
+            return 201
         if query.get("dryRun") not in (None, "All"):
             raise bad_request(f"Invalid dryRun value: {query['dryRun']!r}; the only one is All")
         store, rt, ns, name, sub = (

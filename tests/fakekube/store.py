@@ -83,6 +83,11 @@ RESOURCES: tuple[ResourceType, ...] = (
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     ResourceType("events.k8s.io", "v1", "events", "Event", True),
+    # Create-only: answered from the server's access rules (``FakeApiServer.grant``),
+    # never stored.
+    ResourceType(
+        "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False
+    ),
     # Argo Rollouts' CRD (argoproj.io/v1alpha1), with its status and scale subresources.
     ResourceType(
         "argoproj.io", "v1alpha1", "rollouts", "Rollout", True, frozenset({"status", "scale"}), True

@@ -812,3 +812,53 @@ def test_a_key_written_one_level_too_far_left_says_which_section_takes_it(
     # a misspelling is still answered with the key it may have meant
     code, out, err = check(write(tmp_path, "runbooks: []\nmdoe: act\n", "typo.yaml"), capsys)
     assert code == 2 and "did you mean 'mode'?" in out + err
+
+
+# ------------------------------------------- slack.requireKubernetesAccess's identities
+
+
+def test_kubernetes_identities_are_checked_at_their_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A group id, an empty user and a group name with spaces are each named at their
+    line; so is a requireKubernetesAccess that is no boolean."""
+    text = (
+        "mode: observe\nrunbooks: []\nslack:\n"
+        "  requireKubernetesAccess: sometimes\n"
+        "  kubernetesIdentities:\n"
+        "    U0ALICE: alice@corp\n"
+        "    S0GROUP: team@corp\n"
+        "    U0BOB: {user: '', groups: [sre]}\n"
+        "    U0CAROL: {user: carol, groups: [' ops']}\n"
+    )
+    path = write(tmp_path, text)
+    code, _, err = check(path, capsys)
+    assert code != 0
+    problems = problem_lines(err)
+    expected = [
+        (line_of(text, "sometimes"), "slack.requireKubernetesAccess: "),
+        (line_of(text, "S0GROUP"), "slack.kubernetesIdentities.S0GROUP"),
+        (line_of(text, "U0BOB"), "slack.kubernetesIdentities.U0BOB.user: "),
+        (line_of(text, "U0CAROL"), "slack.kubernetesIdentities.U0CAROL.groups[0]: "),
+    ]
+    for line, field in expected:
+        assert any(p.startswith(f"{path}:{line}: {field}") for p in problems), (field, problems)
+    assert "expected a Slack user id (U… or W…)" in err
+
+
+def test_requiring_kubernetes_access_with_nobody_mapped_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "mode: observe\nrunbooks: []\nslack:\n  requireKubernetesAccess: true\n"
+    path = write(tmp_path, text)
+    code, _, err = check(path, capsys)
+    assert code != 0
+    [problem] = problem_lines(err)
+    assert problem.startswith(f"{path}:4: slack: requireKubernetesAccess is true but "), problem
+    # Mapped: accepted, the shorthand and the long form alike.
+    good = (
+        text
+        + "  kubernetesIdentities:\n    U0ALICE: alice\n    W0BOB: {user: bob, groups: [sre]}\n"
+    )
+    code, _, err = check(write(tmp_path, good, "good.yaml"), capsys)
+    assert code == 0, err

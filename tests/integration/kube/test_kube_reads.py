@@ -322,6 +322,8 @@ def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
         cluster.recent_events(WEB, (pod,))  # a decision's Events: LISTs, no watch
         cluster.post_event(front, "Test", "checking RBAC")
         cluster.annotate(front, {"autonomic.dev/recommended-replicas": "3"})
+        # slack.requireKubernetesAccess: a SubjectAccessReview per write an approval makes.
+        assert cluster.api.review_access("alice", (), {"verb": "patch", "resource": "nodes"})
     finally:
         cluster.stop()
         server.stop()

@@ -91,6 +91,31 @@ def _requests() -> dict[str, tuple[str, str | None, str]]:
     return found
 
 
+def _fixed_groups() -> dict[str, str]:
+    """``KubeApi`` method -> the API group its ``ApiCall`` writes out, for the methods
+    whose resource is fixed (``create_event``: "", ``review_access``:
+    ``authorization.k8s.io``)."""
+    (api,) = (
+        node
+        for node in _tree(KUBE_API).body
+        if isinstance(node, ast.ClassDef) and node.name == "KubeApi"
+    )
+    out: dict[str, str] = {}
+    for method in api.body:
+        if not isinstance(method, ast.FunctionDef):
+            continue
+        for node in ast.walk(method):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "ApiCall"
+                and isinstance(node.args[1], ast.Constant)
+                and isinstance(node.args[2], ast.Constant)
+            ):
+                out[method.name] = str(node.args[1].value)
+    return out
+
+
 def _grant(kind: str, verb: str, suffix: str = "") -> Grant:
     info = KINDS[kind]
     return (info.group, info.plural + suffix, verb)
@@ -100,6 +125,7 @@ def _call_sites() -> tuple[set[tuple[str, Grant]], int]:
     """(where, grant) for each ``.api.METHOD(...)`` call in ``agent/`` whose grant the
     source says, and how many pass their kind in a variable."""
     requests = _requests()
+    groups = _fixed_groups()
     found: set[tuple[str, Grant]] = set()
     variable = 0
     for path in _mentioning(".api."):
@@ -115,8 +141,7 @@ def _call_sites() -> tuple[set[tuple[str, Grant]], int]:
             verb, fixed, suffix = requests[node.func.attr]
             where = f"{path.relative_to(REPO)}:{node.lineno}"
             if fixed is not None:
-                group = KINDS["Event"].group if fixed == "events" else ""
-                found.add((where, (group, fixed, verb)))
+                found.add((where, (groups[node.func.attr], fixed, verb)))
             elif node.args and isinstance(node.args[0], ast.Constant):
                 found.add((where, _grant(str(node.args[0].value), verb, suffix)))
             else:
