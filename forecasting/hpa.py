@@ -15,7 +15,9 @@ real algorithm, not a flattering caricature. It follows
 - stabilization: scale-down takes the **maximum raw proposal of the last 300 s**
   (scale-up window 0), which is what slows scale-down, not a cool-down timer;
 - rate limits per 15 s: up to ``max(+4 pods, +100 %)``, down by up to 100 %, counted
-  over scale events inside each policy's period, then min/max clamping;
+  over scale events inside each policy's period, then min/max clamping (``limit_rate``
+  takes other policies and ``selectPolicy`` Min or Disabled as well, which
+  ``forecasting.hpa_after_rules`` uses to explain a live HPA);
 - ``currentReplicas < minReplicas`` jumps straight to ``minReplicas`` (no
   stabilization, no rate limit): this is how a raised ``minReplicas`` floor acts.
 
