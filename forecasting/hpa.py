@@ -15,7 +15,9 @@ real algorithm, not a flattering caricature. It follows
 - stabilization: scale-down takes the **maximum raw proposal of the last 300 s**
   (scale-up window 0), which is what slows scale-down, not a cool-down timer;
 - rate limits per 15 s: up to ``max(+4 pods, +100 %)``, down by up to 100 %, counted
-  over scale events inside each policy's period, then min/max clamping;
+  over scale events inside each policy's period, then min/max clamping (``limit_rate``
+  takes other policies and ``selectPolicy`` Min or Disabled as well, which
+  ``forecasting.hpa_after_rules`` uses to explain a live HPA);
 - ``currentReplicas < minReplicas`` jumps straight to ``minReplicas`` (no
   stabilization, no rate limit): this is how a raised ``minReplicas`` floor acts.
 
@@ -38,10 +40,14 @@ __all__ = [
     "HpaSpec",
     "MetricObservation",
     "RatePolicy",
+    "SelectPolicy",
     "limit_rate",
     "propose_replicas",
     "stabilize",
 ]
+
+
+SelectPolicy = Literal["Max", "Min", "Disabled"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,8 @@ class HpaSpec:
 
     ``target_per_pod`` is the AverageValue target of a Pods metric (for example
     requests per minute per pod); the controller converts it to milli-units as the
-    real one does. ``select_policy`` is ``Max`` for both directions (the default).
+    real one does. ``scale_up_select`` and ``scale_down_select`` are the rules'
+    ``selectPolicy``: ``Max`` (the default), ``Min`` or ``Disabled``.
     """
 
     target_per_pod: float
@@ -74,6 +81,8 @@ class HpaSpec:
     scale_down_window: float = 300.0
     scale_up_policies: tuple[RatePolicy, ...] = DEFAULT_SCALE_UP_POLICIES
     scale_down_policies: tuple[RatePolicy, ...] = DEFAULT_SCALE_DOWN_POLICIES
+    scale_up_select: SelectPolicy = "Max"
+    scale_down_select: SelectPolicy = "Max"
 
     def __post_init__(self) -> None:
         if not (self.target_per_pod > 0 and math.isfinite(self.target_per_pod)):
@@ -194,6 +203,48 @@ def _change_in_period(events: list[tuple[int, float]], now: float, period: float
     return sum(change for change, stamp in events if stamp > cutoff)
 
 
+def _policy_limit(
+    current: int,
+    now: float,
+    up_events: list[tuple[int, float]],
+    down_events: list[tuple[int, float]],
+    policies: tuple[RatePolicy, ...],
+    select: SelectPolicy,
+    direction: int,
+) -> int:
+    """The count one direction's policies allow now (``direction`` 1 up, -1 down)."""
+    if select == "Disabled":
+        return current  # "Scaling is disabled"
+    # Up, Max wants the largest count and Min the smallest; down, the other way round.
+    largest = (select != "Min") == (direction > 0)
+    chosen: int | None = None
+    for policy in policies:
+        added = _change_in_period(up_events, now, policy.period_seconds)
+        removed = _change_in_period(down_events, now, policy.period_seconds)
+        start = current - added + removed
+        fraction = policy.value / 100.0
+        if direction > 0:
+            proposed = (
+                start + policy.value
+                if policy.kind == "Pods"
+                else math.ceil(start * (1.0 + fraction))
+            )
+        else:
+            proposed = (
+                start - policy.value if policy.kind == "Pods" else int(start * (1.0 - fraction))
+            )
+        if chosen is None:
+            chosen = proposed
+        else:
+            chosen = max(chosen, proposed) if largest else min(chosen, proposed)
+    if chosen is None:
+        # No policy: the controller's limit stays at its starting value, MinInt32 when it
+        # takes the largest and MaxInt32 when the smallest; its caller then compares it
+        # with the current count as it would any other.
+        return -(2**31) if largest else 2**31
+    return chosen
+
+
 def limit_rate(
     desired: int,
     current: int,
@@ -203,23 +254,21 @@ def limit_rate(
     down_events: list[tuple[int, float]],
     min_replicas: int,
 ) -> tuple[int, str]:
-    """``convertDesiredReplicasWithBehaviorRate`` with ``selectPolicy: Max``.
+    """``convertDesiredReplicasWithBehaviorRate``: the scale-up limit of
+    ``calculateScaleUpLimitWithScalingRules`` (each policy's change counted from the
+    replicas at the start of its period; ``selectPolicy`` Max takes the largest limit,
+    Min the smallest, Disabled none: the current count) or the scale-down limit of
+    ``calculateScaleDownLimitWithBehaviors`` (Max the lowest, Min the highest), then
+    ``maxReplicas`` or ``min_replicas``.
 
     Returns the limited count and the condition reason (``ScaleUpLimit``,
     ``TooManyReplicas``, ``ScaleDownLimit``, ``TooFewReplicas`` or
     ``DesiredWithinRange``).
     """
     if desired > current:
-        limit = -(2**31)
-        for policy in spec.scale_up_policies:
-            added = _change_in_period(up_events, now, policy.period_seconds)
-            removed = _change_in_period(down_events, now, policy.period_seconds)
-            start = current - added + removed
-            if policy.kind == "Pods":
-                proposed = start + policy.value
-            else:
-                proposed = math.ceil(start * (1.0 + policy.value / 100.0))
-            limit = max(limit, proposed)
+        limit = _policy_limit(
+            current, now, up_events, down_events, spec.scale_up_policies, spec.scale_up_select, 1
+        )
         limit = max(limit, current)
         if spec.max_replicas > limit:
             ceiling, reason = limit, "ScaleUpLimit"
@@ -228,16 +277,15 @@ def limit_rate(
         if desired > ceiling:
             return ceiling, reason
     elif desired < current:
-        limit = 2**31
-        for policy in spec.scale_down_policies:
-            added = _change_in_period(up_events, now, policy.period_seconds)
-            removed = _change_in_period(down_events, now, policy.period_seconds)
-            start = current - added + removed
-            if policy.kind == "Pods":
-                proposed = start - policy.value
-            else:
-                proposed = int(start * (1.0 - policy.value / 100.0))
-            limit = min(limit, proposed)
+        limit = _policy_limit(
+            current,
+            now,
+            up_events,
+            down_events,
+            spec.scale_down_policies,
+            spec.scale_down_select,
+            -1,
+        )
         limit = min(limit, current)
         if min_replicas < limit:
             floor, reason = limit, "ScaleDownLimit"

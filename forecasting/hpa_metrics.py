@@ -52,10 +52,11 @@ controller's ready count is the running pods it has a sample from, Ready or not 
 cpu, less those it still counts as starting up), and for a Value target the Running and
 Ready pods its selector finds, terminating ones included: ``readyReplicas`` only
 approximates both; pods not ready yet or without a sample,
-which it counts as idle on the way up and busy on the way down, are not seen. Nor is
-anything after this step: the stabilization window, the ``behavior`` rate policies,
-``minReplicas`` and ``maxReplicas``. The answer is what the HPA's last reported status
-implies, not the controller's decision.
+which it counts as idle on the way up and busy on the way down, are not seen. The
+answer is what the HPA's last reported status implies, not the controller's decision:
+what follows this step (``minReplicas`` and ``maxReplicas``, the stabilization windows,
+the ``behavior`` rate policies) is ``forecasting.hpa_after_rules``'s, worked on samples
+the scaling loop takes once a cycle.
 """
 
 from __future__ import annotations
@@ -213,8 +214,9 @@ class MetricsBreakdown:
             "note": (
                 "computed from the HPA's last reported status.currentMetrics, not the "
                 "controller's internal state: the pod counts are the workload's as read "
-                "now, unready or unsampled pods are not seen, and the stabilization "
-                "window, behavior policies and min/max are not applied"
+                "now, unready or unsampled pods are not seen, and proposes is before the "
+                "stabilization window, behavior policies and min/max (afterRules applies "
+                "them, approximately)"
             ),
         }
 

@@ -279,6 +279,15 @@ class HpaState:
     # applies these itself.
     scale_up_policies: tuple[tuple[str, int, int], ...] = ()
     scale_up_select: str = ""
+    # ``spec.behavior.scaleDown`` the same way (() and "": one policy of -100 % per 15 s,
+    # Max), and each direction's ``stabilizationWindowSeconds``, None when not written
+    # (the controller's own: 0 s up, its --horizontal-pod-autoscaler-downscale-
+    # stabilization down, 300 s unless its operator changed it). What
+    # ``forecasting.hpa_after_rules`` applies to explain the HPA; nothing is decided on it.
+    scale_down_policies: tuple[tuple[str, int, int], ...] = ()
+    scale_down_select: str = ""
+    scale_up_window: int | None = None
+    scale_down_window: int | None = None
     # Each ``spec.metrics`` entry with its reading in ``status.currentMetrics`` (None
     # when it has none), in the spec's order; autoscaling/v1's CPU fields as one
     # Resource cpu metric. What ``forecasting.hpa_metrics`` works each metric's replica

@@ -694,6 +694,7 @@ def hpa_state(hpa: Obj, ignore_managers: frozenset[str] = CLUSTER_FIELD_MANAGERS
     ref = _ref(hpa, "HorizontalPodAutoscaler")
     owner = _controller_of(hpa)
     scale_up = _object(_object(spec.get("behavior")).get("scaleUp"))
+    scale_down = _object(_object(spec.get("behavior")).get("scaleDown"))
     set_by = min_replicas_writer(hpa, ignore_managers)
     return HpaState(
         ref=ref,
@@ -713,9 +714,11 @@ def hpa_state(hpa: Obj, ignore_managers: frozenset[str] = CLUSTER_FIELD_MANAGERS
         scale_up_select=str(scale_up.get("selectPolicy") or ""),
         metrics=_readings_or_none(spec, status),
         tolerance_up=_tolerance(scale_up.get("tolerance")),
-        tolerance_down=_tolerance(
-            _object(_object(spec.get("behavior")).get("scaleDown")).get("tolerance")
-        ),
+        tolerance_down=_tolerance(scale_down.get("tolerance")),
+        scale_down_policies=_rate_policies(scale_down.get("policies")),
+        scale_down_select=str(scale_down.get("selectPolicy") or ""),
+        scale_up_window=_window(scale_up.get("stabilizationWindowSeconds")),
+        scale_down_window=_window(scale_down.get("stabilizationWindowSeconds")),
         min_set_by=set_by[0] if set_by else None,
         min_set_at=set_by[1] if set_by else None,
     )
@@ -768,10 +771,18 @@ def disruption_budget_state(pdb: Obj) -> DisruptionBudgetState:
     )
 
 
+def _window(raw: Any) -> int | None:
+    """A ``stabilizationWindowSeconds``: a whole number of seconds from 0 to 3600 (what
+    the API server takes), None when not written or not one."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 3600:
+        return raw
+    return None
+
+
 def _rate_policies(policies: Any) -> tuple[tuple[str, int, int], ...]:
-    """``behavior.scaleUp.policies`` as (type, value, periodSeconds); an entry the API
-    server would refuse (another type, a value or period that is no positive whole
-    number) is left out."""
+    """``behavior.scaleUp.policies`` (or ``scaleDown``'s) as (type, value,
+    periodSeconds); an entry the API server would refuse (another type, a value or
+    period that is no positive whole number) is left out."""
     found: list[tuple[str, int, int]] = []
     for policy in policies if isinstance(policies, list) else []:
         if not isinstance(policy, dict):

@@ -109,6 +109,13 @@ from agent.settings import ScalingSettings as LoopSettings
 from agent.undo import UNDO_REQUESTED
 from forecasting.cleaning import mask_not_demand
 from forecasting.drift import DriftBand, DriftVerdict
+from forecasting.hpa import (
+    DEFAULT_SCALE_DOWN_POLICIES,
+    DEFAULT_SCALE_UP_POLICIES,
+    RatePolicy,
+    SelectPolicy,
+)
+from forecasting.hpa_after_rules import HpaRules, RulesSample, after_rules
 from forecasting.hpa_metrics import MetricsBreakdown, explain_metrics
 from forecasting.lifecycle import (
     BREACH_LEVEL,
@@ -279,6 +286,9 @@ CHANGED_THEN = "workload_changed_at"
 # The field a written record is about: the HPA's minReplicas (records without "field",
 # the only kind before), or without an HPA the workload's replicas (scale subresource).
 MIN_FIELD, REPLICAS_FIELD = "minReplicas", "replicas"
+# At most this many samples of an HPA are kept for ``afterRules`` (an hour's window, the
+# longest the API server takes, at one a minute).
+HPA_SAMPLES_KEPT = 64
 ADOPT_EVERY = 60  # cycles between looks for such workloads this process has no model of
 # What the loop keeps of a workload out of predictive scaling (deleted, or left and its
 # floor given back) is dropped once it has been out this long: not at one listing that
@@ -754,6 +764,10 @@ class ScalingLoop:
         self._explained: dict[str, MetricsBreakdown] = {}
         # workload -> the error its HPA's metrics last could not be explained for
         self._unexplained: dict[str, str] = {}
+        # workload -> its HPA's uid and, one a cycle, the count its metrics led to and its
+        # replicas: what the HPA's stabilization and rate rules are applied to
+        # (``afterRules``); the HPA itself samples every 15 s, so this is approximate.
+        self._hpa_seen: dict[str, tuple[str, list[RulesSample]]] = {}
         # Questions let go of when their workload left or turned forecast-only, with why:
         # closed as superseded once approved (``_close_dropped``).
         self._dropped: dict[str, tuple[str, str]] = {}
@@ -934,6 +948,8 @@ class ScalingLoop:
         for name in set(self.status.hpa_metrics) - seen:
             del self.status.hpa_metrics[name]
             self._explained.pop(name, None)
+        for name in set(self._hpa_seen) - seen:
+            del self._hpa_seen[name]
         for name in set(self._unexplained) - seen:
             del self._unexplained[name]
         for name in set(self.status.unplaced) - seen:
@@ -980,6 +996,8 @@ class ScalingLoop:
                 else None
             )
             shown = {"hpa": str(hpa.ref), **breakdown.as_dict()} if hpa and breakdown else None
+            if hpa is not None and breakdown is not None and shown is not None:
+                shown["afterRules"] = self._after_rules(workload, hpa, breakdown)
         except (TransientError, PermanentError):
             breakdown, shown = None, None
         except Exception as exc:
@@ -998,6 +1016,61 @@ class ScalingLoop:
             return
         self._explained[name] = breakdown
         self.status.hpa_metrics[name] = shown
+
+    def _after_rules(
+        self, workload: WorkloadState, hpa: HpaState, breakdown: MetricsBreakdown
+    ) -> dict[str, object] | None:
+        """What the HPA's own rules (min/max, stabilization, ``behavior`` rate policies)
+        do to the count its metrics lead to, from this cycle's sample and those of the
+        cycles before (``forecasting.hpa_after_rules``); then this cycle's sample is kept.
+        None when the HPA's bounds are ones the API server would refuse."""
+        name, now = str(workload.ref), self.clock.now()
+        uid, samples = self._hpa_seen.get(name, ("", []))
+        if uid != f"{hpa.ref}/{hpa.uid}":  # another HPA (or a new one): its own history
+            uid, samples = f"{hpa.ref}/{hpa.uid}", []
+        model = self.models.get(workload.ref)
+        record = model.written if model is not None else None
+        # The minReplicas Autonomic last wrote (as this process knows it): its floor.
+        ours = (
+            record is not None
+            and _field(record) == MIN_FIELD
+            and _written_value(record) == hpa.min_replicas
+        )
+        rules = HpaRules(
+            min_replicas=hpa.min_replicas,
+            max_replicas=hpa.max_replicas,
+            scale_up_window=float(hpa.scale_up_window or 0),
+            scale_down_window=(
+                300.0 if hpa.scale_down_window is None else float(hpa.scale_down_window)
+            ),
+            scale_up_policies=_rate_rules(hpa.scale_up_policies, up=True),
+            scale_down_policies=_rate_rules(hpa.scale_down_policies, up=False),
+            scale_up_select=_select(hpa.scale_up_select),
+            scale_down_select=_select(hpa.scale_down_select),
+            floor_is_autonomic=ours,
+        )
+        proposal = None if breakdown.held_by_missing else breakdown.replicas
+        current = breakdown.current_replicas
+        try:
+            result = after_rules(
+                breakdown.replicas,
+                current,
+                now,
+                rules,
+                samples,
+                held_by_missing=breakdown.held_by_missing,
+            )
+        except ValueError:
+            return None
+        # Kept as long as the longest window or policy period can look back, and a cycle.
+        keep = max(
+            [rules.scale_up_window, rules.scale_down_window]
+            + [p.period_seconds for p in rules.scale_up_policies + rules.scale_down_policies]
+        )
+        kept = [s for s in samples if now - keep - self.settings.period <= s.at < now]
+        kept.append(RulesSample(now, proposal, current))
+        self._hpa_seen[name] = (uid, kept[-HPA_SAMPLES_KEPT:])
+        return result.as_dict()
 
     def report(self) -> dict[str, Any]:
         """The loop's status as ``GET /scaling`` shows it: each workload held (reason code
@@ -4161,6 +4234,22 @@ def _stored_set_by(record: Mapping[str, Any]) -> tuple[str, float] | None:
     if isinstance(by, str) and by and isinstance(at, int | float):
         return by, float(at)
     return None
+
+
+def _rate_rules(policies: tuple[tuple[str, int, int], ...], *, up: bool) -> tuple[RatePolicy, ...]:
+    """An HPA's ``behavior`` policies as ``forecasting.hpa`` takes them; none written is
+    the API's defaults."""
+    if not policies:
+        return DEFAULT_SCALE_UP_POLICIES if up else DEFAULT_SCALE_DOWN_POLICIES
+    return tuple(
+        RatePolicy("Pods" if kind == "Pods" else "Percent", value, float(period))
+        for kind, value, period in policies
+    )
+
+
+def _select(written: str) -> SelectPolicy:
+    """A ``selectPolicy`` as written; unset (or one the API server refuses) is Max."""
+    return "Min" if written == "Min" else "Disabled" if written == "Disabled" else "Max"
 
 
 def _written_value(record: Mapping[str, Any]) -> int | None:
