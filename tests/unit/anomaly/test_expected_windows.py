@@ -22,7 +22,14 @@ from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop
 from agent.metrics_port import MetricSeries
 from agent.observability import Metrics
-from agent.settings import AnomalyQuery, ExpectedWindow, RoutingSettings, load_settings
+from agent.settings import (
+    AnomalyQuery,
+    ExpectedWindow,
+    RoutingSettings,
+    Settings,
+    advisories,
+    load_settings,
+)
 from forecasting.anomaly import AnomalyPoint, Detector
 from forecasting.series import Series
 from remediation.signals import Signal
@@ -295,3 +302,32 @@ def test_the_daemon_which_keeps_no_points_learns_a_window_as_a_gap_without_copyi
     assert bare[0].status.incidents_opened == kept[0].status.incidents_opened == 0
     (one,), (other,) = bare[0].series.values(), kept[0].series.values()
     assert one.detector.state() == other.detector.state()
+
+
+@pytest.mark.parametrize(
+    ("cron", "duration", "says"),
+    [
+        # each window starts before the last ends: open for good, from its next start
+        ("0 2 * * *", "7d", "from 2026-11-20 12:00:00 UTC it stays open more than 8 days"),
+        ("0 * * * *", "2h", "from 2026-11-20 12:00:00 UTC it stays open more than 8 days"),
+        ("0 2 * 12 *", "7d", "from 2026-12-01 02:00:00 UTC it stays open more than 8 days"),
+        ("0 * 21 * *", "2h", None),  # hourly, but on the 21st only: 25 hours
+        ("0 2 * * 1", "7d", "from 2026-11-20 12:00:00 UTC it stays open more than 8 days"),
+        ("0 2 30 2 *", "30m", "its cron never starts (February never has a day 30)"),
+        ("0 2 1 * *", "7d", None),  # a week a month: it closes
+        ("0 2 * * *", "23h", None),  # an hour closed every night
+    ],
+)
+def test_config_check_warns_of_an_expected_window_that_never_starts_or_never_ends(
+    cron: str, duration: str, says: str | None
+) -> None:
+    window = {"cron": cron, "duration": duration}
+    query = {"name": QUERY, "expr": QUERY, "expectedWindows": [window]}
+    settings = Settings.model_validate({"runbooks": [], "anomalyQueries": [query]})
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC).timestamp()  # a Friday
+    notes = [n for n in advisories(settings, now) if n.startswith("anomalyQueries[0]")]
+    if says is None:
+        assert notes == []
+    else:
+        (note,) = notes
+        assert note.startswith("anomalyQueries[0].expectedWindows[0] (cpu): ") and says in note
