@@ -69,7 +69,10 @@ from remediation.windows import (
     Cron,
     Timezone,
     WindowFields,
+    closes_at,
     cron_never_starts,
+    describe,
+    first_open,
     last_close,
     to_utc_text,
 )
@@ -1504,13 +1507,34 @@ def advisories(settings: Settings, now: float | None = None) -> list[str]:
         notes.extend(_canary_spread_notes(settings.canary))
         notes.extend(_canary_critical_notes(settings.canary))
     notes.extend(_scheduled_floor_notes(settings.scaling, time.time() if now is None else now))
+    notes.extend(_expected_window_notes(settings, time.time() if now is None else now))
+    return notes
+
+
+def _expected_window_notes(settings: Settings, now: float) -> list[str]:
+    """Anomaly queries' ``expectedWindows`` that do not work as written: a cron that
+    never starts, or one that starts again before each of its windows ends, so that from
+    its next opening (within 31 days of ``now``) it stays open more than 8 days without
+    a break: the query's series learn nothing and open no incident all that time (an
+    hourly cron with a 2h ``duration``, a daily one with 7d)."""
+    notes = []
     for index, query in enumerate(settings.anomaly_queries):
         for number, expected in enumerate(query.expected_windows):
+            where = f"anomalyQueries[{index}].expectedWindows[{number}] ({query.name})"
             never = cron_never_starts(expected.cron)
             if never is not None:
                 notes.append(
-                    f"anomalyQueries[{index}].expectedWindows[{number}] ({query.name}): its "
-                    f"cron never starts ({never}), so no point of it is ever expected"
+                    f"{where}: its cron never starts ({never}), so no point of it is ever expected"
+                )
+                continue
+            window = expected.window()
+            opens = first_open(window, now, 31 * 86400.0)
+            if opens is not None and closes_at(window, opens) is None:
+                notes.append(
+                    f"{where}: {describe(window)} starts again before each window ends, so "
+                    f"from {to_utc_text(opens)} it stays open more than 8 days without a "
+                    "break: the query's points teach its detectors nothing and open no "
+                    "incident; shorten its duration or start it less often"
                 )
     return notes
 

@@ -297,7 +297,9 @@ class Detector:
         contexts and refractory bar are those it had, and the next value is taken as the
         first after a gap. For a point that is expected to be unusual (an anomaly query's
         ``expectedWindows``): a monthly spike is shown, but does not widen the band for
-        the rest of the month. It scores a copy, so it costs about four ``update`` calls."""
+        the rest of the month. It scores a copy, so it costs about five ``update`` calls
+        (a week-old detector: 320 us against 60 us); ``update`` with NaN alone leaves
+        the detector as this does, for a caller that reads no score."""
         point = copy.deepcopy(self).update(timestamp, value)
         self.update(timestamp, math.nan)
         return point
