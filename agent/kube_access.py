@@ -181,7 +181,10 @@ def planned_writes(record: DecisionRecord) -> list[PlannedWrite]:
                 "a yes is taken up by runbooks that plan their writes after it, without "
                 "asking again"
             )
-        return []  # the yes writes nothing itself; a runbook that acts on it asks again
+        # The yes writes nothing itself; a runbook that takes the verdict up asks again
+        # under the setting, and that question is checked (``RemediationEngine.
+        # _unchecked_upstream``), whatever this question said it would do.
+        return []
     raise UnknownWritesError(f"what approving a {record.kind} decision writes is not known")
 
 

@@ -1713,6 +1713,7 @@ class RemediationEngine:
             denial = "; ".join(planned.blocked_by)
             self._hand_off(runbook, planned, PDB_BLOCKS, denial, state, now, snapshot)
             return Handled(signal.describe(), runbook.name, "denied", PDB_BLOCKS, denial)
+        unchecked = self._unchecked_upstream(signal)
         routed = self.decisions.decide(
             Proposal(
                 kind="remediation",
@@ -1774,10 +1775,13 @@ class RemediationEngine:
                 },
                 model_version=f"runbook {runbook.name}@{planned.runbook_version}",
                 max_autonomy=planned.max_autonomy,
-                forced_approval=_forced_approval(planned, self.limits),
+                forced_approval="; ".join(
+                    r for r in (_forced_approval(planned, self.limits), unchecked) if r
+                )
+                or None,
                 shadow=planned.mode == "shadow",
-                approved_by=_approved_upstream(signal),
-                approved_for_propose=_approved_for_propose(signal),
+                approved_by=None if unchecked is not None else _approved_upstream(signal),
+                approved_for_propose=unchecked is None and _approved_for_propose(signal),
                 promise_broken=_promise_broken(signal),
                 incident_key=key,
                 siblings=tuple(
@@ -1794,6 +1798,21 @@ class RemediationEngine:
             routed.message,
             routed.decision_id,
             routed.route,
+        )
+
+    def _unchecked_upstream(self, signal: Signal) -> str | None:
+        """Why a person's yes to the canary verdict ``signal`` carries does not stand for
+        this plan under ``slack.requireKubernetesAccess``, or None. That yes was checked
+        against the verdict's own writes (none: ``agent.kube_access.planned_writes``),
+        never against the writes of the runbooks that take the verdict up, which may be
+        others than its question said (runbooks loaded since, one acting beside one that
+        asks): the plan is asked on its own, and its approval is checked."""
+        who = _approved_upstream(signal)
+        if who is None or getattr(self.decisions.approvals, "access", None) is None:
+            return None
+        return (
+            f"slack.requireKubernetesAccess: the yes to the canary verdict ({who}) was "
+            "not checked against this plan's writes"
         )
 
     def _open_decision(self, runbook: str, target: ObjectRef) -> DecisionRecord | None:

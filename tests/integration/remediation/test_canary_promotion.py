@@ -632,3 +632,57 @@ def test_under_propose_mode_a_yes_not_promised_to_act_is_not_made_so_by_a_restar
     assert "yes_acts" not in rollback.evidence["signal"]
     assert "the runbooks changed" not in rollback.evidence["routing"]["route_reason"]
     assert _images(rig, "web-canary") == ["shop/web:2"]
+
+
+class _Reviews:
+    """An ``AccessReviewer`` that allows every write and remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def review(self, identity: Any, write: Any) -> tuple[bool, str]:
+        self.asked.append(f"{identity.user}: {write.said()}")
+        return True, ""
+
+
+@pytest.mark.parametrize("routing", ["rig", "daemon_routing"])
+def test_with_require_kubernetes_access_a_runbook_taking_up_an_approved_verdict_asks_again(
+    routing: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """slack.requireKubernetesAccess: a yes to a canary verdict is checked against no
+    write (its question said canary-promote asks once more, ``yes_acts`` false), so it
+    must not stand for the writes of a runbook that takes the verdict up. Before, the
+    daemon restarted with canary-promote uncapped promoted the canary on that yes
+    (``ApprovedUpstream``, at the approved verdict's 0.99) with no review of alice's
+    access; now the promotion is asked on its own, and its approval is reviewed: under
+    the daemon's thresholds by its own confidence, under lower ones (where it would act)
+    as an approval required."""
+    from agent.kube_access import AccessCheck, KubernetesIdentity
+
+    rig: KubeRig = request.getfixturevalue(routing)
+    reviews = _Reviews()
+    rig.decisions.approvals.access = AccessCheck(
+        {"alice": KubernetesIdentity("alice@corp")}, reviews
+    )
+    _pair(rig)
+    rig.engine.runbooks = _runbooks(
+        tmp_path, ("maxAutonomy: auto", "maxAutonomy: ask"), "canary-promote.yaml"
+    )
+    rig.promql.set('code=~"5.."', 0.002)
+    _until_final(rig, _judged_by_the_loop(rig))
+    (verdict,) = rig.ledger.decisions(kind="canary")
+    assert (verdict.proposal["verdict"], verdict.route) == ("promote", "ask")
+    assert verdict.evidence["yes_acts"] is False
+    rig.engine.runbooks = _runbooks(tmp_path)  # restarted with it uncapped
+    _answered_after_the_restart(rig, _judged_by_the_loop(rig))
+    assert reviews.asked == []  # the verdict's yes writes nothing itself
+    (promotion,) = rig.decisions_of("canary-promote")
+    assert promotion.route == "ask"
+    reason = promotion.evidence["routing"]["route_reason"]
+    assert "not asked again" not in reason
+    if routing == "rig":  # its confidence alone would act
+        assert "approval required: slack.requireKubernetesAccess: the yes" in reason
+    assert _images(rig, "web") == ["shop/web:1"]  # not promoted on that yes
+    assert rig.approve_pending() == 1  # the promotion's own question, reviewed
+    assert reviews.asked and all(a.startswith("alice@corp: ") for a in reviews.asked)
+    assert "alice@corp: patch deployments in shop (web)" in reviews.asked
