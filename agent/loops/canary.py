@@ -245,7 +245,7 @@ JUDGE_CANARY = "autonomic.dev/judge-canary"
 PROMOTE_CANARY = "autonomic.dev/promote-canary"
 # A fresh baseline: a workload (opted in) of the stable's kind, in its namespace, running
 # the stable's images, deployed with the canary so that the canary is compared with pods
-# as new as its own; labelled with the stable's name. Read only: nothing writes to it.
+# as new as its own; labelled with the stable's name. This loop never writes to it.
 BASELINE_OF = "autonomic.dev/baseline-of"
 CONFIRMED = CANARY_CONFIRMED  # the least confidence of a verdict a person approved, sent on
 VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it stuck
@@ -438,10 +438,12 @@ class CanaryLoop:
         # Whether this process has looked for verdicts acted on (``done``) that no runbook
         # took up: sent, then lost with the engine's queue in a crash (``_send_lost``).
         self._lost_sent = False
-        # This cycle's fresh baselines (``BASELINE_OF``, opted in) by (kind, namespace,
-        # the stable they name); and, per canary, why a baseline found for its stable is
-        # not used, as last logged (said once, not every cycle).
-        self._baselines: dict[tuple[str, str | None, str], list[WorkloadState]] = {}
+        # This cycle's fresh baselines (``BASELINE_OF``, opted in) by (namespace, the
+        # stable they name), of any kind; and, per canary, why a baseline found for its
+        # stable is not used, as last logged (said once, not every cycle).
+        self._baselines: dict[tuple[str | None, str], list[WorkloadState]] = {}
+        # What this cycle's listing left out as unreadable (there, but not read), and why.
+        self._unreadable: dict[ObjectRef, str] = {}
         self._baseline_said: dict[ObjectRef, str] = {}
 
     def forget(self) -> None:
@@ -524,12 +526,13 @@ class CanaryLoop:
             else self.cluster.list_workloads()
         )
         unreadable = {u.ref: u.why for u in unread}
+        self._unreadable = unreadable
         listed = list(listed)
         self._baselines = {}
         for workload in listed:
             names = workload.labels.get(BASELINE_OF)
             if names and workload.labels.get(self.opt_in_label) == "true":
-                at = (workload.ref.kind, workload.ref.namespace, names)
+                at = (workload.ref.namespace, names)
                 self._baselines.setdefault(at, []).append(workload)
         for workload in listed:
             if workload.labels.get(self.opt_in_label) != "true":
@@ -857,24 +860,35 @@ class CanaryLoop:
         the sentence its verdict says of the comparison. A baseline is a workload of the
         stable's kind in its namespace, opted in and labelled ``BASELINE_OF`` with the
         stable's name (the canary and the stable themselves aside). It is used only when
-        it is the only one and its pod template runs the stable's images (in the same
-        order); otherwise the stable is compared with, and why is logged once (until the
-        reason changes) and said in the verdict's sentence. A baseline that began more
-        than one ``canary.period`` before the canary's current release is still used, and
-        the sentence says how much earlier (its pods may be warmer than the canary's).
-        Nothing is ever written to it: promotion and rollback act on the stable and the
-        canary."""
+        it is the only one, its pod template is the stable's (as far as it is read) and it
+        is as large as the canary (``_unlike``); otherwise (one of another kind too) the
+        stable is compared with, and why is logged once (until the reason changes) and
+        said in the verdict's sentence. A baseline that began more than one
+        ``canary.period`` before the canary's current release is still used, and the
+        sentence says how much earlier (its pods may be warmer than the canary's). This
+        loop never writes to it: promotion and rollback act on the stable and the canary
+        (other loops and runbooks treat it as any opted-in workload)."""
         ref = stable.ref
-        found = [
+        labelled = [
             w
-            for w in self._baselines.get((ref.kind, ref.namespace, ref.name), [])
+            for w in self._baselines.get((ref.namespace, ref.name), [])
             if w.ref not in (canary.ref, ref)
         ]
-        if not found:
+        found = [w for w in labelled if w.ref.kind == ref.kind]
+        if not labelled:
             self._baseline_said.pop(canary.ref, None)
             return None, ""
         stable_name = f"{ref.namespace}/{ref.name}"
-        if len(found) > 1:
+        if not found:
+            # Passed over in silence before: a baseline of another kind is a mistake
+            # (a Deployment for a StatefulSet's canary) someone should hear of.
+            names = ", ".join(sorted(str(w.ref) for w in labelled))
+            why = (
+                f"{names} labelled {BASELINE_OF}: {ref.name} "
+                f"{'is' if len(labelled) == 1 else 'are'} not a {ref.kind}, as the stable "
+                "is, so not used"
+            )
+        elif len(found) > 1:
             names = ", ".join(sorted(f"{w.ref.namespace}/{w.ref.name}" for w in found))
             why = (
                 f"{len(found)} workloads are labelled {BASELINE_OF}: {ref.name} ({names}), "
@@ -882,15 +896,10 @@ class CanaryLoop:
             )
         else:
             (fresh,) = found
-            images = tuple(c.image for c in fresh.containers)
-            if images == stable_images:
+            why = _unlike(canary, stable, fresh)
+            if not why:
                 self._baseline_said.pop(canary.ref, None)
                 return fresh.ref, self._baseline_sentence(canary, fresh)
-            why = (
-                f"baseline {fresh.ref.namespace}/{fresh.ref.name} runs "
-                f"{', '.join(images) or 'no container'}, not the stable's "
-                f"{', '.join(stable_images)}, so it is not used"
-            )
         if self._baseline_said.get(canary.ref) != why:
             log.warning("canary %s: compared with its stable %s: %s", canary.ref, stable_name, why)
             self._baseline_said[canary.ref] = why
@@ -968,6 +977,24 @@ class CanaryLoop:
                 f"its stable {pair.baseline} rolled out {', '.join(pair.baseline_images)} "
                 f"(was {', '.join(analysis.baseline_images)}) during the analysis"
             )
+        elif (
+            analysis is not None
+            and not analysis.recorded
+            and analysis.compared is not None
+            and pair.compared is None
+            and analysis.compared in self._unreadable
+        ):
+            # Left out of the listing as unreadable is not gone: before, this started the
+            # analysis again against the stable, and again against the baseline once it
+            # could be read, throwing the evidence away twice. The interval is passed over.
+            self.current[pair.canary] = key
+            self._fault(
+                pair.canary,
+                f"no interval this time: its baseline {analysis.compared} could not be "
+                f"read ({self._unreadable[analysis.compared]}); its series are not read "
+                "in place of it until it can be",
+            )
+            return
         elif analysis is not None and not analysis.recorded and analysis.compared != pair.compared:
             # As a stable rolling out mid-analysis: the series compared are others now,
             # so the evidence so far is of another pair.
@@ -2693,6 +2720,54 @@ def _filled(template: str, side: Side) -> str:
             "$replicaset", f"{side.workload}-{side.pod_hash}"
         )
     return query.replace("$workload", side.workload)
+
+
+def _unlike(canary: WorkloadState, stable: WorkloadState, fresh: WorkloadState) -> str:
+    """Why the fresh baseline ``fresh`` cannot stand in for ``stable`` in ``canary``'s
+    comparison, or "" when it can. Kayenta's rule: the baseline runs what the stable runs,
+    at the canary's size. Its pod template must be the stable's as far as it is read here
+    (each container's name, image, requests and limits, in order): a baseline with less CPU
+    would be slower on the stable's images and make a slow canary look no worse. And it
+    must run as many replicas (``spec.replicas``) as the canary: fewer pods take another
+    share of the load, or none."""
+    name = f"{fresh.ref.namespace}/{fresh.ref.name}"
+    images = tuple(c.image for c in fresh.containers)
+    stable_images = tuple(c.image for c in stable.containers)
+    if images != stable_images:
+        return (
+            f"baseline {name} runs {', '.join(images) or 'no container'}, not the stable's "
+            f"{', '.join(stable_images)}, so it is not used"
+        )
+    for mine, theirs in zip(fresh.containers, stable.containers, strict=True):
+        differs = ""
+        if mine.name != theirs.name:
+            differs = f"a container {mine.name} where the stable's is {theirs.name}"
+        elif mine.requests != theirs.requests:
+            differs = (
+                f"container {mine.name} requests {_quantities(mine.requests)}, the "
+                f"stable's {_quantities(theirs.requests)}"
+            )
+        elif mine.limits != theirs.limits:
+            differs = (
+                f"container {mine.name} has limits {_quantities(mine.limits)}, the "
+                f"stable's {_quantities(theirs.limits)}"
+            )
+        if differs:
+            return (
+                f"baseline {name} has {differs}, so it is not used: only its images may "
+                "be compared as the stable's"
+            )
+    if fresh.replicas != canary.replicas:
+        return (
+            f"baseline {name} runs {fresh.replicas} "
+            f"replica{'' if fresh.replicas == 1 else 's'}, the canary {canary.replicas}: "
+            "not the same size, so it is not used"
+        )
+    return ""
+
+
+def _quantities(values: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(values.items())) or "none"
 
 
 def _sentence(analysis: Analysis, verdict: Verdict) -> str:

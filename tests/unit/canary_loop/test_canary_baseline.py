@@ -17,7 +17,7 @@ from agent.loops.canary import BASELINE_OF, CanaryLoop
 from agent.sim.cluster import SimCluster, SimWorkload, Template
 from agent.sim.metrics import SimMetrics
 from remediation.planning import Plan, plan
-from remediation.ports import ObjectRef, SetImages
+from remediation.ports import ObjectRef, SetImages, UnreadObject, VolumeClaimState, WorkloadState
 from remediation.snapshot import ClusterSnapshot
 from tests.unit.canary_loop.test_canary_loop import (
     CANARY,
@@ -48,12 +48,17 @@ def add_baseline(
     image: str = "search:3",
     slowdown: float = 1.0,
     started: float | None = None,
+    replicas: int = 1,
+    template: Template | None = None,
+    kind: str = "Deployment",
 ) -> ObjectRef:
-    """A baseline of ``search`` (opted in) running ``image``, whose latency is the stable's
-    times ``slowdown``, over the same two hours of series the rig records."""
-    ref = ObjectRef("Deployment", name, "shop")
+    """A baseline of ``search`` (opted in) running ``image`` (or ``template``) on
+    ``replicas`` pods (the canary's size in the rig), whose latency is the stable's times
+    ``slowdown``, over the same two hours of series the rig records."""
+    ref = ObjectRef(kind, name, "shop")
     labels = {"autonomic.dev/enabled": "true", BASELINE_OF: "search"}
-    workload = SimWorkload(ref, 1, {1: Template(image)}, 1, 80, 30, labels=labels)
+    pods = {1: template or Template(image)}
+    workload = SimWorkload(ref, replicas, pods, 1, 80, 30, labels=labels)
     workload.last_rollout_at = started
     cluster.add_workload(workload)
     metrics = loop.reader
@@ -264,3 +269,101 @@ def test_a_verdict_read_back_after_a_restart_names_the_baseline_it_was_judged_ag
     assert again.compared == BASELINE
     body = argo_answer(restarted)
     assert str(body["compared_with"]).startswith(said) and said in str(body["sentence"])
+
+
+def test_a_baseline_with_other_resources_than_the_stable_is_not_used(ledger: Ledger) -> None:
+    """The stable's images but a tenth of a CPU: a baseline made slow (on purpose or not)
+    would make a canary 1.5 times slower than the stable look no worse. Its pod template
+    differs from the stable's beyond the images, so the stable is compared with, and the
+    canary is rolled back; the verdict says why."""
+    loop, signals, clock, cluster = rig(ledger, canary_slowdown=1.5)
+    slow = Template("search:3", limits={"cpu": "100m"})
+    add_baseline(loop, cluster, slowdown=1.5, template=slow)
+    run_until_final(loop, clock, minutes=20)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "rollback"
+    assert "compared_with" not in decision.proposal
+    said = decision.evidence["compared_with"]
+    assert said.startswith("Compared with the stable shop/search: baseline shop/search-baseline")
+    assert "limits cpu=100m" in said and "not used" in said
+    assert [s.name for s in signals] == ["rollback"]
+
+
+def test_a_baseline_not_the_canary_s_size_is_not_used(ledger: Ledger) -> None:
+    """The canary runs 3 pods, the baseline 1: not the same size (Kayenta's rule), so it
+    is not used; the canary, 1.5 times slower than the stable, is rolled back."""
+    loop, signals, clock, cluster = rig(ledger, canary_slowdown=1.5)
+    cluster.workloads[CANARY].replicas = 3
+    add_baseline(loop, cluster, slowdown=1.5, replicas=1)
+    run_until_final(loop, clock, minutes=20)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "rollback"
+    assert "compared_with" not in decision.proposal
+    said = decision.evidence["compared_with"]
+    assert "runs 1 replica, the canary 3" in said and "not used" in said
+    assert [s.name for s in signals] == ["rollback"]
+
+
+def test_a_baseline_of_another_kind_than_the_stable_is_said_not_used(ledger: Ledger) -> None:
+    """A StatefulSet labelled as the baseline of the stable Deployment: not used, and,
+    rather than being passed over in silence, the verdict says why."""
+    loop, _signals, clock, cluster = rig(ledger, canary_slowdown=1.5)
+    add_baseline(loop, cluster, slowdown=1.5, kind="StatefulSet")
+    run_until_final(loop, clock, minutes=20)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "rollback"
+    assert "compared_with" not in decision.proposal
+    said = decision.evidence["compared_with"]
+    assert "StatefulSet/shop/search-baseline" in said and "not a Deployment" in said
+
+
+class _Unreadable(SimCluster):
+    """A cluster whose listing leaves out, as unreadable, the objects in ``unreadable``
+    (the Kubernetes adapter's ``BadObjectError``)."""
+
+    unreadable: set[ObjectRef]
+    objects_skipped = 0
+
+    def list_workloads(  # type: ignore[override]
+        self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
+    ) -> list[WorkloadState]:
+        listed = super().list_workloads(namespace)
+        if unread is not None:
+            unread.extend(UnreadObject(w.ref, "bad field") for w in listed if self._left(w))
+        return [w for w in listed if not self._left(w)]
+
+    def list_volume_claims(  # the rest of what an ``UnreadReporter`` answers
+        self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
+    ) -> list[VolumeClaimState]:
+        return []
+
+    def _left(self, workload: WorkloadState) -> bool:
+        return workload.ref in getattr(self, "unreadable", set())
+
+
+def test_a_baseline_that_cannot_be_read_for_a_cycle_holds_the_analysis(ledger: Ledger) -> None:
+    """The baseline is there but one listing cannot read it: that is not "gone", so the
+    analysis neither starts again against the stable nor, once it is read again, starts
+    again against the baseline (two restarts, the evidence thrown away twice); that
+    interval is passed over."""
+    loop, _signals, clock, cluster = rig(ledger, canary_slowdown=1.0)
+    flaky = _Unreadable(["n1"], clock.now())
+    flaky.__dict__.update(cluster.__dict__)
+    loop.cluster = flaky
+    add_baseline(loop, flaky)
+    run_until_final(loop, clock, minutes=3)
+    (analysis,) = loop.analyses.values()
+    assert analysis.compared == BASELINE and len(analysis.history) == 3
+    started = analysis.started_at
+    flaky.unreadable = {BASELINE}
+    clock.advance(60)
+    loop.cycle()
+    (analysis,) = loop.analyses.values()
+    assert analysis.compared == BASELINE and analysis.started_at == started
+    assert len(analysis.history) == 3 and not analysis.ended
+    flaky.unreadable = set()
+    clock.advance(60)
+    loop.cycle()
+    (again,) = loop.analyses.values()
+    assert again is analysis and again.compared == BASELINE and again.started_at == started
+    assert len(again.history) > 3
