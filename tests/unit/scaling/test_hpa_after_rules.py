@@ -340,3 +340,41 @@ def test_no_proposal_is_kept_from_a_cycle_the_controller_set_a_bound() -> None:
     assert shown["proposes"] == 2
     after = shown["afterRules"]
     assert (after["replicas"], after["reason"], after["heldBy"]) == (2, "DesiredWithinRange", None)
+
+
+def test_a_new_hpa_starts_without_the_old_ones_samples_and_bad_bounds_show_null() -> None:
+    """web's HPA proposes 8 at 8 replicas, then 4: held at 8 by the sample before. The
+    HPA deleted and created again under its name (another uid) has no such past: its 4
+    stands (the controller keys its recommendations by name, but drops them once it
+    finds the HPA gone). An HPA whose maxReplicas the API server would refuse (0) has
+    ``afterRules`` null."""
+    t, values = week_and_a_day(74)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "1000"}), replicas=8, ready_replicas=8, status_replicas=8
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cluster = cast(Any, loop.cluster)
+    cpu = MetricReading("Resource", "cpu", "Utilization", 70, 70, "70%", "70%")
+    cluster.hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 8, 8, uid="u1", metrics=(cpu,))
+    loop.cycle()
+    clock.advance(60)
+    cooler = dataclasses.replace(cpu, current=35, current_text="35%")
+    cluster.hpas[web.ref] = dataclasses.replace(cluster.hpas[web.ref], metrics=(cooler,))
+    loop.cycle()
+    held = loop.report()["hpaMetrics"][str(web.ref)]["afterRules"]
+    assert (held["replicas"], held["reason"]) == (8, "ScaleDownStabilized")
+    clock.advance(60)
+    cluster.hpas[web.ref] = dataclasses.replace(cluster.hpas[web.ref], uid="u2")
+    loop.cycle()
+    fresh = loop.report()["hpaMetrics"][str(web.ref)]["afterRules"]
+    assert (fresh["replicas"], fresh["reason"], fresh["seenSeconds"]) == (
+        4,
+        "DesiredWithinRange",
+        0,
+    )
+    clock.advance(60)
+    cluster.hpas[web.ref] = dataclasses.replace(cluster.hpas[web.ref], max_replicas=0)
+    loop.cycle()
+    shown = loop.report()["hpaMetrics"][str(web.ref)]
+    assert shown["proposes"] == 4 and shown["afterRules"] is None
