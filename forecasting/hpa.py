@@ -42,8 +42,10 @@ __all__ = [
     "RatePolicy",
     "SelectPolicy",
     "limit_rate",
+    "limit_without_behavior",
     "propose_replicas",
     "stabilize",
+    "stabilize_without_behavior",
 ]
 
 
@@ -293,6 +295,39 @@ def limit_rate(
             floor, reason = min_replicas, "TooFewReplicas"
         if desired < floor:
             return floor, reason
+    return desired, "DesiredWithinRange"
+
+
+def stabilize_without_behavior(
+    proposal: int, now: float, history: list[tuple[int, float]], window: float
+) -> int:
+    """``stabilizeRecommendation``, the controller's path for an HPA without
+    ``spec.behavior`` (the API server leaves an absent ``behavior`` unset, so this is
+    every HPA that writes none): the largest of the proposal and the proposals not older
+    than ``window`` (``--horizontal-pod-autoscaler-downscale-stabilization``; a stamp
+    exactly at the cutoff still counts). There is no scale-up window and the result is
+    not bounded by the current count: a proposal below it under a larger recent one
+    can come out above it."""
+    cutoff = now - window
+    return max([proposal] + [value for value, stamp in history if stamp >= cutoff])
+
+
+def limit_without_behavior(
+    desired: int, current: int, min_replicas: int, max_replicas: int
+) -> tuple[int, str]:
+    """``convertDesiredReplicasWithRules``, the rate rule of an HPA without
+    ``spec.behavior``: up to ``max(2 * current, 4)`` at once (``calculateScaleUpLimit``),
+    no limit on the way down, then ``minReplicas`` and ``maxReplicas``. No scale event
+    is counted. Returns the count and the condition reason, as ``limit_rate``."""
+    up_limit = int(max(2.0 * current, 4.0))
+    if max_replicas > up_limit:
+        ceiling, reason = up_limit, "ScaleUpLimit"
+    else:
+        ceiling, reason = max_replicas, "TooManyReplicas"
+    if desired < min_replicas:
+        return min_replicas, "TooFewReplicas"
+    if desired > ceiling:
+        return ceiling, reason
     return desired, "DesiredWithinRange"
 
 

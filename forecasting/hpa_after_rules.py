@@ -21,15 +21,20 @@ module feeds them what Autonomic has seen of the HPA: one sample a scaling cycle
 count the metrics led to and the HPA's replicas. The controller reconciles every 15 s
 and keeps every proposal, so this is an approximation: the window holds only the
 proposals sampled (and none from before Autonomic started), and a change of replicas is
-taken as made when it was seen, up to a cycle after it was. An HPA that sets no
-``behavior`` is taken with the API's defaults (+4 pods or +100 % per 15 s up, -100 % per
-15 s down), which its controller's older path matches.
+taken as made when it was seen, up to a cycle after it was.
+
+An HPA that writes no ``behavior`` keeps none (the API server fills in the defaults only
+of a ``behavior`` that is there), and the controller takes its older path for it
+(``normalizeDesiredReplicas``): the largest proposal of the last 300 s
+(``stabilizeRecommendation``, not bounded by the current count, and no scale-up window),
+then up to ``max(2 * current, 4)`` at once, no rate limit down, and min/max
+(``convertDesiredReplicasWithRules``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -40,7 +45,9 @@ from forecasting.hpa import (
     RatePolicy,
     SelectPolicy,
     limit_rate,
+    limit_without_behavior,
     stabilize,
+    stabilize_without_behavior,
 )
 
 __all__ = ["AfterRules", "HpaRules", "RulesSample", "after_rules"]
@@ -67,7 +74,10 @@ class RulesSample:
 @dataclass(frozen=True)
 class HpaRules:
     """An HPA's bounds and ``behavior`` with the API's and controller's defaults filled
-    in. ``floor_is_autonomic``: ``minReplicas`` is the floor Autonomic wrote."""
+    in. ``floor_is_autonomic``: ``minReplicas`` is the floor Autonomic wrote.
+    ``behavior``: the HPA has a ``spec.behavior``; without one the controller applies
+    only ``scale_down_window`` (its flag's) and its older rules, and the policies,
+    selects and ``scale_up_window`` are not read."""
 
     min_replicas: int
     max_replicas: int
@@ -78,6 +88,7 @@ class HpaRules:
     scale_up_select: SelectPolicy = "Max"
     scale_down_select: SelectPolicy = "Max"
     floor_is_autonomic: bool = False
+    behavior: bool = True
 
     def min_text(self, value: int) -> str:
         return f"minReplicas {value}" + (" (Autonomic's floor)" if self.floor_is_autonomic else "")
@@ -131,6 +142,40 @@ def _events(
         elif after < before:
             down.append((before - after, stamp))
     return up, down
+
+
+def _without_behavior(
+    proposal: int,
+    current: int,
+    now: float,
+    rules: HpaRules,
+    history: list[tuple[int, float]],
+    done: Callable[..., AfterRules],
+) -> AfterRules:
+    """``normalizeDesiredReplicas``: the older rules of an HPA without ``behavior``."""
+    window = rules.scale_down_window
+    stabilized = stabilize_without_behavior(proposal, now, history, window)
+    held: list[str] = []
+    reason = "DesiredWithinRange"
+    if stabilized != proposal:
+        held.append(
+            f"stabilization ({window:g} s, the HPA sets no behavior): the largest proposal "
+            f"since {_clock(now - window)} UTC is {stabilized}, so {stabilized}"
+        )
+        reason = "ScaleDownStabilized"  # the controller's word, whichever way it moves
+    low, high = rules.min_replicas, rules.max_replicas
+    limited, limit_reason = limit_without_behavior(stabilized, current, low, high)
+    if limited != stabilized:
+        reason = limit_reason
+        if limit_reason == "TooManyReplicas":
+            held.append(f"maxReplicas {high}")
+        elif limit_reason == "TooFewReplicas":
+            held.append(rules.min_text(low))
+        else:
+            held.append(
+                f"scale-up limit without behavior: at most max(2 x {current}, 4) = {limited}"
+            )
+    return done(limited, reason, *held)
 
 
 def after_rules(
@@ -194,6 +239,8 @@ def after_rules(
             "a metric has no reading: the HPA does not scale down, nor records the proposal",
         )
     history = [(s.proposal, s.at) for s in earlier if s.proposal is not None]
+    if not rules.behavior:
+        return _without_behavior(proposal, current, now, rules, history, done)
     stabilized = stabilize(
         proposal, current, now, history, rules.scale_up_window, rules.scale_down_window
     )

@@ -288,6 +288,11 @@ class HpaState:
     scale_down_select: str = ""
     scale_up_window: int | None = None
     scale_down_window: int | None = None
+    # Whether ``spec.behavior`` is written at all. The API server fills in the defaults
+    # above only inside a ``behavior`` that is there; without one the controller takes
+    # its older path (the largest proposal of its downscale window, then at most
+    # max(2 x current, 4) up at once, no rate limit down).
+    behavior: bool = False
     # Each ``spec.metrics`` entry with its reading in ``status.currentMetrics`` (None
     # when it has none), in the spec's order; autoscaling/v1's CPU fields as one
     # Resource cpu metric. What ``forecasting.hpa_metrics`` works each metric's replica

@@ -719,6 +719,7 @@ def hpa_state(hpa: Obj, ignore_managers: frozenset[str] = CLUSTER_FIELD_MANAGERS
         scale_down_select=str(scale_down.get("selectPolicy") or ""),
         scale_up_window=_window(scale_up.get("stabilizationWindowSeconds")),
         scale_down_window=_window(scale_down.get("stabilizationWindowSeconds")),
+        behavior=isinstance(spec.get("behavior"), dict),
         min_set_by=set_by[0] if set_by else None,
         min_set_at=set_by[1] if set_by else None,
     )

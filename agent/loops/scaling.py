@@ -1048,8 +1048,8 @@ class ScalingLoop:
             scale_up_select=_select(hpa.scale_up_select),
             scale_down_select=_select(hpa.scale_down_select),
             floor_is_autonomic=ours,
+            behavior=hpa.behavior,
         )
-        proposal = None if breakdown.held_by_missing else breakdown.replicas
         current = breakdown.current_replicas
         try:
             result = after_rules(
@@ -1062,6 +1062,10 @@ class ScalingLoop:
             )
         except ValueError:
             return None
+        # The controller records a proposal only when it got as far as its metrics and
+        # they gave one: not at 0 replicas, above maxReplicas or below minReplicas (it
+        # sets the bound without reading them), nor when a missing reading stops it.
+        proposal = breakdown.replicas if result.reason not in _NOT_RECORDED else None
         # Kept as long as the longest window or policy period can look back, and a cycle.
         keep = max(
             [rules.scale_up_window, rules.scale_down_window]
@@ -4234,6 +4238,12 @@ def _stored_set_by(record: Mapping[str, Any]) -> tuple[str, float] | None:
     if isinstance(by, str) and by and isinstance(at, int | float):
         return by, float(at)
     return None
+
+
+# ``afterRules`` reasons for which the HPA controller records no proposal.
+_NOT_RECORDED = frozenset(
+    {"ScalingDisabled", "AboveMaximum", "BelowMinimum", "NoProposal", "MissingMetric"}
+)
 
 
 def _rate_rules(policies: tuple[tuple[str, int, int], ...], *, up: bool) -> tuple[RatePolicy, ...]:

@@ -507,6 +507,7 @@ class SimCluster:
             current_replicas=found.replicas,
             desired_replicas=found.replicas,
             usage_ratio=usage,
+            behavior=True,  # the simulated controller applies behavior's defaults
         )
 
     # ------------------------------------------------------- ClusterWriter

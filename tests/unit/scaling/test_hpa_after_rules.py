@@ -238,3 +238,143 @@ def test_the_hpas_scale_down_behavior_and_windows_are_read() -> None:
     state = hpa_state(hpa)
     assert (state.scale_up_window, state.scale_down_window) == (None, None)
     assert (state.scale_down_policies, state.scale_down_select) == ((), "")
+
+
+def test_without_behavior_the_controllers_older_rules_apply() -> None:
+    """An HPA without ``spec.behavior`` stays without one (the API server's defaulting
+    fills in only a ``behavior`` that is there), and ``reconcileAutoscaler`` then calls
+    ``normalizeDesiredReplicas``: ``stabilizeRecommendation`` keeps the largest of the
+    proposal and those not Before(now - 300 s), with no bound at the current count, and
+    ``convertDesiredReplicasWithRules`` allows up to max(2 * current, 4) at once.
+
+    At 5 replicas proposing 3, with 8 proposed 120 s ago: the older path stabilizes to 8
+    and, 8 being within max(10, 4), sets 8 (up, under a proposal below the count); with a
+    ``behavior`` the scale-down window holds it at the current 5. A proposal exactly 300 s
+    old still counts (Before the cutoff is strict)."""
+    legacy = HpaRules(2, 20, behavior=False)
+    samples = [RulesSample(NOW - 120, 8, 5)]
+    older = after_rules(3, 5, NOW, legacy, samples)
+    assert (older.replicas, older.reason) == (8, "ScaleDownStabilized")
+    assert older.held_by[0].startswith("stabilization (300 s, the HPA sets no behavior)")
+    newer = after_rules(3, 5, NOW, HpaRules(2, 20), samples)
+    assert (newer.replicas, newer.reason) == (5, "ScaleDownStabilized")
+    at_cutoff = after_rules(3, 5, NOW, legacy, [RulesSample(NOW - 300, 9, 5)])
+    assert at_cutoff.replicas == 9
+    # Up: from 3, max(2 * 3, 4) = 6, where the default policies allow max(3 + 4, 6) = 7;
+    # from 1, max(2, 4) = 4 against 5; capped by maxReplicas 5 it is TooManyReplicas.
+    assert after_rules(12, 3, NOW, legacy).as_dict()["replicas"] == 6
+    assert after_rules(12, 3, NOW, HpaRules(2, 20)).replicas == 7
+    one = after_rules(12, 1, NOW, HpaRules(1, 20, behavior=False))
+    assert (one.replicas, one.reason) == (4, "ScaleUpLimit")
+    capped = after_rules(12, 3, NOW, HpaRules(2, 5, behavior=False))
+    assert (capped.replicas, capped.reason, capped.held_by) == (
+        5,
+        "TooManyReplicas",
+        ("maxReplicas 5",),
+    )
+    # Down there is no rate limit, only minReplicas.
+    assert after_rules(1, 10, NOW, HpaRules(2, 20, behavior=False)).replicas == 2
+    assert after_rules(1, 10, NOW, HpaRules(1, 20, behavior=False)).replicas == 1
+
+
+def test_the_loop_takes_an_hpa_without_behavior_by_the_older_rules() -> None:
+    """web's HPA, written without ``behavior``, at 3 replicas with cpu at 4 times its
+    target proposes 12: the controller's older path allows max(2 * 3, 4) = 6 at once,
+    not the +4 pods of the ``behavior`` defaults (7), which apply once it has one."""
+    t, values = week_and_a_day(72)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "1000"})
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cluster = cast(Any, loop.cluster)
+    hot = MetricReading("Resource", "cpu", "Utilization", 70, 280, "70%", "280%")
+    cluster.hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 3, 3, uid="u1", metrics=(hot,))
+    loop.cycle()
+    shown = loop.report()["hpaMetrics"][str(web.ref)]
+    assert shown["proposes"] == 12
+    assert (shown["afterRules"]["replicas"], shown["afterRules"]["reason"]) == (6, "ScaleUpLimit")
+    cluster.hpas[web.ref] = dataclasses.replace(cluster.hpas[web.ref], behavior=True)
+    clock.advance(60)
+    loop.cycle()
+    after = loop.report()["hpaMetrics"][str(web.ref)]["afterRules"]
+    assert (after["replicas"], after["reason"]) == (7, "ScaleUpLimit")
+
+
+def test_a_behavior_is_told_from_none() -> None:
+    hpa: dict[str, Any] = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 20},
+    }
+    assert hpa_state(hpa).behavior is False
+    hpa["spec"]["behavior"] = {}  # defaulted by the API server: every rule at its default
+    assert hpa_state(hpa).behavior is True
+
+
+def test_no_proposal_is_kept_from_a_cycle_the_controller_set_a_bound() -> None:
+    """Below minReplicas the controller sets it without reading the metrics, so it
+    records no recommendation that reconcile: at 2 replicas under a floor of 10, cpu at
+    4.5 times its target (which would propose 9) is not in the scale-down window a
+    minute later, when the floor is back at 2 and the HPA, now at 10, proposes less."""
+    t, values = week_and_a_day(73)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "1000"}), replicas=2, ready_replicas=2, status_replicas=2
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cluster = cast(Any, loop.cluster)
+    hot = MetricReading("Resource", "cpu", "Utilization", 70, 315, "70%", "315%")
+    cluster.hpas[web.ref] = HpaState(HPA, web.ref, 10, 20, 2, 2, uid="u1", metrics=(hot,))
+    loop.cycle()
+    shown = loop.report()["hpaMetrics"][str(web.ref)]
+    assert shown["proposes"] == 9
+    assert (shown["afterRules"]["replicas"], shown["afterRules"]["reason"]) == (10, "BelowMinimum")
+    clock.advance(60)
+    cool = MetricReading("Resource", "cpu", "Utilization", 70, 14, "70%", "14%")
+    cluster.hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 10, 10, uid="u1", metrics=(cool,))
+    cluster.workloads[:] = [
+        dataclasses.replace(web, replicas=10, ready_replicas=10, status_replicas=10)
+    ]
+    loop.cycle()
+    shown = loop.report()["hpaMetrics"][str(web.ref)]
+    assert shown["proposes"] == 2
+    after = shown["afterRules"]
+    assert (after["replicas"], after["reason"], after["heldBy"]) == (2, "DesiredWithinRange", None)
+
+
+def test_a_new_hpa_starts_without_the_old_ones_samples_and_bad_bounds_show_null() -> None:
+    """web's HPA proposes 8 at 8 replicas, then 4: held at 8 by the sample before. The
+    HPA deleted and created again under its name (another uid) has no such past: its 4
+    stands (the controller keys its recommendations by name, but drops them once it
+    finds the HPA gone). An HPA whose maxReplicas the API server would refuse (0) has
+    ``afterRules`` null."""
+    t, values = week_and_a_day(74)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "1000"}), replicas=8, ready_replicas=8, status_replicas=8
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cluster = cast(Any, loop.cluster)
+    cpu = MetricReading("Resource", "cpu", "Utilization", 70, 70, "70%", "70%")
+    cluster.hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 8, 8, uid="u1", metrics=(cpu,))
+    loop.cycle()
+    clock.advance(60)
+    cooler = dataclasses.replace(cpu, current=35, current_text="35%")
+    cluster.hpas[web.ref] = dataclasses.replace(cluster.hpas[web.ref], metrics=(cooler,))
+    loop.cycle()
+    held = loop.report()["hpaMetrics"][str(web.ref)]["afterRules"]
+    assert (held["replicas"], held["reason"]) == (8, "ScaleDownStabilized")
+    clock.advance(60)
+    cluster.hpas[web.ref] = dataclasses.replace(cluster.hpas[web.ref], uid="u2")
+    loop.cycle()
+    fresh = loop.report()["hpaMetrics"][str(web.ref)]["afterRules"]
+    assert (fresh["replicas"], fresh["reason"], fresh["seenSeconds"]) == (
+        4,
+        "DesiredWithinRange",
+        0,
+    )
+    clock.advance(60)
+    cluster.hpas[web.ref] = dataclasses.replace(cluster.hpas[web.ref], max_replicas=0)
+    loop.cycle()
+    shown = loop.report()["hpaMetrics"][str(web.ref)]
+    assert shown["proposes"] == 4 and shown["afterRules"] is None
