@@ -959,6 +959,10 @@ class AnomalyQuery(_Model):
         default=(), alias="expectedWindows", max_length=50
     )
 
+    # Unset: none. Labels whose values an incident's evidence ranks by their share of
+    # its movement (``forecasting.anomaly.breakdown``), read when it opens.
+    breakdown_by: tuple[str, ...] = Field(default=(), alias="breakdownBy")
+
     _durations = _positive_duration_fields("step", "history")
 
     @field_validator("expr")
@@ -966,6 +970,35 @@ class AnomalyQuery(_Model):
     def _promql_shape(cls, value: str) -> str:
         _refuse_bad_promql(value)
         return value
+
+    @field_validator("breakdown_by")
+    @classmethod
+    def _label_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from remediation.promql import LABEL_NAME
+
+        if len(value) > 3:
+            # read together, in one query: their combinations multiply
+            raise ValueError(f"at most 3 labels, got {len(value)}")
+        for name in value:
+            if not LABEL_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a label name: letters, digits and '_', not starting "
+                    "with a digit or '__'"
+                )
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} given more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _can_break_down(self) -> AnomalyQuery:
+        if self.breakdown_by:
+            from remediation.promql import breakdown_problem
+
+            problem = breakdown_problem(self.expr, self.breakdown_by)
+            if problem is not None:
+                raise _problem_at(problem, "breakdownBy")
+        return self
 
 
 # The seasonal profile is fitted on no fewer than 2 days of load (``min_periods`` of

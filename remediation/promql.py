@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["syntax_problem"]
+__all__ = ["breakdown_problem", "broken_down", "syntax_problem"]
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
@@ -119,3 +119,137 @@ def syntax_problem(query: str) -> str | None:
         opened, at = stack[-1]
         return f"the {opened!r} at column {at + 1} is never closed: add {_OPEN[opened]!r}"
     return None
+
+
+# A Prometheus label name a breakdown may name (``__``-names are Prometheus's own).
+LABEL_NAME = re.compile(r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$")
+_SUM = re.compile(r"\s*sum\b\s*", re.IGNORECASE)
+_CLAUSE = re.compile(r"(by|without)\s*\(([^()]*)\)\s*", re.IGNORECASE)
+
+
+def _without_comments(query: str) -> str:
+    """``query`` with its ``#`` comments (outside strings) taken out."""
+    out: list[str] = []
+    i, n = 0, len(query)
+    while i < n:
+        char = query[i]
+        if char in "\"'`":
+            j = i + 1
+            while j < n and query[j] != char:
+                j += 2 if query[j] == "\\" and char != "`" else 1
+            out.append(query[i : j + 1])
+            i = j + 1
+            continue
+        if char == "#":
+            end = query.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _closing(query: str, at: int) -> int:
+    """Where the parenthesis opened at ``at`` closes (strings skipped); -1 if never."""
+    depth, i, n = 0, at, len(query)
+    while i < n:
+        char = query[i]
+        if char in "\"'`":
+            j = i + 1
+            while j < n and query[j] != char:
+                j += 2 if query[j] == "\\" and char != "`" else 1
+            i = j + 1
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _one_sum(query: str) -> tuple[list[str], str] | str:
+    """The labels a query written as one ``sum by (...) (...)`` (or ``sum (...) by
+    (...)``, or ``sum (...)``) sums by, and the expression it sums; or why it is not one."""
+    text = _without_comments(query).strip()
+    shape = (
+        "breakdownBy needs expr to be one sum, 'sum by (labels) (...)', whose parts by a "
+        "label add up to its value; "
+    )
+    start = _SUM.match(text)
+    if start is None:
+        return shape + (
+            "an expr that is not a sum (a ratio, an average, a quantile, a bare rate) has "
+            "parts that do not add up to it"
+        )
+    at = start.end()
+    by: list[str] | None = None
+    clause = _CLAUSE.match(text, at)
+    if clause is not None:
+        if clause.group(1).lower() == "without":
+            return shape + "write the sum with by (...), not without (...)"
+        by = [name.strip() for name in clause.group(2).split(",") if name.strip()]
+        at = clause.end()
+    if at >= len(text) or text[at] != "(":
+        return shape + f"expected '(' after the sum at column {at + 1}"
+    close = _closing(text, at)
+    if close < 0:
+        return shape + "its parenthesis is never closed"
+    inner = text[at + 1 : close]
+    rest = text[close + 1 :].strip()
+    if rest:
+        trailing = _CLAUSE.fullmatch(rest) if by is None else None
+        if trailing is None:
+            return shape + (
+                f"this one goes on after the sum closes ({rest[:40]!r}): break down the "
+                "sum in a query of its own"
+            )
+        if trailing.group(1).lower() == "without":
+            return shape + "write the sum with by (...), not without (...)"
+        by = [name.strip() for name in trailing.group(2).split(",") if name.strip()]
+    return by or [], inner
+
+
+def breakdown_problem(query: str, labels: list[str] | tuple[str, ...]) -> str | None:
+    """Why ``query`` (an anomaly query's ``expr``) cannot be broken down by ``labels``
+    (``broken_down``), or None: only one ``sum by (...)`` can, its parts by a label
+    adding up to it, and only by labels it does not sum by already."""
+    found = _one_sum(query)
+    if isinstance(found, str):
+        return found
+    by, _ = found
+    already = [label for label in labels if label in by]
+    if already:
+        return (
+            f"expr sums by {', '.join(already)} already: each of its series is one "
+            f"{already[0]} value, with nothing to break down"
+        )
+    return None
+
+
+def _quoted(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def broken_down(query: str, labels: list[str] | tuple[str, ...], series: dict[str, str]) -> str:
+    """``query`` (one ``sum by (...)``: ``breakdown_problem`` is None) summed by its own
+    labels and ``labels`` too, kept to the series whose labels are ``series`` (those it
+    sums by, with their values): ``sum by (namespace, deployment, pod) (...) and on
+    (namespace, deployment) label_replace(vector(1), ...)``, so Prometheus returns the
+    parts of that one series, not of every series of the query."""
+    found = _one_sum(query)
+    if isinstance(found, str):
+        raise ValueError(found)
+    by, inner = found
+    keys = sorted(k for k in series if k != "__name__")
+    summed = f"sum by ({', '.join([*by, *labels])}) ({inner})"
+    if not keys:
+        return summed
+    only = "vector(1)"
+    for key in keys:
+        # the replacement is a template: a "$" in the value is written "$$"
+        only = f'label_replace({only}, "{key}", {_quoted(series[key].replace("$", "$$"))}, "", "")'
+    return f"({summed}) and on ({', '.join(keys)}) {only}"

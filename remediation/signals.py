@@ -129,6 +129,8 @@ def anomaly_signal(
     group_summary: str | None = None,
     series: str | None = None,
     resent: bool = False,
+    breakdown: Mapping[str, Any] | None = None,
+    breakdown_summary: str | None = None,
 ) -> Signal:
     """An anomaly: ``observed`` outside the expected band [lower, upper], or inside it
     (a level shift, an unusual pattern): ``direction`` is ``up`` above the band or in its
@@ -141,6 +143,9 @@ def anomaly_signal(
     they opened, and ``group_summary`` says it in a sentence (given when there are others:
     it is in the evidence, and in the reason of the runbook decisions the signal starts).
     ``resent``: a copy of the incident's signal, sent again (``Signal.resent``).
+    ``breakdown``: which values of the query's ``breakdownBy`` labels carry the movement
+    (or why that is not known), and ``breakdown_summary`` in words ("mostly pod web-7f9
+    (82 %)"), said in the reason of the runbook decisions the signal starts.
     """
     # Above or below the band; a point inside it (a level shift the CUSUM confirmed, an
     # unusual pattern) is on the side of the band's middle, the expected value, it is on:
@@ -163,6 +168,10 @@ def anomaly_signal(
         evidence |= {"series": series, "since": start}
     if group_summary:
         evidence |= {"group_summary": group_summary, "group": [dict(m) for m in group]}
+    if breakdown is not None:
+        evidence["breakdown"] = dict(breakdown)
+    if breakdown_summary:
+        evidence["breakdown_summary"] = breakdown_summary
     return Signal(
         kind="anomaly",
         name=metric,

@@ -180,6 +180,8 @@ def render(
             ]
         elif key == "group" and record.kind == "anomaly":
             continue  # shown whole below, with the later ones
+        elif key == "breakdown" and isinstance(value, dict):
+            lines += _breakdown_lines(value)  # an anomaly's ``breakdownBy``: by value
         elif key == "disruption_budgets" and isinstance(value, dict):
             # A drain's: what each PodDisruptionBudget covering its pods says, whole.
             lines.append("  disruption budgets:")
@@ -493,6 +495,26 @@ def _ref(target: Any) -> str:
         parts = [target["kind"], target.get("namespace") or "", target["name"]]
         return "/".join(str(part) for part in parts if part)
     return str(target)
+
+
+def _breakdown_lines(breakdown: Mapping[str, Any]) -> list[str]:
+    """An anomaly observation's breakdown: each label's values that carried its movement,
+    with their share and their means before and during it, or why none is known."""
+    by = ", ".join(str(label) for label in breakdown.get("by") or [])
+    lines = [f"  breakdown by {by}:"]
+    for label, parts in (breakdown.get("ranked") or {}).items():
+        said = [
+            f"{part.get('value')} {100 * float(part.get('share', 0)):.0f} % "
+            f"({float(part.get('before', 0)):.4g} before, {float(part.get('during', 0)):.4g} "
+            "during)"
+            for part in parts or []
+            if isinstance(part, Mapping)
+        ]
+        if said:
+            lines.append(f"    {label}: {', '.join(said)}")
+    if breakdown.get("unread"):
+        lines.append(f"    {breakdown['unread']}")
+    return lines
 
 
 def _clipped(value: Any, limit: int) -> str:

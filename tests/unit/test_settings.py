@@ -89,7 +89,7 @@ def test_shipped_example_is_valid() -> None:
         (
             "anomalyQueries:\n  - name: a\n    expr: up\n    stepp: 1m\n",
             r":4: anomalyQueries\[0\].stepp: unknown key \(did you mean 'step'\? the keys here are "
-            r"expectedWindows, expr, history, minVolume, name, step, threshold;",
+            r"breakdownBy, expectedWindows, expr, history, minVolume, name, step, threshold;",
         ),
         (
             "slack:\n  botToken: {fiel: /x}\n",
