@@ -427,6 +427,12 @@ class FallbackChannel:
             raise PermanentError(f"no Undo button under {ref}", reason="NotInChat")
         return str(offer(ref, decision, text))
 
+    def point_to(self, question: Question, kept: str) -> None:
+        """Rewrite ``question``'s message, a second copy, as a pointer to ``kept``."""
+        point = getattr(self.primary, "point_to", None)
+        if point is not None and _in_chat(question.message_ref or ""):
+            point(question, kept)
+
     def rewrite(self, ref: str, text: str) -> None:
         """Rewrite one of the chat's messages (an Undo button's) with ``text``."""
         rewrite = getattr(self.primary, "rewrite", None)
@@ -712,7 +718,10 @@ class Approvals:
             return Asked(question_id, LEDGER_REF + question_id, False)
         posted = not ref.startswith(LEDGER_REF)
         if posted:
-            self.ledger.set_message_ref(question_id, ref)
+            kept = self.ledger.set_message_ref(question_id, ref)
+            if kept is not None and kept != ref:
+                self._second_copy(question_id, ref, kept)
+                ref = kept
         return Asked(question_id, ref, posted)
 
     # --------------------------------------------------------------- answer
@@ -1174,12 +1183,17 @@ class Approvals:
         # down: one that came during the post is ``expire_due``'s, which may be
         # escalating it now (a moved expiry would then fail its mark after the on-call
         # was told); that expiry rewrites the new message.
-        self.ledger.set_message_ref(
+        kept = self.ledger.set_message_ref(
             question_id,
             ref,
             expires_at=None if shown_before else expires,
             now=self.clock(),
         )
+        if kept is not None and kept != ref:
+            # Another replica posted it meanwhile (this one was deposed mid-post, or
+            # the new leader's repost ran beside it): theirs is the question's message.
+            self._second_copy(question_id, ref, kept)
+            return None
         latest = self._question(question_id)
         if late and not shown_before:
             self.channel.thread(
@@ -1188,6 +1202,28 @@ class Approvals:
         if latest.status != "pending":  # answered from the CLI while being posted
             self.channel.update(decision, latest, NEXT_STEP.get(latest.status, latest.status))
         return ref
+
+    def _second_copy(self, question_id: str, mine: str, kept: str) -> None:
+        """This replica's post of a question that another replica posted too, whose
+        message the ledger kept (``Ledger.set_message_ref``): rewrite ours as a pointer
+        to that one, without buttons, so that nobody answers on a message that is never
+        rewritten with the answer. A click on ours before that still answers the
+        question (its buttons carry the question's id). A chat failure is logged."""
+        log.warning(
+            "question %s was posted twice (%s here, %s by another replica first); "
+            "rewriting this copy to point to the first",
+            short_id(question_id),
+            mine,
+            kept,
+        )
+        point = getattr(self.channel, "point_to", None)
+        if point is None:
+            return
+        try:
+            point(replace(self._question(question_id), message_ref=mine), kept)
+        except AutonomicError as exc:
+            log.warning("could not rewrite the second copy %s of question %s: %s", mine,
+                        short_id(question_id), exc)  # fmt: skip
 
     def _escalated_when_asked(self, question: Question) -> bool:
         """Whether the question was escalated in the ledger when the chat did not take it

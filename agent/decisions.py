@@ -897,13 +897,19 @@ class DecisionService:
         kind: str = "verification",
         actor: str = "autonomic",
         detail: Mapping[str, Any] | None = None,
-    ) -> None:
+    ) -> bool:
         """A verified result: right (verified) or wrong (failed verification, undone);
         ``None`` when the outcome says nothing about the proposal (the cluster refused or
         could not take a step: recorded as ``inconclusive``, which the track record does
         not count). The verdict and the status are one transaction, and a decision
         holds one verdict of a ``kind`` per actor: a call repeated after a failure that
-        hid its commit (or a restart's catch-up) records nothing twice."""
+        hid its commit (or a restart's catch-up) records nothing twice.
+
+        Returns whether this call settled the decision (wrote its verdict, or closed it
+        on a verdict written ahead with its run's closing): False when it held the
+        verdict already (another replica judged it first, or this call is a repeat).
+        Only a caller told True says the final word in the chat: the other said it
+        already, and a second word would rewrite the message with this one's."""
         now = self.clock.now()
         record = self.ledger.get_decision(decision_id)
         if record is None:
@@ -922,7 +928,7 @@ class DecisionService:
         # closing (``Ledger.set_execution_status``); the closing is counted now.
         if not moved and not written:
             log.info("decision %s already holds its %s verdict", short_id(decision_id), kind)
-            return
+            return False
         self.metrics.decisions.labels(
             kind=record.kind,
             decision_type=record.decision_type,
@@ -933,6 +939,7 @@ class DecisionService:
             # A person undid it. A failed verification is the daemon's own finding, and
             # a rejection was counted when it was answered.
             self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
+        return True
 
     def progress(
         self, decision_id: str, text: str, *, final: bool = False, offer_undo: bool = False

@@ -352,6 +352,20 @@ class SlackApi:
             channel=channel,
         )
 
+    def permalink(self, channel: str, ts: str) -> str:
+        """The address of one message (``chat.getPermalink``), to link to it."""
+        data = self._call(
+            "chat.getPermalink",
+            lambda: self._client.chat_getPermalink(channel=channel, message_ts=ts),
+            channel=channel,
+        )
+        link = data.get("permalink")
+        if not isinstance(link, str) or not link:
+            raise TransientError(
+                "Slack answered chat.getPermalink without a permalink", reason="SlackMalformed"
+            )
+        return link
+
     def post_ephemeral(self, channel: str, user: str, text: str) -> dict[str, Any]:
         return self._call(
             "chat.postEphemeral",
@@ -894,6 +908,34 @@ class SlackChannel:
             ts,
             f"{question_text(decision)} — {question.status}",
             blocks=question_blocks(decision, question, note, cluster=self.cluster),
+        )
+
+    def point_to(self, question: Question, kept: str) -> None:
+        """Rewrite ``question``'s message (a second copy of the question, posted by
+        another replica at the same time: the ledger keeps ``kept``) as a pointer to the
+        copy the ledger keeps, with no buttons: answers go there, and that is the
+        message rewritten with the answer. Without the link (Slack would not give it),
+        the pointer says the copy is in this channel."""
+        channel, ts = self._where(question)
+        where = parse_ref(kept)
+        link: str | None = None
+        if where is not None:
+            try:
+                link = self.api.permalink(where[0], where[1])
+            except (TransientError, PermanentError) as exc:
+                log.warning("Slack: no link to question %s's message: %s", question.id, exc)
+        shown = f"<{link}|this message>" if link else "another message in this channel"
+        said = "another message in this channel" if link is None else link
+        text = f"A copy of this question was posted at {said}; answer there."
+        mrkdwn = (
+            f"A copy of this question (decision {short_id(question.decision_id)}) was "
+            f"posted at {shown}; answer there."
+        )
+        self.api.update_message(
+            channel,
+            ts,
+            plain_text(text),
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}],
         )
 
     def thread(self, question: Question, text: str) -> None:

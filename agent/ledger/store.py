@@ -1309,15 +1309,31 @@ class Ledger:
         *,
         expires_at: float | None = None,
         now: float | None = None,
-    ) -> None:
-        """Where the question is shown; ``expires_at``: and, if it is still pending and
+    ) -> str | None:
+        """Where the question is shown, recorded only if no message is recorded for it
+        yet (a compare-and-set): returns the message the question keeps, ``ref`` when
+        this write took, else the one recorded first (two replicas that both posted it,
+        a deposed leader's poster and the new leader's ``repost_unposted``: the later
+        post is not the question's, and its poster says so in it); None for a question
+        not in the ledger. Before, the last write won, and the other message kept live
+        buttons that nothing rewrote after the answer.
+
+        ``expires_at``: and, when this write took and the question is still pending and
         would expire sooner, its new expiry (a question posted late gets its whole TTL
         from when it is shown), in the same write. Not one whose expiry had come by
         ``now`` (the post ended after it): ``expire_due`` may be escalating it as
         unanswered, and a moved expiry would fail its mark after the on-call was told."""
         table = tables["questions"]
+        unset = sa.or_(table.c.message_ref.is_(None), table.c.message_ref == "")
         with self._tx() as conn:
-            conn.execute(table.update().where(table.c.id == question_id).values(message_ref=ref))
+            took = conn.execute(
+                table.update().where(table.c.id == question_id, unset).values(message_ref=ref)
+            )
+            if took.rowcount != 1:
+                kept = conn.execute(
+                    sa.select(table.c.message_ref).where(table.c.id == question_id)
+                ).scalar_one_or_none()
+                return str(kept) if kept else None
             if expires_at is not None:
                 due = table.c.expires_at > now if now is not None else sa.true()
                 conn.execute(
@@ -1330,6 +1346,7 @@ class Ledger:
                     )
                     .values(expires_at=expires_at)
                 )
+        return ref
 
     def answer(
         self,

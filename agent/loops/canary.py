@@ -1756,13 +1756,19 @@ class CanaryLoop:
                 watch.decision_id, "verification", "unverified", "autonomic", now, detail
             )
         else:
+            written = True
             with contextlib.suppress(KeyError):
-                self.decisions.record_outcome(
+                written = self.decisions.record_outcome(
                     watch.decision_id,
                     right=right,
                     status="done",
                     detail=detail,
                 )
+            if not written:
+                # Judged and said already (another replica, while it led): its word
+                # stands, and saying this one would rewrite the message a second time.
+                log.info("canary decision %s was judged already", short_id(watch.decision_id))
+                return
         self.decisions.progress(watch.decision_id, said, final=True)
         log.info("canary decision %s: %s", short_id(watch.decision_id), why)
 

@@ -2499,13 +2499,16 @@ class ScalingLoop:
             if not moved and not written:
                 return  # judged and said already (another replica, while it led)
         else:
+            written = True
             with contextlib.suppress(KeyError):
-                self.decisions.record_outcome(
+                written = self.decisions.record_outcome(
                     check.decision_id,
                     right=verdict,
                     status="verified" if verdict else "failed",
                     detail=detail,
                 )
+            if not written:
+                return  # judged and said already (another replica, while it led)
         self.decisions.progress(check.decision_id, said, final=True)
 
     def _configured_min(self, hpa: HpaState, now: float) -> int:

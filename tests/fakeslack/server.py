@@ -1,7 +1,8 @@
 """A local stand-in for the Slack Web API, for ``WebClient(base_url=fake.url + "/api/")``.
 
 A ``ThreadingHTTPServer`` on 127.0.0.1 implementing the methods Autonomic calls —
-``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``usergroups.users.list``,
+``chat.postMessage``, ``chat.update``, ``chat.getPermalink``, ``chat.postEphemeral``,
+``usergroups.users.list``,
 ``auth.test``, ``conversations.history`` (with message metadata, newest first, paged by
 ``cursor``), and ``apps.connections.open`` for Socket Mode start-up — the way Slack
 answers them: HTTP 200 with ``{"ok": false, "error": ...}`` for API errors, a bearer
@@ -296,6 +297,16 @@ class FakeSlack:
             message.blocks = blocks if p.get("blocks") is not None else message.blocks
         return {"ok": True, "channel": key[0], "ts": key[1], "text": message.text}
 
+    def _permalink(self, p: dict[str, Any]) -> dict[str, Any]:
+        """The message's address in the workspace, for a message that exists."""
+        channel = _channel_id(p.get("channel"))
+        ts = str(p.get("message_ts", ""))
+        with self._lock:
+            if channel is None or (channel, ts) not in self.messages:
+                return {"ok": False, "error": "message_not_found"}
+        link = f"https://autonomic-test.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": link}
+
     def _ephemeral(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = _channel_id(p.get("channel"))
         if channel is None:
@@ -383,6 +394,7 @@ class FakeSlack:
 _METHODS = {
     "chat.postMessage": FakeSlack._post_message,
     "chat.update": FakeSlack._update,
+    "chat.getPermalink": FakeSlack._permalink,
     "chat.postEphemeral": FakeSlack._ephemeral,
     "usergroups.users.list": FakeSlack._group_users,
     "auth.test": FakeSlack._auth_test,

@@ -58,3 +58,32 @@ def test_a_judged_verdict_is_kept_with_its_final_word_before_the_word_is_said(
     rows = [r for r in rig.ledger.feedback_for(search) if r["kind"] == "verification"]
     assert [r["outcome"] for r in rows] == ["wrong"]  # before: none, the word went first
     assert rows[0]["detail"]["said"] == word
+
+
+def test_a_verdict_another_replica_judged_first_is_not_said_again_here(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas watch one acted-on verdict (the old leader's watch still running as
+    the new one's runs): the judgment is kept once, and only the replica that wrote it
+    says its word. Before, ``record_outcome`` told nothing, so the second rewrote the
+    question's message with its word after the first's."""
+    search = _rollback(rig, STABLE, "done")
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    assert search in rig.loop.watching
+    first = "wrong: judged by the other replica"
+    assert rig.loop.decisions.record_outcome(
+        search, right=False, status="done", detail={"said": first}
+    )
+    said: list[str] = []
+    monkeypatch.setattr(
+        rig.loop.decisions, "progress", lambda decision_id, text, **kw: said.append(text)
+    )
+    assert isinstance(rig.cluster, SimCluster)
+    rig.cluster.roll_out(STABLE, "search:4")  # this replica judges it now too
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    assert search not in rig.loop.watching
+    assert said == []
+    rows = [r for r in rig.ledger.feedback_for(search) if r["kind"] == "verification"]
+    assert [(r["outcome"], r["detail"]["said"]) for r in rows] == [("wrong", first)]

@@ -142,10 +142,10 @@ def test_a_verdict_whose_outcome_fails_to_be_recorded_does_not_stop_the_others(
     _cycle(rig)
     real = rig.decisions.record_outcome
 
-    def record_outcome(decision_id: str, *args: Any, **kwargs: Any) -> None:
+    def record_outcome(decision_id: str, *args: Any, **kwargs: Any) -> bool:
         if decision_id == cart:
             raise RuntimeError("a verdict the ledger layer cannot take")
-        real(decision_id, *args, **kwargs)
+        return real(decision_id, *args, **kwargs)
 
     # The outcome is recorded before the question's final word is said (a failure in
     # the saying leaves it recorded): the recording is what fails here.

@@ -292,12 +292,14 @@ class AskEverything:
         kind: str = "verification",
         actor: str = "autonomic",
         detail: dict[str, Any] | None = None,
-    ) -> None:
-        """As ``DecisionService.record_outcome``: a verdict and the final status, once."""
+    ) -> bool:
+        """As ``DecisionService.record_outcome``: a verdict and the final status, once;
+        whether this call settled it."""
         verdict = Feedback(decision_id, kind, "right" if right else "wrong", actor, detail)
-        self.ledger.settle(
+        moved, written = self.ledger.settle(
             decision_id, ["approved", "executing", "verifying"], status, 0.0, verdict
         )
+        return moved or written
 
     def progress(self, decision_id: str, text: str, *, final: bool = False) -> None:
         """As ``DecisionService.progress``: kept, in order, for tests to read."""

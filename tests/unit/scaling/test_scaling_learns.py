@@ -442,3 +442,37 @@ def test_the_lead_takes_the_configured_metric_lag() -> None:
     assert proposal.evidence["lead_seconds"] == 90.0 + 60.0 + 30.0
     with pytest.raises(ValueError, match="metricLag must be from 0s to 1h"):
         ScalingSettings(metricLag="2h")
+
+
+def test_a_floor_another_replica_judged_first_is_not_said_again_here() -> None:
+    """Two replicas judge one written floor (the old leader's cycle still running as the
+    new one's runs): both read it "verifying", then the other writes its verdict first.
+    The verdict is kept once, and only the replica that wrote it says its word. Before,
+    ``record_outcome`` told nothing, so this one rewrote the question's message (and its
+    thread) with its own word after the other's."""
+    loop, clock, web = applied_floor(41, np.full(60, 65.0))
+    run(loop, clock, 1)
+    landed(loop, web)
+    decisions = cast(Any, loop.decisions)
+    assert decisions.ledger.records["d-1"].status == "verifying"
+    first = "right: judged by the other replica"
+    real = decisions.record_outcome
+    raced: list[str] = []
+
+    def other_first(decision_id: str, **kwargs: Any) -> bool:
+        if decision_id == "d-1" and not raced:
+            # The other replica's write lands between this one's read and its write.
+            raced.append(decision_id)
+            assert real("d-1", right=True, status="verified", detail={"said": first})
+        return bool(real(decision_id, **kwargs))
+
+    decisions.record_outcome = other_first
+    told = len(decisions.progressed)
+    run(loop, clock, 15)  # this replica's own judgment comes due
+    assert all(c.decision_id != "d-1" for c in loop.models[web.ref].verifying)
+    assert [f for f in decisions.ledger.feedback if f[0] == "d-1"] == [
+        ("d-1", "verification", "right")
+    ]
+    assert raced == ["d-1"]
+    assert [p for p in decisions.progressed[told:] if p[0] == "d-1"] == []
+    assert decisions.ledger.records["d-1"].feedback_detail["said"] == first
