@@ -100,7 +100,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import Executor, StepOutcome
-from agent.ledger import Feedback
+from agent.ledger import DecisionRecord, Feedback
 from agent.loops.sizing import CAPACITY_MIN, CapacityEstimate, StartupEstimate
 from agent.metrics_port import IngestionClock, MetricSeries, MetricsReader
 from agent.observability import Metrics, decision_context
@@ -1930,7 +1930,7 @@ class ScalingLoop:
             owner,
             rec,
             "none (opted out)" if reason == "OptedOut" else f"none ({FORECAST_ONLY})",
-            hpa=hpa.ref,
+            hpa=hpa,
             # forecast-only: the annotations keep the floor the forecast recommends
             report=reason == "OptedOut",
         )
@@ -3116,7 +3116,7 @@ class ScalingLoop:
             wanted,
             rec,
             forecast.model,
-            hpa=hpa.ref if hpa is not None else None,
+            hpa=hpa,
             published=published,
         )
 
@@ -3211,7 +3211,7 @@ class ScalingLoop:
             0,
             rec,
             "none (the workload is at 0 replicas)",
-            hpa=hpa.ref,
+            hpa=hpa,
         )
         return True
 
@@ -3437,7 +3437,7 @@ class ScalingLoop:
             rec.floor if rec.floor is not None else wanted,
             rec,
             "scheduled",
-            hpa=hpa.ref if hpa is not None else None,
+            hpa=hpa,
             published=published,
         )
 
@@ -3700,6 +3700,7 @@ class ScalingLoop:
                 reactive=record.proposal.get("mode") == "reactive",
                 scheduled=_text(record.evidence.get("scheduled_floor")),
                 query=_text(record.evidence.get("query")),
+                approved=record,
             ):
                 model.recommended, model.applied, model.applied_at = wanted, True, now
             return True
@@ -3722,12 +3723,21 @@ class ScalingLoop:
         reactive: bool = False,
         scheduled: str | None = None,
         query: str | None = None,
+        approved: DecisionRecord | None = None,
     ) -> bool:
         """Write the floor (or the replicas) a decision chose; whether it was written.
         ``query`` is the load query the decision was made on (its evidence's), which
         its verification holds the window's reads to: a question answered after the
         workload's load query changed was decided on the old one. Every line logged
-        meanwhile carries the decision's id."""
+        meanwhile carries the decision's id.
+
+        ``approved``: the decision's record, for a question a person answered (None for
+        a floor decided and written in this cycle). Its write goes where the question
+        said it would (its ``op``, and for an HPA's floor the HPA its evidence names,
+        by name and, where recorded, uid): what the approver saw, and what
+        ``slack.requireKubernetesAccess`` reviewed. An HPA created, deleted or replaced
+        since the question was asked would move the write elsewhere: it is not carried
+        out then (``_unlike_approved``)."""
         with decision_context(decision_id):
             ref = workload.ref
             what = "minReplicas" if has_hpa else "replicas"
@@ -3764,6 +3774,13 @@ class ScalingLoop:
                 operation = Scale(ref, wanted, expected=current)
             key = f"scaling/{ref}/{decision_id}"
             tried = self.decisions.ledger.intents(execution_key=key)
+            if approved is not None and not tried:
+                # Not once tried: that write went where the decision said, checked then.
+                seen = hpa if has_hpa else self.cluster.get_hpa_for(ref)
+                unlike = _unlike_approved(ref, approved.proposal, approved.evidence, has_hpa, seen)
+                if unlike is not None:
+                    self._not_as_approved(ref, model, decision_id, *unlike)
+                    return False
             if (
                 not tried
                 and hpa is not None
@@ -3842,6 +3859,28 @@ class ScalingLoop:
                 f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
             )
             return True
+
+    def _not_as_approved(
+        self, ref: ObjectRef, model: WorkloadModel, decision_id: str, reason: str, what: str
+    ) -> None:
+        """An approved floor whose write would now go to another object than the one the
+        question named (``_unlike_approved``: ``reason`` and the sentence ``what``): not
+        written. The decision fails with why, in one transaction (its ``execution``
+        feedback, for ``autonomic explain``), and the question's thread says it; the
+        floor is decided afresh at the next cycle on what the cluster has then, asked
+        again where it is asked."""
+        why = (
+            f"not carried out ({reason}): {what}; nothing was written, and the floor is "
+            "decided afresh on what the cluster has now"
+        )
+        detail = {"reason": reason, "why": why}
+        row = Feedback(decision_id, "execution", "failed", "autonomic", detail)
+        if self.decisions.ledger.transition(
+            decision_id, ["approved"], "failed", self.clock.now(), feedback=[row]
+        ):
+            self.decisions.progress(decision_id, why, final=True)
+            log.warning("scaling %s: approved floor %s", ref, why)
+        model.recommended = None  # decided afresh on what the cluster has
 
     def _still_at_zero(self, workload: WorkloadState, hpa: HpaState) -> bool:
         """Whether a workload its scale-to-zero HPA holds at 0 is at 0 still, on the
@@ -4012,7 +4051,7 @@ class ScalingLoop:
         rec: ScalingRecommendation,
         model_name: str,
         *,
-        hpa: ObjectRef | None = None,
+        hpa: HpaState | None = None,
         published: str | None = None,
         report: bool = True,
     ) -> None:
@@ -4020,8 +4059,9 @@ class ScalingLoop:
         ``wanted`` and route it: carried out when routed to act, asked about, or, when
         ``published`` says why the floor is only published (forecast-only, an HPA another
         controller owns), recorded with nothing to approve or write. The evidence names
-        the ``hpa`` whose floor it is and the workload's uid: a new leader reads them
-        back (``_recall_hpa``)."""
+        the ``hpa`` whose floor it is (and its uid) and the workload's uid: a new leader
+        reads them back (``_recall_hpa``), and an approval is written only to that HPA
+        (``_unlike_approved``)."""
         ref = workload.ref
         forecast_only = published is not None
         fit = model.fitted
@@ -4050,7 +4090,8 @@ class ScalingLoop:
                     "forecast_peak": rec.forecast_peak,
                     "current_need": rec.current_need,
                     "mode": rec.mode,
-                    "hpa": str(hpa) if hpa is not None else None,
+                    "hpa": str(hpa.ref) if hpa is not None else None,
+                    "hpa_uid": (hpa.uid or None) if hpa is not None else None,
                     **self._metrics_said(ref, has_hpa, wanted),
                     "scheduled_floor": model.scheduled,
                     "workload_uid": workload.uid,
@@ -4269,6 +4310,54 @@ def _written_value(record: Mapping[str, Any]) -> int | None:
     """The value a written record says the loop wrote, or None if it holds none."""
     value = record.get("replicas" if _field(record) == REPLICAS_FIELD else "min_replicas")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _unlike_approved(
+    ref: ObjectRef,
+    proposal: Mapping[str, Any],
+    evidence: Mapping[str, Any],
+    has_hpa: bool,
+    hpa: HpaState | None,
+) -> tuple[str, str] | None:
+    """How the write an approved floor would make now differs from the one its question
+    named (``proposal``'s ``op``; for an HPA's floor, the HPA ``evidence`` names, and its
+    uid where recorded): (reason, what changed), or None when it is the same write.
+    ``has_hpa``: whether the floor would go to an HPA now (``hpa``, read now) or to the
+    workload's replicas. A record naming no HPA or no uid (an older one) is held to
+    what it names."""
+    op = proposal.get("op")
+    asked = _text(evidence.get("hpa"))
+    asked_uid = _text(evidence.get("hpa_uid"))
+    if op == "scale":
+        if hpa is None:
+            return None
+        return (
+            "HpaChanged",
+            f"approved as {ref}'s replicas, with no HPA then; {hpa.ref} scales it now, "
+            "and a floor on that HPA is not what was approved",
+        )
+    if op != "set_hpa_min_replicas":
+        return None
+    named = asked or "its HPA"
+    if not has_hpa or hpa is None:
+        return (
+            "NoHpa",
+            f"approved as {named}'s minReplicas, and that HPA is gone: writing {ref}'s "
+            "replicas instead is not what was approved",
+        )
+    if asked is not None and str(hpa.ref) != asked:
+        return (
+            "HpaChanged",
+            f"approved as {asked}'s minReplicas; {ref} is scaled by {hpa.ref} now, "
+            "which nobody approved a floor on",
+        )
+    if asked_uid is not None and hpa.uid and hpa.uid != asked_uid:
+        return (
+            "HpaChanged",
+            f"approved as {named}'s minReplicas, and that HPA was replaced since (uid "
+            f"{asked_uid} then, {hpa.uid} now): the new one is not what was approved",
+        )
+    return None
 
 
 def _text(value: object) -> str | None:
