@@ -327,6 +327,13 @@ class Analysis:
     # place of the stable's, or None; and the sentence that says what was compared.
     compared: ObjectRef | None = None
     compared_says: str = ""
+    # ``started_at`` is the analysis's clock (``canary.maxDuration`` counts from it, for
+    # this canary revision and stable release); ``evidence_since`` is when the judge's
+    # evidence begins: later when what the canary is compared with changed since (a fresh
+    # baseline appeared, went or changed), which drops the evidence but not the clock.
+    # ``changes``: how many times it changed. Both are kept in the ledger (``_started``).
+    evidence_since: float = 0.0
+    changes: int = 0
 
 
 @dataclass(frozen=True)
@@ -959,6 +966,7 @@ class CanaryLoop:
         key = pair.key
         analysis = self.analyses.get(key)
         why = ""
+        changed: Analysis | None = None  # the analysis whose comparison changed, if one did
         if analysis is not None and analysis.ended:
             why = "its earlier analysis ended before a verdict"
         elif analysis is not None and analysis.superseded and analysis.pod_hash:
@@ -996,19 +1004,26 @@ class CanaryLoop:
             )
             return
         elif analysis is not None and not analysis.recorded and analysis.compared != pair.compared:
-            # As a stable rolling out mid-analysis: the series compared are others now,
-            # so the evidence so far is of another pair.
+            # The series compared are others now, so the evidence so far is of another
+            # pair and is dropped; the clock is not. Before, this started the analysis
+            # again with a fresh clock, so a label toggled more often than maxDuration
+            # kept the canary at "continue" for ever: no verdict, no escalation.
             was = (
                 f"baseline {analysis.compared}"
                 if analysis.compared is not None
                 else f"its stable {pair.baseline}"
             )
-            why = (
+            log.info(
+                "canary %s: its evidence so far is dropped (its maximum duration still counts "
+                "from %s): %s",
+                pair.canary,
+                to_utc_text(analysis.started_at),
                 f"it is compared with baseline {pair.compared} now, not {was}"
                 if pair.compared is not None
                 else f"its baseline {analysis.compared} is gone or no longer usable: it is "
-                f"compared with its stable {pair.baseline} now"
+                f"compared with its stable {pair.baseline} now",
             )
+            changed, analysis = analysis, None
         if why:
             log.info("canary %s: analysis started again: %s", pair.canary, why)
             analysis = None
@@ -1016,7 +1031,7 @@ class CanaryLoop:
             analysis = None  # taken up from the ledger (``forget``)
         if analysis is None:
             try:
-                analysis = self._start(pair, now, fresh=bool(why))
+                analysis = self._start(pair, now, fresh=bool(why), changed=changed)
             except (TransientError, PermanentError) as exc:
                 self._fault(pair.canary, f"its earlier verdict could not be read: {exc}")
                 return
@@ -1117,10 +1132,14 @@ class CanaryLoop:
             log.warning("canary %s: not judged: %s", canary, why)
             self.errors[str(canary)] = why
 
-    def _start(self, pair: Pair, now: float, *, fresh: bool = False) -> Analysis:
+    def _start(
+        self, pair: Pair, now: float, *, fresh: bool = False, changed: Analysis | None = None
+    ) -> Analysis:
         """A new analysis of the pair; or, when the ledger already holds the final verdict
         on this pair (made before a restart or a change of leader), that verdict again,
-        so that it is neither judged nor decided twice and the endpoints answer from it."""
+        so that it is neither judged nor decided twice and the endpoints answer from it.
+        ``changed``: this process's analysis of the same canary revision and stable, whose
+        comparison changed (``_judge_pair``): the new one keeps its clock, not its evidence."""
         canary, baseline = pair.canary, pair.baseline
         key = _incident_key(canary, pair.revision, pair.images, pair.pod_hash)
         record = self.decisions.ledger.latest_for_incident(key)
@@ -1130,13 +1149,16 @@ class CanaryLoop:
             # a Rollout's verdict closed unanswered: the rollout was retried, judged afresh
             and not (pair.pod_hash and record.status == "superseded")
         )
-        started = (
-            now
+        started, since, changes = (
+            (now, now, 0)
             if final
-            else self._started(key, baseline, pair.baseline_images, now, fresh, pair.compared)
+            else self._started(
+                key, baseline, pair.baseline_images, now, fresh, pair.compared, changed
+            )
         )
         judge = self._judge(started if started < now else None)
         analysis = Analysis(canary, baseline, pair.revision, pair.images, judge, started)
+        analysis.evidence_since, analysis.changes = since, changes
         analysis.baseline_images = pair.baseline_images
         analysis.compared, analysis.compared_says = pair.compared, pair.compared_says
         analysis.promotes, analysis.workload = pair.promotes, pair.workload
@@ -1159,21 +1181,26 @@ class CanaryLoop:
                 # Recorded, then a crash before its Event was posted: posted now.
                 decision = str(record.proposal.get("verdict"))
                 self._post_event(canary, decision, record.reason, record.id, record.route)
-        elif started < now:
+        elif since < now:
             replayed = self._catch_up(analysis, now)
             log.info(
                 "canary %s: analysis taken up again, begun %.0f s ago (its maximum duration "
-                "counts from then); %s",
+                "counts from then)%s; %s",
                 canary,
                 now - started,
+                f", its evidence since {now - since:.0f} s ago (what it is compared with "
+                f"changed {_times(changes)})"
+                if since > started
+                else "",
                 replayed,
             )
         return analysis
 
     def _catch_up(self, analysis: Analysis, now: float) -> str:
         """Give an analysis taken up again (a restart, a new leader) the evidence it had:
-        the intervals since it began, read back from Prometheus with one range query per
-        column and side, fed to the new judge in order (the time the daemon was down
+        the intervals since its evidence began (``evidence_since``: its start, or the
+        last change of what it is compared with), read back from Prometheus with one range
+        query per column and side, fed to the new judge in order (the time the daemon was down
         included: the canary ran through it). The judge then goes on where the last one
         stopped, instead of collecting its evidence again from nothing. An interval the
         judge refuses (a counted metric's data it cannot use: a negative value, more
@@ -1188,7 +1215,7 @@ class CanaryLoop:
         # now is on its grid), as many as these and this cycle's own. Before, the start
         # itself was left out, so a restart a whole number of periods after the start
         # (on the live run's grid) rebuilt a judge one interval short of the live one's.
-        count = math.floor((now - analysis.started_at) / period + 1e-9)
+        count = math.floor((now - analysis.evidence_since) / period + 1e-9)
         if count < 1:
             return "no earlier interval to read back"
         start = now - count * period
@@ -1266,30 +1293,47 @@ class CanaryLoop:
         now: float,
         fresh: bool,
         compared: ObjectRef | None = None,
-    ) -> float:
-        """When the analysis of this canary revision against this stable release began:
+        changed: Analysis | None = None,
+    ) -> tuple[float, float, int]:
+        """When the analysis of this canary revision against this stable release began,
+        when its evidence begins, and how many times what it is compared with changed:
         kept in the ledger, so a restart or a new leader takes it up with its clock
         running (a daemon restarting more often than ``maxDuration`` would otherwise never
-        finish one); ``now`` for a new one, and for one this process starts again
-        (``fresh``: it ended before a verdict, or its pair changed). An analysis against a
-        fresh baseline (``compared``) is the same one only while that baseline is."""
+        finish one) and reads back the evidence the live run had; ``now`` (and no change)
+        for a new one, and for one this process starts again (``fresh``: it ended before
+        a verdict, or its stable changed). A change of what it is compared with (a fresh
+        baseline, ``compared``, appeared, went or changed: ``changed`` is this process's
+        analysis then, else the ledger's start names another) keeps the clock and begins
+        the evidence ``now``: before, it started the clock again too, so a label toggled
+        more often than ``maxDuration`` kept the canary from any verdict. A start recorded
+        before the evidence was kept apart (no ``since``) has its evidence from ``at``."""
         ledger = self.decisions.ledger
         value, version = ledger.guard(f"{STARTED_KEY}/{key}")
         same: dict[str, Any] = {"baseline": str(baseline), "baseline_images": list(baseline_images)}
         if compared is not None:
             same["compared"] = str(compared)
-        if (
+        at = value.get("at")
+        kept = (
             not fresh
-            and isinstance(value.get("at"), int | float)
-            and all(value.get(k) == v for k, v in same.items())
-            and value.get("compared") == same.get("compared")
-        ):
-            return min(float(value["at"]), now)
-        if not ledger.put_guard(f"{STARTED_KEY}/{key}", {"at": now, **same}, version, now):
+            and isinstance(at, int | float)
+            and value.get("baseline") == same["baseline"]
+            and value.get("baseline_images") == same["baseline_images"]
+        )
+        if kept and value.get("compared") == same.get("compared") and changed is None:
+            return _clock(value, now)
+        if changed is not None:  # this process saw the comparison change
+            begun, changes = changed.started_at, changed.changes + 1
+        elif kept:  # it changed while no process judged it (a restart, a new leader)
+            begun, _, before = _clock(value, now)
+            changes = before + 1
+        else:
+            begun, changes = now, 0
+        record = {"at": begun, "since": now, "changes": changes, **same}
+        if not ledger.put_guard(f"{STARTED_KEY}/{key}", record, version, now):
             value, _ = ledger.guard(f"{STARTED_KEY}/{key}")  # another replica's, just now
             if isinstance(value.get("at"), int | float):
-                return min(float(value["at"]), now)
-        return now
+                return _clock(value, now)
+        return begun, now, changes
 
     def _templates(self, side: Side) -> dict[str, str]:
         """The query templates for ``side``: a Rollout's ReplicaSet's, or a workload's."""
@@ -2717,6 +2761,23 @@ def _recorded_verdict(record: DecisionRecord) -> Verdict:
     )
 
 
+def _clock(value: dict[str, Any], now: float) -> tuple[float, float, int]:
+    """An analysis's start record (``CanaryLoop._started``) as (its clock's start, when its
+    evidence begins, how many times what it is compared with changed), none after
+    ``now``. A record without ``since`` (written before the evidence was kept apart from
+    the clock) has its evidence from its start and no change, as it was read then."""
+    at = min(float(value["at"]), now)
+    since = value.get("since")
+    begun = min(max(float(since), at), now) if isinstance(since, int | float) else at
+    changes = value.get("changes")
+    return at, begun, changes if isinstance(changes, int) and changes > 0 else 0
+
+
+def _times(count: int) -> str:
+    """A count of times as a sentence says it: ``once``, ``twice``, ``3 times``."""
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
 def _filled(template: str, side: Side) -> str:
     """A canary query template with the side's namespace, workload name and (a Rollout's
     ReplicaSet) pod-template hash and ReplicaSet name in."""
@@ -2778,11 +2839,22 @@ def _quantities(values: dict[str, str]) -> str:
 
 def _sentence(analysis: Analysis, verdict: Verdict) -> str:
     """The verdict's sentence, with what the canary was compared with when a fresh
-    baseline was in question (a verdict read back from the ledger has it already)."""
+    baseline was in question, and how many times that changed when it did (a verdict
+    read back from the ledger has them already)."""
+    sentence = verdict.sentence
     said = analysis.compared_says
-    if not said or said in verdict.sentence:
-        return verdict.sentence
-    return f"{verdict.sentence} {said}"
+    if said and said not in sentence:
+        sentence = f"{sentence} {said}"
+    if analysis.changes > 0:
+        changes = (
+            f"What it is compared with changed {_times(analysis.changes)} during the analysis "
+            "(a fresh baseline appeared, went or changed), and each change dropped the "
+            "evidence gathered against the one before: this verdict rests on the intervals "
+            f"from {to_utc_text(analysis.evidence_since)} on."
+        )
+        if changes not in sentence:
+            sentence = f"{sentence} {changes}"
+    return sentence
 
 
 def _age(seconds: float) -> str:

@@ -183,11 +183,12 @@ def test_two_baselines_for_one_stable_neither_is_used_and_it_is_said(ledger: Led
     )
 
 
-def test_a_baseline_deleted_mid_analysis_starts_it_again_against_the_stable(
+def test_a_baseline_deleted_mid_analysis_drops_the_evidence_not_the_clock(
     ledger: Ledger,
 ) -> None:
-    """As when the stable rolls out mid-analysis: the series compared change, so the
-    analysis starts again (its clock too), now against the stable."""
+    """The series compared change, so the evidence gathered against the baseline is
+    dropped and the analysis goes on against the stable; its clock (maxDuration) still
+    counts from its first start."""
     loop, _signals, clock, cluster = rig(ledger, canary_slowdown=1.0)
     add_baseline(loop, cluster)
     run_until_final(loop, clock, minutes=3)
@@ -199,7 +200,8 @@ def test_a_baseline_deleted_mid_analysis_starts_it_again_against_the_stable(
     loop.cycle()
     (analysis,) = loop.analyses.values()
     assert analysis.compared is None and analysis.compared_says == ""
-    assert analysis.started_at == clock.now() and len(analysis.history) == 1
+    assert analysis.started_at == clock.now() - 3 * 60 and len(analysis.history) == 1
+    assert analysis.evidence_since == clock.now() and analysis.changes == 1
 
 
 def _restarted(live: CanaryLoop, cluster: SimCluster) -> CanaryLoop:
@@ -233,18 +235,22 @@ def test_a_restart_takes_the_analysis_up_against_the_same_baseline(ledger: Ledge
     assert [h[1] for h in again.history[:5]] == [h[1] for h in analysis.history]
 
 
-def test_a_restart_after_the_baseline_went_starts_afresh_against_the_stable(
+def test_a_restart_after_the_baseline_went_drops_the_evidence_and_keeps_the_clock(
     ledger: Ledger,
 ) -> None:
+    """The baseline went while no process judged: the new process compares with the
+    stable from now on (nothing read back against it), on the clock of the first start."""
     live, _signals, clock, cluster = rig(ledger, canary_slowdown=1.0)
     add_baseline(live, cluster)
     run_until_final(live, clock, minutes=5)
+    (analysis,) = live.analyses.values()
     cluster.remove_workload(BASELINE)
     restarted = _restarted(live, cluster)
     clock.advance(60)
     restarted.cycle()
     (again,) = restarted.analyses.values()
-    assert again.compared is None and again.started_at == clock.now()
+    assert again.compared is None and again.started_at == analysis.started_at
+    assert again.evidence_since == clock.now() and again.changes == 1
     assert len(again.history) == 1
 
 
