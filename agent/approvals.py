@@ -1203,24 +1203,38 @@ class Approvals:
             self.channel.update(decision, latest, NEXT_STEP.get(latest.status, latest.status))
         return ref
 
-    def _second_copy(self, question_id: str, mine: str, kept: str) -> None:
+    def _second_copy(self, question_id: str, mine: str, kept: str, attempt: int = 1) -> None:
         """This replica's post of a question that another replica posted too, whose
         message the ledger kept (``Ledger.set_message_ref``): rewrite ours as a pointer
         to that one, without buttons, so that nobody answers on a message that is never
         rewritten with the answer. A click on ours before that still answers the
-        question (its buttons carry the question's id). A chat failure is logged."""
-        log.warning(
-            "question %s was posted twice (%s here, %s by another replica first); "
-            "rewriting this copy to point to the first",
-            short_id(question_id),
-            mine,
-            kept,
-        )
+        question (its buttons carry the question's id). A rewrite the chat does not take
+        for now (a ``TransientError``: a 5xx, a 429) is tried again ``rewrite_retry``
+        seconds later, doubling, up to ``REWRITE_ATTEMPTS`` tries, on the worker, as a
+        settled question's rewrite is (before, the copy then kept live buttons for
+        good); other failures, and the last try's, are logged."""
+        if attempt == 1:
+            log.warning(
+                "question %s was posted twice (%s here, %s by another replica first); "
+                "rewriting this copy to point to the first",
+                short_id(question_id),
+                mine,
+                kept,
+            )
         point = getattr(self.channel, "point_to", None)
         if point is None:
             return
         try:
             point(replace(self._question(question_id), message_ref=mine), kept)
+        except TransientError as exc:
+            if attempt >= REWRITE_ATTEMPTS:
+                log.warning("could not rewrite the second copy %s of question %s after %d "
+                            "tries: %s", mine, short_id(question_id), attempt, exc)  # fmt: skip
+                return
+            delay = self.rewrite_retry * 2.0 ** (attempt - 1)
+            if exc.reason == "SlackRateLimited":  # not before the Retry-After Slack asked
+                delay = max(delay, exc.delay)
+            self._later(delay, lambda: self._second_copy(question_id, mine, kept, attempt + 1))
         except AutonomicError as exc:
             log.warning("could not rewrite the second copy %s of question %s: %s", mine,
                         short_id(question_id), exc)  # fmt: skip

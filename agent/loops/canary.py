@@ -1796,9 +1796,15 @@ class CanaryLoop:
         said = f"{verdict}: {why}"
         detail = {"why": why, "stable_images": list(running), "said": said}
         if right is None:
-            self.decisions.ledger.add_feedback(
-                watch.decision_id, "verification", "unverified", "autonomic", now, detail
-            )
+            # Once-only (``Ledger.settle``, the decision left "done"), as a verdict is:
+            # two replicas judging it at once (an old leader's watch beside the new
+            # one's) keep one row, and only the one that wrote it says its word.
+            # Before, each added its row and said it, the message and thread twice.
+            row = Feedback(watch.decision_id, "verification", "unverified", "autonomic", detail)
+            _, written = self.decisions.ledger.settle(watch.decision_id, (), "done", now, row)
+            if not written:
+                log.info("canary decision %s was judged already", short_id(watch.decision_id))
+                return
         else:
             written = True
             with contextlib.suppress(KeyError):
@@ -1856,17 +1862,20 @@ class CanaryLoop:
         if record.updated_at + VERIFY_WINDOW > now:
             self._follow(record, record.updated_at)
             return
-        self.decisions.ledger.add_feedback(
+        # Once-only (``Ledger.settle``): two replicas reading it back at once (a
+        # restart's and a new term's) close it with one row, not one each.
+        row = Feedback(
             record.id,
             "verification",
             "unverified",
             "autonomic",
-            now,
             {
                 "why": "its hour to be judged ended unwatched: Autonomic was not running "
                 "(or could not watch it: its log says why)"
             },
         )
+        if not self.decisions.ledger.settle(record.id, (), "done", now, row)[1]:
+            return
         log.info("canary decision %s: not judged, its hour ended unwatched", short_id(record.id))
 
     def _record(self, analysis: Analysis, verdict: Verdict) -> None:

@@ -120,3 +120,52 @@ def test_the_later_of_two_posts_points_to_the_first_and_a_click_on_it_still_answ
     answered = slack.message(CHANNEL, first.ts)
     assert not _buttons(answered.blocks) and "approved" in answered.text
     assert slack.message(CHANNEL, copy.ts).text.startswith("A copy of this question")
+
+
+def test_a_pointer_rewrite_slack_did_not_take_is_tried_again(
+    slack: FakeSlack, ledger: Ledger, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second copy's rewrite as a pointer that Slack answers with a 5xx is tried
+    again later on the worker, as a settled question's rewrite is. Before, the failure
+    was only logged, and the copy kept live buttons for good."""
+    settings = slack_settings(slack.url + "/api/")
+    built: list[Approvals] = []
+    for _ in range(2):
+        approvals, receiver = build_approvals(
+            settings,
+            ENVIRON,
+            ledger,
+            clock=clock,
+            snooze=SNOOZE,
+            policy=RetryPolicy(attempts=1, backoff=0.0, post_interval=0.0),
+        )
+        assert receiver is not None
+        receiver.close()
+        approvals.rewrite_retry = 0.05
+        built.append(approvals)
+    old, new = built
+    try:
+        decision_id = ledger.record_decision(make_decision(), clock())
+        question_id = ledger.ask(decision_id, "slack", clock(), TTL)
+        posted, go = _held_after_posting(old, monkeypatch)
+        assert old.poster.offer(question_id, late=True)
+        try:
+            assert posted.wait(10.0)
+            [copy] = slack.top_level()
+            assert new.repost_unposted(clock()) == 1
+            slack.fail_next("chat.update", 503)  # the pointer's first rewrite
+        finally:
+            go.set()
+        assert old.poster.drain(10.0)
+        for _ in range(100):
+            if not _buttons(slack.message(CHANNEL, copy.ts).blocks):
+                break
+            threading.Event().wait(0.05)
+        assert old.dispatcher.drain(10.0)
+        rewritten = slack.message(CHANNEL, copy.ts)
+        assert rewritten.text.startswith("A copy of this question was posted at ")
+        assert not _buttons(rewritten.blocks)
+        assert len(slack.calls_to("chat.update")) == 2
+    finally:
+        for approvals in built:
+            approvals.close()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from agent.ledger import Ledger, open_ledger
+from agent.loops.canary import Watch
 from agent.sim.cluster import SimCluster
 from tests.unit.canary_loop.test_canary_watch_each import _rollback
 from tests.unit.test_canary_route import CANARY, STABLE, Rig
@@ -87,3 +88,44 @@ def test_a_verdict_another_replica_judged_first_is_not_said_again_here(
     assert said == []
     rows = [r for r in rig.ledger.feedback_for(search) if r["kind"] == "verification"]
     assert [(r["outcome"], r["detail"]["said"]) for r in rows] == [("wrong", first)]
+
+
+def test_an_unverified_verdict_two_replicas_judge_is_kept_and_said_once(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verdict that comes out with no verdict ("unverified": a promotion not made
+    within the hour) judged by two replicas at once (the old leader's watch still
+    running beside the new one's): one row, and one word. Before, its row was a plain
+    ``add_feedback`` (not once-only) and its word said whatever the ledger held, so
+    each replica wrote its row and said it: two rows, the message and thread twice."""
+    search = _rollback(rig, STABLE, "done")
+    watch = Watch(search, "promote", STABLE, ("search:4",), ("search:3",), rig.clock.now())
+    said: list[str] = []
+    monkeypatch.setattr(
+        rig.loop.decisions, "progress", lambda decision_id, text, **kw: said.append(text)
+    )
+    outcome = (None, "not promoted within the hour: nothing to judge")
+    rig.loop._judged(watch, outcome, ("search:3",), rig.clock.now())  # one replica
+    rig.loop._judged(watch, outcome, ("search:3",), rig.clock.now())  # the other
+    assert said == ["unverified: not promoted within the hour: nothing to judge"]
+    rows = [r for r in rig.ledger.feedback_for(search) if r["kind"] == "verification"]
+    assert [r["outcome"] for r in rows] == ["unverified"]
+
+
+def test_a_verdict_whose_hour_ended_unwatched_is_closed_once(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas reading back (a restart's, a new term's ``_resume``) one acted-on
+    verdict whose hour ended unwatched, both finding no verification, close it
+    ``unverified`` once: before, each wrote its own row."""
+    search = _rollback(rig, STABLE, "done")
+    rig.clock.advance(2 * 3600)
+    record = rig.ledger.get_decision(search)
+    assert record is not None
+    rig.loop._resume_one(record, rig.clock.now())  # one replica
+    # The other read the verdict's rows before the first replica's write.
+    monkeypatch.setattr(rig.ledger, "feedback_for", lambda decision_id: [])
+    rig.loop._resume_one(record, rig.clock.now() + 1)
+    monkeypatch.undo()
+    rows = [r for r in rig.ledger.feedback_for(search) if r["kind"] == "verification"]
+    assert [r["outcome"] for r in rows] == ["unverified"]
