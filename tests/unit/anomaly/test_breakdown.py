@@ -229,8 +229,9 @@ def test_a_bad_breakdown_stops_start_up_naming_file_line_and_field(
 
 
 def test_a_sum_may_be_broken_down_whichever_way_it_is_written() -> None:
-    assert broken_down("sum(rate(x[5m])) by (job) # per job", ("pod",), {}) == (
-        "sum by (job, pod) (rate(x[5m]))"
+    assert broken_down("sum(rate(x[5m])) by (job) # per job", ("pod",), {"job": "a"}) == (
+        '(sum by (job, pod) (rate(x[5m]))) and on (job) label_replace(vector(1), "job", "a", '
+        '"", "")'
     )
     assert broken_down('SUM (rate(x{a=")"}[5m]))', ("pod", "code"), {}) == (
         'sum by (pod, code) (rate(x{a=")"}[5m]))'
@@ -238,4 +239,17 @@ def test_a_sum_may_be_broken_down_whichever_way_it_is_written() -> None:
     # a label value is quoted, and "$" doubled (label_replace's template)
     assert broken_down("sum by (job) (x)", ("pod",), {"job": 'a"$1'}) == (
         '(sum by (job, pod) (x)) and on (job) label_replace(vector(1), "job", "a\\"$$1", "", "")'
+    )
+
+
+def test_a_series_lacking_a_label_it_is_summed_by_is_matched_on_it_empty() -> None:
+    """``sum by (namespace, service)`` has a series ``{namespace="shop"}`` for the parts
+    with no service label: its breakdown is matched on both labels, service empty (a
+    label_replace to "" sets none), not on namespace alone, which every service's parts
+    match (checked against a real Prometheus in tests/integration/loops/
+    test_anomaly_breakdown.py)."""
+    assert broken_down("sum by (namespace, service) (x)", ("pod",), {"namespace": "shop"}) == (
+        "(sum by (namespace, service, pod) (x)) and on (namespace, service) "
+        'label_replace(label_replace(vector(1), "namespace", "shop", "", ""), '
+        '"service", "", "", "")'
     )
