@@ -728,6 +728,7 @@ class AnomalyLoop:
             return None
         if now - state.last_real > GAP_RESETS_INCIDENT * query.step:
             return None
+        breakdown, moved = _recorded_breakdown(sent)
         try:
             return anomaly_signal(
                 metric=query.name,
@@ -742,6 +743,8 @@ class AnomalyLoop:
                 incident_start=incident.opened_at,
                 series=key,
                 resent=True,
+                breakdown=breakdown,
+                breakdown_summary=moved or None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("anomaly series %s: its open incident's signal unreadable (%s)", key, exc)
@@ -1008,11 +1011,13 @@ class AnomalyLoop:
             else self._group(query.name, key, target, incident, incident.opened_at)
         )
         off_scale = math.isinf(incident.peak_observed)
-        breakdown, moved = (
-            self._breakdown(query, labels, incident)
-            if query.breakdown_by and known is None
-            else (None, "")
-        )
+        breakdown: dict[str, Any] | None = None
+        moved = ""
+        if query.breakdown_by and known is None:
+            breakdown, moved = self._breakdown(query, labels, incident)
+        elif query.breakdown_by and known is not None:
+            # sent again: the breakdown recorded when it opened, not read again
+            breakdown, moved = _recorded_breakdown(known.evidence)
         signal = anomaly_signal(
             metric=query.name,
             target=target,
@@ -1044,6 +1049,8 @@ class AnomalyLoop:
             "upper": signal.evidence["upper"],
             "confidence": signal.confidence,
             "score": score,
+            # for a copy of the signal sent after a restart (``_signal_again``)
+            **({"breakdown": breakdown} if breakdown is not None else {}),
         }
         if known is not None:
             self.submit([signal])
@@ -1174,6 +1181,8 @@ class AnomalyLoop:
                     words.append(said)
         evidence["ranked"] = ranked
         evidence["series_read"] = len(found)
+        if words:  # said again by a copy of the signal sent after a restart
+            evidence["summary"] = "; ".join(words)
         if not words:
             evidence["unread"] = (
                 "no value moved " + ("up" if up else "down")
@@ -1635,6 +1644,19 @@ def _back_words(back: tuple[float, float, float, float, float], incident: Incide
         text + f"; a level outside the band it had before the run (it was "
         f"{value_text(incident.peak_observed)}), closed once the band had followed it"
     )
+
+
+def _recorded_breakdown(recorded: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The breakdown recorded with an incident (its observation's evidence, or what its
+    series saved as sent), and its words: for a copy of its signal sent again after a
+    restart, which says what the first did without reading it again. (None, "") when
+    none was recorded (a query without ``breakdownBy``, or one recorded before it was
+    kept)."""
+    breakdown = recorded.get("breakdown")
+    if not isinstance(breakdown, Mapping):
+        return None, ""
+    summary = breakdown.get("summary")
+    return dict(breakdown), summary if isinstance(summary, str) else ""
 
 
 def _off_scale_words(incident: Incident, shown: list[str]) -> str:

@@ -253,3 +253,47 @@ def test_a_series_lacking_a_label_it_is_summed_by_is_matched_on_it_empty() -> No
         'label_replace(label_replace(vector(1), "namespace", "shop", "", ""), '
         '"service", "", "", "")'
     )
+
+
+def _loop(ledger: Ledger, reader: Pods, clock: FakeClock, signals: list[Any]) -> AnomalyLoop:
+    loop: AnomalyLoop = build_loop(ledger, clock, 0)
+    loop.queries = [
+        AnomalyQuery(name="rps", expr=EXPR, step=STEP, history=3 * 3600, breakdownBy=("pod",))
+    ]
+    loop.reader = reader
+    loop.submit = signals.extend
+    return loop
+
+
+@pytest.mark.parametrize("saved", [True, False])
+def test_a_signal_sent_again_after_a_restart_says_the_recorded_breakdown(
+    ledger: Ledger, saved: bool
+) -> None:
+    """A restart sends an open incident's signal again (the engine takes it up if no
+    engine did before the process died): from its saved series (``saved``), or, its
+    series not saved after the incident opened, from the points read again, the
+    incident found in the ledger. Either copy carries the breakdown recorded when it
+    opened, so the runbook it may start says it, without reading it again (before,
+    both copies went without it)."""
+    clock, first, reader = FakeClock(T0), [], Pods()
+    loop = _loop(ledger, reader, clock, first)
+    if not saved:  # the process dies before the series is saved
+        loop._save_changed = lambda: None  # type: ignore[method-assign]
+    loop.cycle()
+    for _ in range(5):
+        clock.advance(STEP)
+        loop.cycle()
+    (signal,) = first
+    assert signal.evidence["breakdown_summary"].startswith("mostly pod web-7f9 (90 %)")
+
+    assert bool(ledger.guard_keys("anomaly/rps{")) == saved
+    again: list[Any] = []
+    reads = len(reader.asked)
+    restarted = _loop(ledger, reader, clock, again)
+    restarted.cycle()
+    (copy,) = again
+    assert copy.resent and copy.dedup_key == signal.dedup_key
+    assert copy.evidence["breakdown"] == signal.evidence["breakdown"]
+    assert copy.evidence["breakdown_summary"] == signal.evidence["breakdown_summary"]
+    assert _group_of(copy).startswith("mostly pod web-7f9 (90 %)")
+    assert all(query == EXPR for query in reader.asked[reads:])  # not read again
