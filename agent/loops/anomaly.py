@@ -184,6 +184,10 @@ BREAKDOWN_BASELINE = 30
 BREAKDOWN_KEPT = 3
 BREAKDOWN_READS = 5
 BREAKDOWN_MAX_SERIES = 100
+# A breakdown read failing so (Prometheus slow or gone, not this one query) leaves the
+# cycle's other breakdowns unread: each would wait up to the reader's timeout too, and
+# the incidents' records and signals, and the queries after, with them.
+_PROMETHEUS_UNWELL = frozenset({"PrometheusTimeout", "PrometheusDown"})
 
 
 @dataclass
@@ -333,6 +337,9 @@ class AnomalyLoop:
         # Series whose scoring raised (``_failed``), with the error last logged.
         self._failing: dict[str, str] = {}
         self._breakdowns = 0  # breakdown reads this cycle (``BREAKDOWN_READS``)
+        # Why Prometheus failed a breakdown read this cycle (timed out, down), if it did:
+        # the cycle's other breakdowns are not read, each of which would wait as long.
+        self._breakdown_failed: str | None = None
         # Each query's ``expectedWindows`` as ``remediation.windows`` evaluates them, and
         # those in force at the last cycle (by position), as the log last said.
         self._windows: dict[str, list[WindowFields]] = {
@@ -362,6 +369,7 @@ class AnomalyLoop:
     def _cycle(self) -> None:
         now = self.clock.now()
         self._breakdowns = 0
+        self._breakdown_failed = None
         for query in self.queries:
             # Every query's saved series before any read: an incident opening on the first
             # read of one query is grouped with those open on another's series.
@@ -1130,6 +1138,11 @@ class AnomalyLoop:
                 f"not read: {BREAKDOWN_READS} breakdowns were read this cycle already"
             )
             return evidence, ""
+        if self._breakdown_failed is not None:
+            evidence["unread"] = (
+                f"not read: a breakdown read failed this cycle already ({self._breakdown_failed})"
+            )
+            return evidence, ""
         self._breakdowns += 1
         now = self.clock.now()
         up = (
@@ -1142,6 +1155,8 @@ class AnomalyLoop:
             found = self.reader.range(expr, baseline_from, max(now, onset_from), step, now)
         except Exception as exc:  # whatever it is, the incident is reported without it
             evidence["unread"] = f"the breakdown read failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, TransientError) and exc.reason in _PROMETHEUS_UNWELL:
+                self._breakdown_failed = str(exc)
             log.warning(
                 "anomaly %s: the breakdown by %s of %s could not be read (%s); the incident "
                 "is reported without it",

@@ -297,3 +297,57 @@ def test_a_signal_sent_again_after_a_restart_says_the_recorded_breakdown(
     assert copy.evidence["breakdown_summary"] == signal.evidence["breakdown_summary"]
     assert _group_of(copy).startswith("mostly pod web-7f9 (90 %)")
     assert all(query == EXPR for query in reader.asked[reads:])  # not read again
+
+
+class ThreeDeployments(Pods):
+    """Pods' sum for three Deployments, each spiking at ``SPIKE``; every breakdown read
+    fails as ``failure_reason`` says (Prometheus timing out: the same for each)."""
+
+    def __init__(self, failure_reason: str) -> None:
+        super().__init__()
+        self.failure_reason = failure_reason
+
+    def range(
+        self, query: str, start: float, end: float, step: float, now: float
+    ) -> list[MetricSeries]:
+        self.asked.append(query)
+        if query != EXPR:
+            raise TransientError(
+                "Prometheus did not answer within 10 s", reason=self.failure_reason
+            )
+        grid = np.arange(math.ceil(start / step) * step, min(end, now) + 1, step)
+        values = sum((self._pod(pod, grid) for pod in PODS), np.zeros(grid.size))
+        out = []
+        for deployment in ("web", "api", "db"):
+            labels = {"namespace": "shop", "deployment": deployment}
+            series = Series(grid, values, step, query, labels)
+            out.append(MetricSeries(query, labels, series, 0, grid[-1], False, 0.0))
+        return out
+
+
+@pytest.mark.parametrize(
+    ("reason", "reads"), [("PrometheusTimeout", 1), ("PrometheusDown", 1), ("PrometheusHTTP503", 3)]
+)
+def test_after_prometheus_times_out_a_breakdown_no_other_is_read_that_cycle(
+    ledger: Ledger, reason: str, reads: int
+) -> None:
+    """Three incidents open in one cycle. A breakdown read that timed out (or found
+    Prometheus gone) leaves the other two unread, noted so, rather than wait up to the
+    timeout for each (before, each was tried: up to 5 timeouts a cycle, the incidents'
+    records and signals and the next queries waiting on them); a failure of another kind
+    leaves the others to be tried."""
+    clock, signals, reader = FakeClock(T0), [], ThreeDeployments(reason)
+    loop = _loop(ledger, reader, clock, signals)
+    loop.cycle()
+    for _ in range(5):
+        clock.advance(STEP)
+        loop.cycle()
+    assert len(signals) == 3
+    assert len([query for query in reader.asked if query != EXPR]) == reads
+    unread = sorted(signal.evidence["breakdown"]["unread"] for signal in signals)
+    failed = "the breakdown read failed: TransientError: Prometheus did not answer within 10 s"
+    if reads == 1:
+        held = "not read: a breakdown read failed this cycle already (Prometheus did not "
+        assert unread == [f"{held}answer within 10 s)"] * 2 + [failed]
+    else:
+        assert unread == 3 * [failed]
