@@ -237,19 +237,24 @@ def _quoted(text: str) -> str:
 def broken_down(query: str, labels: list[str] | tuple[str, ...], series: dict[str, str]) -> str:
     """``query`` (one ``sum by (...)``: ``breakdown_problem`` is None) summed by its own
     labels and ``labels`` too, kept to the series whose labels are ``series`` (those it
-    sums by, with their values): ``sum by (namespace, deployment, pod) (...) and on
-    (namespace, deployment) label_replace(vector(1), ...)``, so Prometheus returns the
-    parts of that one series, not of every series of the query."""
+    sums by, with their values; one it lacks is empty): ``sum by (namespace, deployment,
+    pod) (...) and on (namespace, deployment) label_replace(vector(1), ...)``, so
+    Prometheus returns the parts of that one series, not of every series of the query."""
     found = _one_sum(query)
     if isinstance(found, str):
         raise ValueError(found)
     by, inner = found
-    keys = sorted(k for k in series if k != "__name__")
+    # Matched on every label the sum is by, not only those the series carries: a series
+    # lacking one (its value empty) is the sum of the parts lacking it, and matching on
+    # the others alone would take in the parts of every series that has it.
+    keys = sorted(set(by))
     summed = f"sum by ({', '.join([*by, *labels])}) ({inner})"
     if not keys:
         return summed
     only = "vector(1)"
     for key in keys:
-        # the replacement is a template: a "$" in the value is written "$$"
-        only = f'label_replace({only}, "{key}", {_quoted(series[key].replace("$", "$$"))}, "", "")'
+        # the replacement is a template: a "$" in the value is written "$$"; an empty
+        # value sets no label, as the parts lacking it have none
+        value = series.get(key, "").replace("$", "$$")
+        only = f'label_replace({only}, "{key}", {_quoted(value)}, "", "")'
     return f"({summed}) and on ({', '.join(keys)}) {only}"

@@ -184,6 +184,10 @@ BREAKDOWN_BASELINE = 30
 BREAKDOWN_KEPT = 3
 BREAKDOWN_READS = 5
 BREAKDOWN_MAX_SERIES = 100
+# A breakdown read failing so (Prometheus slow or gone, not this one query) leaves the
+# cycle's other breakdowns unread: each would wait up to the reader's timeout too, and
+# the incidents' records and signals, and the queries after, with them.
+_PROMETHEUS_UNWELL = frozenset({"PrometheusTimeout", "PrometheusDown"})
 
 
 @dataclass
@@ -333,6 +337,9 @@ class AnomalyLoop:
         # Series whose scoring raised (``_failed``), with the error last logged.
         self._failing: dict[str, str] = {}
         self._breakdowns = 0  # breakdown reads this cycle (``BREAKDOWN_READS``)
+        # Why Prometheus failed a breakdown read this cycle (timed out, down), if it did:
+        # the cycle's other breakdowns are not read, each of which would wait as long.
+        self._breakdown_failed: str | None = None
         # Each query's ``expectedWindows`` as ``remediation.windows`` evaluates them, and
         # those in force at the last cycle (by position), as the log last said.
         self._windows: dict[str, list[WindowFields]] = {
@@ -362,6 +369,7 @@ class AnomalyLoop:
     def _cycle(self) -> None:
         now = self.clock.now()
         self._breakdowns = 0
+        self._breakdown_failed = None
         for query in self.queries:
             # Every query's saved series before any read: an incident opening on the first
             # read of one query is grouped with those open on another's series.
@@ -728,6 +736,7 @@ class AnomalyLoop:
             return None
         if now - state.last_real > GAP_RESETS_INCIDENT * query.step:
             return None
+        breakdown, moved = _recorded_breakdown(sent)
         try:
             return anomaly_signal(
                 metric=query.name,
@@ -742,6 +751,8 @@ class AnomalyLoop:
                 incident_start=incident.opened_at,
                 series=key,
                 resent=True,
+                breakdown=breakdown,
+                breakdown_summary=moved or None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("anomaly series %s: its open incident's signal unreadable (%s)", key, exc)
@@ -1008,11 +1019,13 @@ class AnomalyLoop:
             else self._group(query.name, key, target, incident, incident.opened_at)
         )
         off_scale = math.isinf(incident.peak_observed)
-        breakdown, moved = (
-            self._breakdown(query, labels, incident)
-            if query.breakdown_by and known is None
-            else (None, "")
-        )
+        breakdown: dict[str, Any] | None = None
+        moved = ""
+        if query.breakdown_by and known is None:
+            breakdown, moved = self._breakdown(query, labels, incident)
+        elif query.breakdown_by and known is not None:
+            # sent again: the breakdown recorded when it opened, not read again
+            breakdown, moved = _recorded_breakdown(known.evidence)
         signal = anomaly_signal(
             metric=query.name,
             target=target,
@@ -1044,6 +1057,8 @@ class AnomalyLoop:
             "upper": signal.evidence["upper"],
             "confidence": signal.confidence,
             "score": score,
+            # for a copy of the signal sent after a restart (``_signal_again``)
+            **({"breakdown": breakdown} if breakdown is not None else {}),
         }
         if known is not None:
             self.submit([signal])
@@ -1123,6 +1138,11 @@ class AnomalyLoop:
                 f"not read: {BREAKDOWN_READS} breakdowns were read this cycle already"
             )
             return evidence, ""
+        if self._breakdown_failed is not None:
+            evidence["unread"] = (
+                f"not read: a breakdown read failed this cycle already ({self._breakdown_failed})"
+            )
+            return evidence, ""
         self._breakdowns += 1
         now = self.clock.now()
         up = (
@@ -1135,6 +1155,8 @@ class AnomalyLoop:
             found = self.reader.range(expr, baseline_from, max(now, onset_from), step, now)
         except Exception as exc:  # whatever it is, the incident is reported without it
             evidence["unread"] = f"the breakdown read failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, TransientError) and exc.reason in _PROMETHEUS_UNWELL:
+                self._breakdown_failed = str(exc)
             log.warning(
                 "anomaly %s: the breakdown by %s of %s could not be read (%s); the incident "
                 "is reported without it",
@@ -1174,6 +1196,8 @@ class AnomalyLoop:
                     words.append(said)
         evidence["ranked"] = ranked
         evidence["series_read"] = len(found)
+        if words:  # said again by a copy of the signal sent after a restart
+            evidence["summary"] = "; ".join(words)
         if not words:
             evidence["unread"] = (
                 "no value moved " + ("up" if up else "down")
@@ -1635,6 +1659,19 @@ def _back_words(back: tuple[float, float, float, float, float], incident: Incide
         text + f"; a level outside the band it had before the run (it was "
         f"{value_text(incident.peak_observed)}), closed once the band had followed it"
     )
+
+
+def _recorded_breakdown(recorded: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The breakdown recorded with an incident (its observation's evidence, or what its
+    series saved as sent), and its words: for a copy of its signal sent again after a
+    restart, which says what the first did without reading it again. (None, "") when
+    none was recorded (a query without ``breakdownBy``, or one recorded before it was
+    kept)."""
+    breakdown = recorded.get("breakdown")
+    if not isinstance(breakdown, Mapping):
+        return None, ""
+    summary = breakdown.get("summary")
+    return dict(breakdown), summary if isinstance(summary, str) else ""
 
 
 def _off_scale_words(incident: Incident, shown: list[str]) -> str:

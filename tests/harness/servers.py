@@ -54,7 +54,7 @@ def openmetrics(
     lines: list[str] = []
     by_name: dict[str, list[str]] = {}
     for name, labels, samples in series:
-        rendered = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        rendered = ",".join(f'{k}="{_om_escaped(v)}"' for k, v in sorted(labels.items()))
         selector = f"{name}{{{rendered}}}" if rendered else name
         for when, value in samples:
             by_name.setdefault(name, []).append(f"{selector} {_om_value(value)} {when:.3f}")
@@ -63,6 +63,11 @@ def openmetrics(
         lines.extend(rendered_samples)
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
+
+
+def _om_escaped(value: str) -> str:
+    """A label value as OpenMetrics writes it inside its quotes."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _om_value(value: float) -> str:

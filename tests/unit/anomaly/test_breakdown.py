@@ -229,8 +229,9 @@ def test_a_bad_breakdown_stops_start_up_naming_file_line_and_field(
 
 
 def test_a_sum_may_be_broken_down_whichever_way_it_is_written() -> None:
-    assert broken_down("sum(rate(x[5m])) by (job) # per job", ("pod",), {}) == (
-        "sum by (job, pod) (rate(x[5m]))"
+    assert broken_down("sum(rate(x[5m])) by (job) # per job", ("pod",), {"job": "a"}) == (
+        '(sum by (job, pod) (rate(x[5m]))) and on (job) label_replace(vector(1), "job", "a", '
+        '"", "")'
     )
     assert broken_down('SUM (rate(x{a=")"}[5m]))', ("pod", "code"), {}) == (
         'sum by (pod, code) (rate(x{a=")"}[5m]))'
@@ -239,3 +240,114 @@ def test_a_sum_may_be_broken_down_whichever_way_it_is_written() -> None:
     assert broken_down("sum by (job) (x)", ("pod",), {"job": 'a"$1'}) == (
         '(sum by (job, pod) (x)) and on (job) label_replace(vector(1), "job", "a\\"$$1", "", "")'
     )
+
+
+def test_a_series_lacking_a_label_it_is_summed_by_is_matched_on_it_empty() -> None:
+    """``sum by (namespace, service)`` has a series ``{namespace="shop"}`` for the parts
+    with no service label: its breakdown is matched on both labels, service empty (a
+    label_replace to "" sets none), not on namespace alone, which every service's parts
+    match (checked against a real Prometheus in tests/integration/loops/
+    test_anomaly_breakdown.py)."""
+    assert broken_down("sum by (namespace, service) (x)", ("pod",), {"namespace": "shop"}) == (
+        "(sum by (namespace, service, pod) (x)) and on (namespace, service) "
+        'label_replace(label_replace(vector(1), "namespace", "shop", "", ""), '
+        '"service", "", "", "")'
+    )
+
+
+def _loop(ledger: Ledger, reader: Pods, clock: FakeClock, signals: list[Any]) -> AnomalyLoop:
+    loop: AnomalyLoop = build_loop(ledger, clock, 0)
+    loop.queries = [
+        AnomalyQuery(name="rps", expr=EXPR, step=STEP, history=3 * 3600, breakdownBy=("pod",))
+    ]
+    loop.reader = reader
+    loop.submit = signals.extend
+    return loop
+
+
+@pytest.mark.parametrize("saved", [True, False])
+def test_a_signal_sent_again_after_a_restart_says_the_recorded_breakdown(
+    ledger: Ledger, saved: bool
+) -> None:
+    """A restart sends an open incident's signal again (the engine takes it up if no
+    engine did before the process died): from its saved series (``saved``), or, its
+    series not saved after the incident opened, from the points read again, the
+    incident found in the ledger. Either copy carries the breakdown recorded when it
+    opened, so the runbook it may start says it, without reading it again (before,
+    both copies went without it)."""
+    clock, first, reader = FakeClock(T0), [], Pods()
+    loop = _loop(ledger, reader, clock, first)
+    if not saved:  # the process dies before the series is saved
+        loop._save_changed = lambda: None  # type: ignore[method-assign]
+    loop.cycle()
+    for _ in range(5):
+        clock.advance(STEP)
+        loop.cycle()
+    (signal,) = first
+    assert signal.evidence["breakdown_summary"].startswith("mostly pod web-7f9 (90 %)")
+
+    assert bool(ledger.guard_keys("anomaly/rps{")) == saved
+    again: list[Any] = []
+    reads = len(reader.asked)
+    restarted = _loop(ledger, reader, clock, again)
+    restarted.cycle()
+    (copy,) = again
+    assert copy.resent and copy.dedup_key == signal.dedup_key
+    assert copy.evidence["breakdown"] == signal.evidence["breakdown"]
+    assert copy.evidence["breakdown_summary"] == signal.evidence["breakdown_summary"]
+    assert _group_of(copy).startswith("mostly pod web-7f9 (90 %)")
+    assert all(query == EXPR for query in reader.asked[reads:])  # not read again
+
+
+class ThreeDeployments(Pods):
+    """Pods' sum for three Deployments, each spiking at ``SPIKE``; every breakdown read
+    fails as ``failure_reason`` says (Prometheus timing out: the same for each)."""
+
+    def __init__(self, failure_reason: str) -> None:
+        super().__init__()
+        self.failure_reason = failure_reason
+
+    def range(
+        self, query: str, start: float, end: float, step: float, now: float
+    ) -> list[MetricSeries]:
+        self.asked.append(query)
+        if query != EXPR:
+            raise TransientError(
+                "Prometheus did not answer within 10 s", reason=self.failure_reason
+            )
+        grid = np.arange(math.ceil(start / step) * step, min(end, now) + 1, step)
+        values = sum((self._pod(pod, grid) for pod in PODS), np.zeros(grid.size))
+        out = []
+        for deployment in ("web", "api", "db"):
+            labels = {"namespace": "shop", "deployment": deployment}
+            series = Series(grid, values, step, query, labels)
+            out.append(MetricSeries(query, labels, series, 0, grid[-1], False, 0.0))
+        return out
+
+
+@pytest.mark.parametrize(
+    ("reason", "reads"), [("PrometheusTimeout", 1), ("PrometheusDown", 1), ("PrometheusHTTP503", 3)]
+)
+def test_after_prometheus_times_out_a_breakdown_no_other_is_read_that_cycle(
+    ledger: Ledger, reason: str, reads: int
+) -> None:
+    """Three incidents open in one cycle. A breakdown read that timed out (or found
+    Prometheus gone) leaves the other two unread, noted so, rather than wait up to the
+    timeout for each (before, each was tried: up to 5 timeouts a cycle, the incidents'
+    records and signals and the next queries waiting on them); a failure of another kind
+    leaves the others to be tried."""
+    clock, signals, reader = FakeClock(T0), [], ThreeDeployments(reason)
+    loop = _loop(ledger, reader, clock, signals)
+    loop.cycle()
+    for _ in range(5):
+        clock.advance(STEP)
+        loop.cycle()
+    assert len(signals) == 3
+    assert len([query for query in reader.asked if query != EXPR]) == reads
+    unread = sorted(signal.evidence["breakdown"]["unread"] for signal in signals)
+    failed = "the breakdown read failed: TransientError: Prometheus did not answer within 10 s"
+    if reads == 1:
+        held = "not read: a breakdown read failed this cycle already (Prometheus did not "
+        assert unread == [f"{held}answer within 10 s)"] * 2 + [failed]
+    else:
+        assert unread == 3 * [failed]
