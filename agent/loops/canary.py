@@ -255,6 +255,15 @@ VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it
 FROZEN_AFTER = 30.0
 
 
+class _BaselineUnreadError(Exception):
+    """An analysis taken up from the ledger names a fresh baseline that this cycle's
+    listing left out as unreadable (``CanaryLoop._started``): not judged this cycle."""
+
+    def __init__(self, ref: ObjectRef, why: str) -> None:
+        super().__init__(f"{ref}: {why}")
+        self.ref, self.why = ref, why
+
+
 @dataclass
 class Watch:
     """An acted-on verdict, watched until ``until``: see ``CanaryLoop._verify``."""
@@ -1035,6 +1044,17 @@ class CanaryLoop:
             except (TransientError, PermanentError) as exc:
                 self._fault(pair.canary, f"its earlier verdict could not be read: {exc}")
                 return
+            except _BaselineUnreadError as unread:
+                # Taken up (a restart, a new leader) while the baseline its start names
+                # is left out of the listing as unreadable: passed over, as the live run
+                # passes it over, not taken for a change of the comparison.
+                self.current[pair.canary] = key
+                self._fault(
+                    pair.canary,
+                    f"no interval this time: its baseline {unread.ref} could not be read "
+                    f"({unread.why}); its series are not read in place of it until it can be",
+                )
+                return
             self.analyses[key] = analysis
         self.current[pair.canary] = key
         if analysis.recorded:
@@ -1306,7 +1326,10 @@ class CanaryLoop:
         analysis then, else the ledger's start names another) keeps the clock and begins
         the evidence ``now``: before, it started the clock again too, so a label toggled
         more often than ``maxDuration`` kept the canary from any verdict. A start recorded
-        before the evidence was kept apart (no ``since``) has its evidence from ``at``."""
+        before the evidence was kept apart (no ``since``) has its evidence from ``at``.
+        A start naming a baseline this cycle's listing left out as unreadable, taken up
+        with none (``compared`` None), is no change: ``_BaselineUnreadError`` is raised and the
+        interval passed over, as the live run passes it over."""
         ledger = self.decisions.ledger
         value, version = ledger.guard(f"{STARTED_KEY}/{key}")
         same: dict[str, Any] = {"baseline": str(baseline), "baseline_images": list(baseline_images)}
@@ -1321,6 +1344,10 @@ class CanaryLoop:
         )
         if kept and value.get("compared") == same.get("compared") and changed is None:
             return _clock(value, now)
+        was = _subject_ref(str(value.get("compared") or "")) if kept else None
+        if compared is None and changed is None and was in self._unreadable:
+            assert was is not None
+            raise _BaselineUnreadError(was, self._unreadable[was])  # not gone: unread
         if changed is not None:  # this process saw the comparison change
             begun, changes = changed.started_at, changed.changes + 1
         elif kept:  # it changed while no process judged it (a restart, a new leader)

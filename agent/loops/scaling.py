@@ -3779,7 +3779,8 @@ class ScalingLoop:
                 seen = hpa if has_hpa else self.cluster.get_hpa_for(ref)
                 unlike = _unlike_approved(ref, approved.proposal, approved.evidence, has_hpa, seen)
                 if unlike is not None:
-                    self._not_as_approved(ref, model, decision_id, *unlike)
+                    given_back = reason in GIVE_BACK_REASONS or reason == "ScaledToZero"
+                    self._not_as_approved(ref, model, decision_id, *unlike, given_back=given_back)
                     return False
             if (
                 not tried
@@ -3861,18 +3862,34 @@ class ScalingLoop:
             return True
 
     def _not_as_approved(
-        self, ref: ObjectRef, model: WorkloadModel, decision_id: str, reason: str, what: str
+        self,
+        ref: ObjectRef,
+        model: WorkloadModel,
+        decision_id: str,
+        reason: str,
+        what: str,
+        *,
+        given_back: bool = False,
     ) -> None:
         """An approved floor whose write would now go to another object than the one the
         question named (``_unlike_approved``: ``reason`` and the sentence ``what``): not
         written. The decision fails with why, in one transaction (its ``execution``
         feedback, for ``autonomic explain``), and the question's thread says it; the
         floor is decided afresh at the next cycle on what the cluster has then, asked
-        again where it is asked."""
-        why = (
-            f"not carried out ({reason}): {what}; nothing was written, and the floor is "
-            "decided afresh on what the cluster has now"
+        again where it is asked.
+
+        ``given_back``: the decision gave an owner's minimum back (``_release``,
+        ``_zero_back``). Nothing is decided afresh for it: an HPA created or replaced
+        since is read with its own minReplicas as its owner's (``_configured_min``, and
+        ``_zero_back``'s uid check), so it holds no floor of Autonomic's to give back, and
+        the give-back is closed, not asked again (its why used to say "decided afresh")."""
+        then = (
+            "nothing is given back to the HPA there now: its minReplicas is taken as its "
+            "owner's, not as a floor Autonomic wrote"
+            if given_back
+            else "the floor is decided afresh on what the cluster has now"
         )
+        why = f"not carried out ({reason}): {what}; nothing was written, and {then}"
         detail = {"reason": reason, "why": why}
         row = Feedback(decision_id, "execution", "failed", "autonomic", detail)
         if self.decisions.ledger.transition(

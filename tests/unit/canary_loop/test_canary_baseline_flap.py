@@ -166,3 +166,38 @@ def test_a_start_record_without_since_keeps_its_clock_when_the_comparison_change
     assert again.compared is None and again.started_at == analysis.started_at
     assert again.evidence_since == clock.now() and again.changes == 1
     assert _intervals(restarted) == {1}
+
+
+def test_a_restart_while_the_baseline_cannot_be_read_passes_the_interval_over(
+    ledger: Ledger,
+) -> None:
+    """A new process whose first listing leaves the baseline out as unreadable: as the
+    live run does, the interval is passed over. It used to be taken for a change of the
+    comparison (to the stable): the evidence read back was dropped and a change counted,
+    then once the baseline could be read, dropped and counted again."""
+    from tests.unit.canary_loop.test_canary_baseline import _Unreadable
+
+    live, _signals, clock, cluster = rig(ledger, canary_slowdown=1.0)
+    add_baseline(live, cluster)
+    for _ in range(5):
+        clock.advance(60)
+        live.cycle()
+    (analysis,) = live.analyses.values()
+    assert analysis.compared == BASELINE and analysis.changes == 0
+    flaky = _Unreadable(["n1"], clock.now())
+    flaky.__dict__.update(cluster.__dict__)
+    flaky.unreadable = {BASELINE}
+    restarted = _restarted(live, flaky)
+    clock.advance(60)
+    restarted.cycle()
+    assert "could not be read" in restarted.errors[str(analysis.canary)]
+    value, _ = ledger.guard(_start_key(analysis))
+    assert value["compared"] == str(BASELINE) and value.get("changes", 0) == 0
+    flaky.unreadable = set()
+    clock.advance(60)
+    restarted.cycle()
+    (again,) = restarted.analyses.values()
+    assert again.compared == BASELINE and again.changes == 0
+    assert again.started_at == analysis.started_at
+    assert again.evidence_since == analysis.evidence_since
+    assert _intervals(restarted) == {7}  # 6 read back (the one passed over too) and this

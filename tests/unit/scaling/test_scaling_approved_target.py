@@ -17,6 +17,7 @@ from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
 from remediation.ports import HpaState, ObjectRef, Scale, SetHpaMinReplicas
 from tests.unit.scaling.fakes import WeekReader, loop_over
+from tests.unit.scaling.test_scaling_annotations import _forecast_only, _opt_out, _raised
 from tests.unit.scaling.test_scaling_dropped_questions import (
     WEB,
     approved_on_a_real_ledger,
@@ -155,3 +156,37 @@ def test_an_automatic_floor_is_written_to_the_hpa_it_was_decided_on() -> None:
     assert proposal.evidence["hpa"] == str(HPA_REF) and proposal.evidence["hpa_uid"] == "u1"
     assert decisions.ledger.transitions == [("d-1", "verifying")]
     assert decisions.ledger.feedback == []
+
+
+@pytest.mark.parametrize("reason", ["OptedOut", "ForecastOnly"])
+def test_a_give_back_approved_after_its_hpa_was_replaced_is_closed_once(reason: str) -> None:
+    """The owner's minimum asked back for web's HPA (uid u1), which is then replaced by
+    one of the same name (uid u2) still at Autonomic's 7 (restored from a backup, say)
+    before the approval: not written, and not asked again at every cycle either. The
+    new HPA's minReplicas is its owner's (``_configured_min`` reads a new uid afresh),
+    so there is nothing to give back to it; its why used to say the floor would be
+    decided afresh, which never happens for a workload that left."""
+    loop, clock, web, hpa_ref = _raised("ask", 81)
+    if reason == "OptedOut":
+        _opt_out(loop, web, "label")
+    else:
+        _forecast_only(loop, web)
+    run(loop, clock, 2)
+    decisions = cast(Any, loop.decisions)
+    asked = decisions.proposals[-1]
+    assert asked.reason_code == reason and asked.evidence["hpa_uid"] == "u1"
+    decision_id = f"d-{len(decisions.proposals)}"
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], uid="u2")
+    decisions.ledger.records[decision_id].status = "approved"
+    run(loop, clock, 10)
+    executor = cast(Any, loop.executor)
+    assert [(op.target, op.min_replicas) for op in executor.applied] == [(hpa_ref, 7)]
+    assert decisions.ledger.records[decision_id].status == "failed"
+    assert (decision_id, "execution", "failed") in decisions.ledger.feedback
+    why = decisions.ledger.records[decision_id].feedback_detail["why"]
+    assert why.startswith("not carried out (HpaChanged): ")
+    assert "decided afresh" not in why
+    assert "nothing is given back to the HPA there now" in why
+    assert [text for d, text, final in decisions.progressed if d == decision_id] == [why]
+    assert not [p for p in decisions.proposals[-12:] if p.reason_code == reason and p is not asked]
