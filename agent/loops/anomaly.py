@@ -30,14 +30,20 @@ not every cycle, and ``degraded`` holds why, per query. Detector and incident st
 the ledger, each series every ``save_every`` cycles in turn (a share of the series each
 cycle, so no cycle stalls to save all of them; a series with no new point since its last
 save is not written again), at once when one of its incidents opens or closes (so that
-a restart or a new leader restores the incident with it), at the end of the read that
-first returns it (a restart reads a query from its restored series' last points, so a
-series not saved yet would lose its history there, its detector warming up again; at a
-first start that read saves every series), and at a clean shutdown what is not saved
-yet (bounded in time: ``save_at_shutdown``), and restored at start, so a
+a restart or a new leader restores the incident with it), and at a clean shutdown what
+is not saved yet (bounded in time: ``save_at_shutdown``), and restored at start, so a
 restart does not mean a new warm-up for every series; points since a series' last save
-are read again. A replica that begins to lead again drops what it held (``forget``: it
-is from before another leader's turn) and restores the series the same way. A series
+are read again. A restart reads a query from its restored series' last points, so a
+series never saved yet (its turn not come, up to ``save_every`` cycles after a first
+start or after it appeared) would lose its history there, its detector warming up
+again: the first point of the query's series never saved is kept in the ledger
+instead (one row per query, ``UNSAVED_KEY``, written at the end of the read before any
+series of the query is saved, and only when it changes), and a restart's first read
+starts there, at most ``history`` back, so it reads their history again. (Saving every
+new series at the end of its first read did the same at the cost of a write per series:
+at a first start, every series in one cycle.) A replica that begins to lead again drops
+what it held (``forget``: it is from before another leader's turn) and restores the
+series the same way. A series
 restored with its incident open and reported sends that incident's signal again (the
 engine's queue is in memory, and the process that sent it may have died before its
 cycle), marked as a copy: the engine handles it only if no engine took it up before
@@ -142,6 +148,9 @@ from remediation.windows import (
 __all__ = ["GAP_RESETS_INCIDENT", "AnomalyLoop", "SeriesState"]
 
 log = logging.getLogger("autonomic.anomaly")
+# Ledger key prefix of each query's ``{"from": t}``: the first point of its series in
+# memory never saved (null when none), where a restart's first read starts.
+UNSAVED_KEY = "anomaly-unsaved"
 REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incident
 REPORT_BACKLOG = 10  # steps back from now whose points may open an incident
 NO_SERIES = "the query returned no series: check its metric name and labels"
@@ -199,6 +208,7 @@ class SeriesState:
     quiet_until: float = 0.0
     seen_at: float = float("-inf")  # the last cycle a fresh read returned it (or restore)
     saved_ts: float = float("-inf")  # ``last_ts`` when last saved or restored
+    first_ts: float = math.inf  # its first point read, for a series never saved
     target: ObjectRef | None = None  # the workload its labels name, if any
     # Its last incident that closed (or was dropped), as a group names it, with how it
     # ended: saved with the series, so a restart still groups a new incident with one
@@ -334,6 +344,9 @@ class AnomalyLoop:
         # Series whose incident opened or closed this cycle: saved at once, not at their
         # turn up to ``save_every`` cycles later (``_save_changed``).
         self._changed: set[str] = set()
+        # query -> the first point of its series never saved, as the ledger holds it
+        # (``UNSAVED_KEY``; None: none), and that row's version.
+        self._unsaved: dict[str, tuple[float | None, int]] = {}
         # Series whose scoring raised (``_failed``), with the error last logged.
         self._failing: dict[str, str] = {}
         self._breakdowns = 0  # breakdown reads this cycle (``BREAKDOWN_READS``)
@@ -359,6 +372,7 @@ class AnomalyLoop:
             self._closed.clear()
             self._by_target.clear()
             self._changed.clear()
+            self._unsaved.clear()
             self._failing.clear()
             self._save_next = self._save_owed = 0
 
@@ -490,6 +504,7 @@ class AnomalyLoop:
                 if newest:
                     break
                 piece = end + query.step
+            self._mark_unsaved(query)  # before any series of the query is saved
             self._save_changed()
             if fresh:
                 self._live[query.name] = fresh
@@ -497,6 +512,8 @@ class AnomalyLoop:
             self._say_health(query.name)
         self._cycles += 1
         self._save_share()
+        for query in self.queries:
+            self._mark_unsaved(query)
         self.status.series = len(self.series)
         self.status.warming = self._warming()
         self.status.contexts = sum(s.detector.context_size for s in self.series.values())
@@ -670,17 +687,55 @@ class AnomalyLoop:
 
     def _start(self, query: AnomalyQuery, now: float) -> float:
         """Where this cycle's read of ``query`` starts: after the oldest last point of the
-        series its previous fresh read returned (before any, of those restored), at most
-        ``history`` back."""
+        series its previous fresh read returned (before any, of those restored, or at the
+        first point of its series never saved, ``UNSAVED_KEY``), at most ``history``
+        back."""
         live = self._live.get(query.name)
+        unsaved = None
         if live is None:
             prefix = query.name + "{"
             seen = [s.last_ts for k, s in self.series.items() if k.startswith(prefix)]
+            unsaved = self._unsaved.get(query.name, (None, 0))[0]
         else:
             seen = [self.series[k].last_ts for k in live if k in self.series]
-        if seen and min(seen) > now - query.history:
-            return min(seen) + query.step
-        return now - query.history
+        oldest = now - query.history
+        start = min(seen) + query.step if seen and min(seen) > oldest else oldest
+        if unsaved is not None:
+            start = max(min(start, unsaved), oldest)
+        return start
+
+    def _mark_unsaved(self, query: AnomalyQuery) -> None:
+        """Keep in the ledger the first point of ``query``'s series never saved (None:
+        none), where a restart's first read must start to read their history again;
+        written only when it changes. A write that loses to another writer's is read
+        back, and tried again at the next call."""
+        prefix = query.name + "{"
+        first = min(
+            (
+                s.first_ts
+                for k, s in self.series.items()
+                if s.saved_ts == -math.inf and k.startswith(prefix)
+            ),
+            default=math.inf,
+        )
+        value = first if math.isfinite(first) else None
+        held, version = self._unsaved.get(query.name, (None, 0))
+        if value == held:
+            return
+        key = f"{UNSAVED_KEY}/{query.name}"
+        if self.ledger.put_guard(key, {"from": value}, version, self.clock.now()):
+            self._unsaved[query.name] = (value, version + 1)
+        else:
+            self._unsaved[query.name] = self._read_unsaved(query)
+
+    def _read_unsaved(self, query: AnomalyQuery) -> tuple[float | None, int]:
+        saved, version = self.ledger.guard(f"{UNSAVED_KEY}/{query.name}")
+        try:
+            since = saved.get("from")
+            return (None if since is None else float(since)), version
+        except (TypeError, ValueError, AttributeError) as exc:
+            log.warning("%s/%s unusable (%s): ignored", UNSAVED_KEY, query.name, exc)
+            return None, version
 
     def _restore_saved(self, query: AnomalyQuery, now: float) -> None:
         """Every series of ``query`` saved in the ledger with a point within its
@@ -688,6 +743,7 @@ class AnomalyLoop:
         stopped. One saved earlier (a pod long gone) stays in the ledger, restored only
         if it comes back: it would hold memory for nothing, and drag the first read of
         every series a whole ``history`` back."""
+        self._unsaved[query.name] = self._read_unsaved(query)
         prefix = f"anomaly/{query.name}{{"
         keys = self.ledger.guard_keys(prefix)
         restored = 0
@@ -784,15 +840,7 @@ class AnomalyLoop:
     def _state_for(self, key: str, step: float) -> SeriesState:
         state = self.series.get(key)
         if state is None:
-            restored = self._restore(key)
-            if restored is None:
-                # A series with nothing saved is saved at the end of this read, as one
-                # whose incident opened is: a restart reads each query from the last
-                # points of its series restored, so one not saved yet (its round-robin
-                # turn not come, up to ``save_every`` cycles after a first start) would
-                # be read from there, its history lost, its detector warming up again.
-                self._changed.add(key)
-            state = restored or SeriesState(Detector(step), IncidentTracker())
+            state = self._restore(key) or SeriesState(Detector(step), IncidentTracker())
             self._keep(key, state)
         return state
 
@@ -841,6 +889,8 @@ class AnomalyLoop:
         state = self._state_for(key, query.step)
         state.seen_at = now
         ts, values = metric.series.timestamps, metric.series.values
+        if state.saved_ts == -math.inf and ts.size:  # never saved: its first point read
+            state.first_ts = min(state.first_ts, float(ts[0]))
         if metric.infinite:  # the read's +-Inf, NaN in its series: off the scale, not gaps
             values = values.copy()
             for at, value in metric.infinite:
@@ -1338,7 +1388,10 @@ class AnomalyLoop:
         a read of the whole saved value just to learn its version) per series made
         saving take longer than the loop's period.
         """
-        return self._save_items(list(self.series.items()), deadline=deadline)
+        left = self._save_items(list(self.series.items()), deadline=deadline)
+        for query in self.queries:
+            self._mark_unsaved(query)
+        return left
 
     def save_at_shutdown(self, budget: float) -> None:
         """At a clean shutdown, once the jobs have stopped: save every series with points
