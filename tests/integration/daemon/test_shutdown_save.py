@@ -61,17 +61,9 @@ anomalyQueries: [{{name: web-rps, expr: http_requests_rate, step: 60s, history: 
 
 
 def _run_anomaly_once_and_stop(
-    settings: Settings,
-    fake: FakeApiServer,
-    clock: FakeClock,
-    gate: SwitchGate | None = None,
-    *,
-    owed: bool = False,
+    settings: Settings, fake: FakeApiServer, clock: FakeClock, gate: SwitchGate | None = None
 ) -> tuple[int, float]:
-    """(points scored, autonomic_prometheus_last_success_timestamp_seconds). A series is
-    saved at the end of the read that first returns it, so after one cycle nothing is
-    owed to the ledger; ``owed`` marks every series as having points not saved yet (as
-    after cycles between two of its round-robin saves), for the shutdown to save."""
+    """(points scored, autonomic_prometheus_last_success_timestamp_seconds)."""
     from agent.daemon import build_daemon
 
     daemon, runtime = build_daemon(settings, {}, clock=clock, kube_host=fake.url)
@@ -83,9 +75,6 @@ def _run_anomaly_once_and_stop(
         (job,) = [job for job in daemon.jobs() if job.name == "anomaly"]
         job.fn()
         assert daemon.anomaly.status.degraded == {}
-        if owed:
-            for state in daemon.anomaly.series.values():
-                state.saved_ts = float("-inf")
         if gate is not None:
             gate.leader = False  # another replica took the lease over
         scored = daemon.anomaly.status.points_scored
@@ -100,15 +89,15 @@ def test_a_clean_shutdown_saves_the_detectors_and_a_restart_reads_only_whats_new
 ) -> None:
     settings = _settings(tmp_path, prometheus)
     clock = FakeClock(END + 30)
-    scored, answered = _run_anomaly_once_and_stop(settings, fake, clock, owed=True)
+    scored, answered = _run_anomaly_once_and_stop(settings, fake, clock)
     assert scored > 6 * 60  # the whole history, read at start
     assert answered == END + 30  # the reader's answers reach the daemon's metrics
 
-    # Saved at its first read (version 1), then owed again: saved by the shutdown.
+    # One cycle (the periodic share saves every 10th): saved by the shutdown alone.
     ledger = open_ledger(settings.ledger.url, clock.now())
     try:
         saved, version = ledger.guard(KEY)
-        assert version == 2 and saved["last_ts"] == clock.now()  # the newest point read
+        assert version == 1 and saved["last_ts"] == clock.now()  # the newest point read
     finally:
         ledger.close()
 
@@ -124,14 +113,10 @@ def test_a_replica_that_lost_the_lease_saves_nothing_at_shutdown(
     new leader has saved since, and must not overwrite it."""
     settings = _settings(tmp_path, prometheus)
     clock = FakeClock(END + 30)
-    scored, _ = _run_anomaly_once_and_stop(
-        settings, fake, clock, SwitchGate(leader=True), owed=True
-    )
+    scored, _ = _run_anomaly_once_and_stop(settings, fake, clock, SwitchGate(leader=True))
     assert scored > 0
     ledger = open_ledger(settings.ledger.url, clock.now())
     try:
-        # saved at its first read, while it led (version 1); nothing at the shutdown
-        assert ledger.guard_keys("anomaly/") == [KEY]
-        assert ledger.guard(KEY)[1] == 1
+        assert ledger.guard_keys("anomaly/") == []
     finally:
         ledger.close()
