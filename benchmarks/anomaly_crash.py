@@ -516,19 +516,13 @@ def run_one(
 
 
 def summarize(reports: list[RunReport]) -> str:
-    from benchmarks.crash_harness import hook_table, merged_of, statuses, total_of
+    from benchmarks.crash_harness import hook_table, kill_figures, merged_of, statuses, total_of
 
     total = functools.partial(total_of, reports)
     merged = functools.partial(merged_of, reports)
     kills = merged("kills")
     lines = [
-        "| figure | value |",
-        "|---|---:|",
-        f"| runs | {len(reports)} |",
-        f"| daemon processes started | {total('launches')} |",
-        f"| SIGKILLs delivered | {sum(kills.values())} |",
-        f"| - after a random delay | {kills['delay']} |",
-        f"| - at a hook point | {sum(v for k, v in kills.items() if k in HOOKS)} |",
+        *kill_figures(reports, kills, HOOKS),
         f"| anomalies scripted | {len(SCRIPT) * len(reports)} |",
         f"| incidents recorded | {total('incidents')} |",
         f"| remediation decisions | {total('remediations')} |",
@@ -552,7 +546,7 @@ def _planned(step: str) -> tuple[str | None, int]:
 
 
 def main() -> int:
-    from benchmarks.crash_harness import crash_parser, print_results
+    from benchmarks.crash_harness import crash_parser, print_results, run_all
 
     parser = crash_parser(__doc__, runs=30, seed=20261126, hooks=HOOKS)
     parser.add_argument(
@@ -572,18 +566,16 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     began = time.monotonic()
-    reports = []
-    for index in range(args.runs):
-        report = run_one(rng, args.max_kills, args.hook, plan)
-        reports.append(report)
-        print(
-            f"run {index + 1}/{args.runs}: kills {dict(report.kills)}, incidents "
+    reports = run_all(
+        args.runs,
+        lambda _index: run_one(rng, args.max_kills, args.hook, plan),
+        lambda report: (
+            f": kills {dict(report.kills)}, incidents "
             f"{report.incidents}, remediations {report.remediations} plan {report.plan} "
             f"{dict(report.decisions)}, violations {report.violations[:3]} "
-            f"({report.seconds:.1f}s)",
-            file=sys.stderr,
-            flush=True,
-        )
+            f"({report.seconds:.1f}s)"
+        ),
+    )
     return print_results(summarize(reports), [v for r in reports for v in r.violations], began)
 
 

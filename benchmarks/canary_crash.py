@@ -435,20 +435,21 @@ def run_one(
 
 
 def summarize(reports: list[RunReport]) -> str:
-    from benchmarks.crash_harness import hook_table, merged_of, scenario_table, statuses, total_of
+    from benchmarks.crash_harness import (
+        hook_table,
+        kill_figures,
+        merged_of,
+        scenario_table,
+        statuses,
+        total_of,
+    )
 
     total = functools.partial(total_of, reports)
     merged = functools.partial(merged_of, reports)
 
     kills = merged("kills")
     lines = [
-        "| figure | value |",
-        "|---|---:|",
-        f"| runs | {len(reports)} |",
-        f"| daemon processes started | {total('launches')} |",
-        f"| SIGKILLs delivered | {sum(kills.values())} |",
-        f"| - after a random delay | {kills['delay']} |",
-        f"| - at a hook point | {sum(v for k, v in kills.items() if k in HOOKS)} |",
+        *kill_figures(reports, kills, HOOKS),
         f"| children armed to die that finished first (hook not reached) | {total('missed')} |",
         f"| verdicts (verdict/final status) | {statuses(merged('verdicts'))} |",
         f"| runbook decisions (runbook/final status) | {statuses(merged('remediations'))} |",
@@ -468,7 +469,7 @@ def summarize(reports: list[RunReport]) -> str:
 
 
 def main() -> int:
-    from benchmarks.crash_harness import crash_parser, print_results
+    from benchmarks.crash_harness import crash_parser, print_results, run_all
 
     parser = crash_parser(__doc__, runs=6, seed=20261125, scenarios=SCENARIOS, hooks=HOOKS)
     args = parser.parse_args()
@@ -480,19 +481,17 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     began = time.monotonic()
-    reports = []
     scenarios = (args.scenario,) if args.scenario else SCENARIOS
-    for index in range(args.runs):
-        report = run_one(index, rng, args.max_kills, scenarios, args.hook)
-        reports.append(report)
-        print(
-            f"run {index + 1}/{args.runs} {report.scenario}: kills {dict(report.kills)}, "
+    reports = run_all(
+        args.runs,
+        lambda index: run_one(index, rng, args.max_kills, scenarios, args.hook),
+        lambda report: (
+            f" {report.scenario}: kills {dict(report.kills)}, "
             f"verdicts {dict(report.verdicts)}, runbooks {dict(report.remediations)}, "
             f"writes {report.rollback_writes}+{report.promote_writes}, events {report.events}, "
-            f"violations {report.violations[:3]} ({report.seconds:.1f}s)",
-            file=sys.stderr,
-            flush=True,
-        )
+            f"violations {report.violations[:3]} ({report.seconds:.1f}s)"
+        ),
+    )
     return print_results(summarize(reports), [v for r in reports for v in r.violations], began)
 
 

@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from agent.adapters.kubernetes import KubernetesCluster
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from agent.remediation_engine import RemediationEngine
     from agent.settings import RoutingSettings
 
+R = TypeVar("R")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -644,6 +645,35 @@ def excess_writes(
         f"{obj}: {count} writes, {allowed[obj]} accounted for"
         for obj, count in writes.items()
         if count > allowed[obj]
+    ]
+
+
+def run_all(runs: int, one: Callable[[int], R], line: Callable[[R], str]) -> list[R]:
+    """Run ``one(index)`` for each run, printing ``run i/n`` followed by ``line`` of its
+    report on stderr as each ends; the reports."""
+    reports = []
+    for index in range(runs):
+        report = one(index)
+        reports.append(report)
+        print(f"run {index + 1}/{runs}{line(report)}", file=sys.stderr, flush=True)
+    return reports
+
+
+def kill_figures(
+    reports: Sequence[Any], kills: Mapping[str, int], hooks: Collection[str], *more: str
+) -> list[str]:
+    """The head of the figures table: runs, processes started (the reports' launches),
+    SIGKILLs (``kills`` per hook point or ``delay``), then the rows ``more``, then the
+    kills after a random delay and at a hook point."""
+    return [
+        "| figure | value |",
+        "|---|---:|",
+        f"| runs | {len(reports)} |",
+        f"| daemon processes started | {total_of(reports, 'launches')} |",
+        f"| SIGKILLs delivered | {sum(kills.values())} |",
+        *more,
+        f"| - after a random delay | {kills.get('delay', 0)} |",
+        f"| - at a hook point | {sum(v for k, v in kills.items() if k in hooks)} |",
     ]
 
 
