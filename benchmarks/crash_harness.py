@@ -92,8 +92,9 @@ def _kill_self() -> None:
 
 class Hooks:
     """Counts hook points; SIGKILLs this process at the armed one's n-th passage. The
-    three crash harnesses (this one, scaling_crash.py, answer_crash.py) arm the child
-    processes they kill with it: production code has no hook of its own."""
+    crash harnesses (this one, scaling_crash.py, answer_crash.py, anomaly_crash.py,
+    canary_crash.py) arm the child processes they kill with it: production code has no
+    hook of its own."""
 
     def __init__(self, armed: str | None, nth: int) -> None:
         self.armed, self.nth = armed, nth
@@ -416,7 +417,7 @@ def run_one(index: int, rng: random.Random, *, max_kills: int) -> RunReport:
 
 
 def total_of(reports: Sequence[Any], name: str) -> int:
-    """The sum of one counted field over the runs' reports (all three crash harnesses)."""
+    """The sum of one counted field over the runs' reports (every crash harness)."""
     return sum(getattr(r, name) for r in reports)
 
 
