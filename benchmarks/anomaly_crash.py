@@ -210,33 +210,23 @@ def child(work: Path, url: str, hook: str | None, nth: int, ready: int) -> int:
     minute, until the script's end with nothing left open."""
     from agent.loops.anomaly import AnomalyLoop
     from agent.settings import AnomalyQuery, RoutingSettings
-    from benchmarks.crash_harness import (
-        Hooks,
-        child_cluster,
-        child_engine,
-        child_ledger,
-        ledger_approvals,
-        resume_clock,
-        save_clock,
-    )
+    from benchmarks.crash_harness import Hooks, child_stack, save_clock
 
     logging.disable(logging.WARNING)  # runbooks declining signals, said every run
     hooks = Hooks(hook, nth)
     tick, wrap = hooks.tick, hooks.wrap
 
-    clock = resume_clock(work, STEP, START)
-    cluster = child_cluster(url, clock)
-    ledger = child_ledger(work, clock)
-    built = child_engine(
-        ledger,
-        cluster,
-        clock,
-        approvals=ledger_approvals(ledger, clock),
+    built = child_stack(
+        work,
+        url,
+        step=STEP,
+        start=START,
         # an incident's calibrated confidence (65 % at most): routed to act
         routing=RoutingSettings(auto=0.4, ask=0.2),
         owner="anomaly-crash",
         query=_promql,
     )
+    clock, cluster, ledger = built.clock, built.cluster, built.ledger
     metrics, decisions, engine = built.metrics, built.decisions, built.engine
     queries = [
         AnomalyQuery(name=name, expr=name, step=int(STEP), history=HISTORY)

@@ -127,31 +127,21 @@ def child(work: Path, url: str, scenario: str, hook: str | None, nth: int, ready
     everything is settled."""
     from agent.loops.canary import CanaryLoop
     from agent.settings import CanarySettings, RoutingSettings
-    from benchmarks.crash_harness import (
-        Hooks,
-        child_cluster,
-        child_engine,
-        child_ledger,
-        ledger_approvals,
-        resume_clock,
-        save_clock,
-    )
+    from benchmarks.crash_harness import Hooks, child_stack, save_clock
 
     hooks = Hooks(hook, nth)
     tick, wrap = hooks.tick, hooks.wrap
 
-    clock = resume_clock(work, CYCLE, START)
-    cluster = child_cluster(url, clock)
-    ledger = child_ledger(work, clock)
-    built = child_engine(
-        ledger,
-        cluster,
-        clock,
-        approvals=ledger_approvals(ledger, clock),
+    built = child_stack(
+        work,
+        url,
+        step=CYCLE,
+        start=START,
         routing=RoutingSettings(auto=0.7, ask=0.5),
         owner="canary-crash",
         query=lambda query: 0.002 if 'code=~"5.."' in query else None,
     )
+    clock, cluster, ledger = built.clock, built.cluster, built.ledger
     metrics, decisions, engine = built.metrics, built.decisions, built.engine
     settings = CanarySettings.model_validate(
         {

@@ -133,19 +133,17 @@ def child(args: argparse.Namespace, ready: int | None = None) -> int:
     from remediation.signals import forecast_breach_signal
 
     work = Path(args.work)
-    clock = resume_clock(work, CYCLE, START)
     hooks = Hooks(args.hook, args.nth)
-    cluster = child_cluster(args.url, clock)
-    ledger = child_ledger(work, clock)
-    built = child_engine(
-        ledger,
-        cluster,
-        clock,
-        approvals=ledger_approvals(ledger, clock),
+    built = child_stack(
+        work,
+        args.url,
+        step=CYCLE,
+        start=START,
         routing=RoutingSettings(auto=0.7, ask=0.5),
         owner="crash",
         query=_query_for(args.scenario),
     )
+    clock, cluster, ledger = built.clock, built.cluster, built.ledger
     decisions, engine = built.decisions, built.engine
     hooks.wrap(cluster, "apply", "before-write", "after-write")
     hooks.wrap(cluster, "drain_round", "before-write", "after-write")
@@ -493,6 +491,9 @@ def ledger_approvals(ledger: Ledger, clock: FakeClock) -> Approvals:
 class Engine:
     """The remediation engine a child runs, with the objects it is built of."""
 
+    clock: FakeClock
+    cluster: KubernetesCluster
+    ledger: Ledger
     metrics: Metrics
     decisions: DecisionService
     executor: Executor
@@ -532,7 +533,29 @@ def child_engine(
         limits=GlobalLimits(),
         query=query,
     )
-    return Engine(metrics, decisions, executor, engine)
+    return Engine(clock, cluster, ledger, metrics, decisions, executor, engine)
+
+
+def child_stack(
+    work: Path,
+    url: str,
+    *,
+    step: float,
+    start: float,
+    routing: RoutingSettings,
+    owner: str,
+    query: Callable[[str], float | None],
+) -> Engine:
+    """What a child of the engine harnesses builds first: its clock resumed from
+    ``work`` (``step`` past the last child's time, or ``start``), the adapter to ``url``,
+    the ledger file, questions kept in the ledger, and the engine over them."""
+    clock = resume_clock(work, step, start)
+    cluster = child_cluster(url, clock)
+    ledger = child_ledger(work, clock)
+    approvals = ledger_approvals(ledger, clock)
+    return child_engine(
+        ledger, cluster, clock, approvals=approvals, routing=routing, owner=owner, query=query
+    )
 
 
 def fork_child(run: Callable[[int], int]) -> tuple[int, int]:
