@@ -453,7 +453,14 @@ def run_one(
 ) -> RunReport:
     """One run. ``plan``: each launch's kill (hook and n-th passage, or None: after a
     random delay) instead of ``rng``'s, as a run's report printed them (``--plan``)."""
-    from benchmarks.crash_harness import choose_kill, exit_code, fork_child, kill_after, wait_ready
+    from benchmarks.crash_harness import (
+        choose_kill,
+        exit_code,
+        fork_child,
+        kill_after,
+        launches,
+        wait_ready,
+    )
     from tests.fakekube import start_fake_apiserver
 
     report = RunReport()
@@ -467,11 +474,7 @@ def run_one(
     with tempfile.TemporaryDirectory(prefix="anomaly-crash-") as name:
         work = Path(name)
         try:
-            while True:
-                report.launches += 1
-                if report.launches > max_kills + 3:
-                    report.violations.append("the run did not finish after every restart")
-                    break
+            for _ in launches(report, max_kills):
                 kill = kills < wanted
                 hook, nth = choose_kill(
                     rng,

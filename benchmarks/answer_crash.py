@@ -550,7 +550,7 @@ def run_one(
     only: str | None = None,
 ) -> RunReport:
     from agent.clock import FakeClock
-    from benchmarks.crash_harness import _seed, exit_code, start_controllers
+    from benchmarks.crash_harness import _seed, exit_code, launches, start_controllers
     from tests.fakekube import start_fake_apiserver
     from tests.fakeslack import start_fake_slack
 
@@ -570,11 +570,7 @@ def run_one(
         work = Path(name)
         person = Person(scenario, rng, slack, work)
         try:
-            while True:
-                report.launches += 1
-                if report.launches > max_kills + 3:
-                    report.violations.append("the run did not finish after every restart")
-                    break
+            for _ in launches(report, max_kills):
                 kill = kills < wanted
                 mode = rng.choice(("hook", "hook", "ack", "delay")) if kill else None
                 hook = rng.choice(HOOKS_FOR[scenario]) if mode == "hook" else None

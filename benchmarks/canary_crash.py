@@ -375,6 +375,7 @@ def run_one(
         exit_code,
         fork_child,
         kill_after,
+        launches,
         start_controllers,
         wait_ready,
     )
@@ -391,11 +392,7 @@ def run_one(
     with tempfile.TemporaryDirectory(prefix="canary-crash-") as name:
         work = Path(name)
         try:
-            while True:
-                report.launches += 1
-                if report.launches > max_kills + 3:
-                    report.violations.append("the run did not finish after every restart")
-                    break
+            for _ in launches(report, max_kills):
                 kill = kills < wanted
                 hook, nth = choose_kill(
                     rng, kill, HOOKS_FOR[scenario], at_hook=0.7, only=only, nth_max=10

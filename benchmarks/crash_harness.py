@@ -37,7 +37,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -357,11 +357,7 @@ def run_one(index: int, rng: random.Random, *, max_kills: int) -> RunReport:
     kills_wanted = rng.randint(1, max_kills)
     with tempfile.TemporaryDirectory(prefix="crash-") as work:
         try:
-            while True:
-                report.launches += 1
-                if report.launches > max_kills + 3:
-                    report.violations.append("the run did not finish after every restart")
-                    break
+            for _ in launches(report, max_kills):
                 kill = report.kills < kills_wanted
                 hook, nth = choose_kill(rng, kill, HOOKS_FOR[scenario], at_hook=0.6, nth_max=2)
                 options = argparse.Namespace(
@@ -556,6 +552,17 @@ def child_stack(
     return child_engine(
         ledger, cluster, clock, approvals=approvals, routing=routing, owner=owner, query=query
     )
+
+
+def launches(report: Any, max_kills: int) -> Iterator[int]:
+    """One turn per launch of a child in a run, counted in ``report.launches``; after
+    ``max_kills`` and three more, a violation on ``report`` and no more turns."""
+    while True:
+        report.launches += 1
+        if report.launches > max_kills + 3:
+            report.violations.append("the run did not finish after every restart")
+            return
+        yield report.launches
 
 
 def fork_child(run: Callable[[int], int]) -> tuple[int, int]:
