@@ -68,8 +68,6 @@ a kill before the write), 27 Deployment writes, none twice, 0 violations, 222 s.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import functools
 import json
 import logging
@@ -80,7 +78,6 @@ import signal
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,56 +208,26 @@ def _promql(query: str) -> float | None:
 def child(work: Path, url: str, hook: str | None, nth: int, ready: int) -> int:
     """One daemon-like process: recover, then a loop cycle and an engine cycle per fake
     minute, until the script's end with nothing left open."""
-    from agent.adapters.kube_errors import RetryPolicy
-    from agent.adapters.kubernetes import KubernetesCluster, load_api_client
-    from agent.approvals import Approvals, LedgerOnlyChannel
-    from agent.clock import FakeClock
-    from agent.decisions import DecisionService
-    from agent.executor import Executor
-    from agent.ledger import open_ledger
     from agent.loops.anomaly import AnomalyLoop
-    from agent.observability import Metrics
-    from agent.remediation_engine import RemediationEngine
     from agent.settings import AnomalyQuery, RoutingSettings
-    from benchmarks.crash_harness import Hooks
-    from remediation.guards import GlobalLimits
-    from remediation.loading import load_paths
+    from benchmarks.crash_harness import Hooks, child_stack, save_clock
 
     logging.disable(logging.WARNING)  # runbooks declining signals, said every run
     hooks = Hooks(hook, nth)
     tick, wrap = hooks.tick, hooks.wrap
 
-    clock_file = work / "clock"
-    clock = FakeClock(float(clock_file.read_text()) + STEP if clock_file.exists() else START)
-    cluster = KubernetesCluster(
-        load_api_client(host=url),
-        identity="crash",
-        policy=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, request_timeout=(2.0, 5.0)),
-        wall_clock=clock.now,
-    )
-    ledger = open_ledger(f"sqlite:///{work / 'ledger.sqlite'}", clock.now(), durable=False)
-    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=3600, snooze=900)
-    metrics = Metrics()
-    decisions = DecisionService(
-        ledger,
-        clock,
+    built = child_stack(
+        work,
+        url,
+        step=STEP,
+        start=START,
         # an incident's calibrated confidence (65 % at most): routed to act
-        RoutingSettings(auto=0.4, ask=0.2),
-        mode="act",
-        approvals=approvals,
-        metrics=metrics,
-    )
-    executor = Executor(ledger, cluster, clock, owner=f"anomaly-crash-{os.getpid()}")
-    engine = RemediationEngine(
-        runbooks=load_paths([ROOT / "runbooks"]),
-        ledger=ledger,
-        decisions=decisions,
-        executor=executor,
-        reader=cluster,
-        clock=clock,
-        limits=GlobalLimits(),
+        routing=RoutingSettings(auto=0.4, ask=0.2),
+        owner="anomaly-crash",
         query=_promql,
     )
+    clock, cluster, ledger = built.clock, built.cluster, built.ledger
+    metrics, decisions, engine = built.metrics, built.decisions, built.engine
     queries = [
         AnomalyQuery(name=name, expr=name, step=int(STEP), history=HISTORY)
         for name in (ERRORS, LATENCY)
@@ -294,9 +261,7 @@ def child(work: Path, url: str, hook: str | None, nth: int, ready: int) -> int:
         if engine._queue:  # an incident's signal, its series saved; the engine not run
             tick("queued")
         engine.cycle()
-        tmp = work / "clock.tmp"
-        tmp.write_text(repr(clock.now()))
-        os.replace(tmp, clock_file)
+        save_clock(work, clock)
         clock.advance(STEP)
     # The script is over: every incident has closed; what the engine started, it ends.
     for _ in range(40):
@@ -401,7 +366,7 @@ def _closes(path: Path) -> list[dict[str, Any]]:
 
 
 def _check(report: RunReport, server: Any, view: dict[str, Any], closes: list[Any]) -> None:
-    from benchmarks.crash_harness import _object_of
+    from benchmarks.crash_harness import allowed_writes, excess_writes, object_writes
 
     bad = report.violations
     anomalies = view["anomalies"]
@@ -437,20 +402,10 @@ def _check(report: RunReport, server: Any, view: dict[str, Any], closes: list[An
         report.decisions[decision.status] += 1
         if decision.status in ("approved", "executing", "verifying"):
             bad.append(f"decision {decision.id[:8]} left {decision.status}")
-    allowed: Counter[tuple[str, str, str]] = Counter()
-    for intent in view["intents"]:
-        allowed[_object_of(intent.operation)] += 1 + (intent.status == "undone")
-        if intent.status == "pending":
-            bad.append(f"intent {intent.id} left pending")
-    writes: Counter[tuple[str, str, str]] = Counter()
-    for r in server.requests:
-        write = r.verb in ("create", "update", "patch", "delete") and r.status < 400
-        if write and r.resource not in ("events", "pods/eviction"):
-            writes[(r.resource, r.namespace, r.name)] += 1
+    bad += [f"intent {i.id} left pending" for i in view["intents"] if i.status == "pending"]
+    writes = object_writes(server.requests)
     report.writes = sum(writes.values())
-    for obj, count in writes.items():
-        if count > allowed[obj]:
-            bad.append(f"{obj}: {count} writes, {allowed[obj]} accounted for")
+    bad += excess_writes(writes, allowed_writes(view["intents"]))
     for execution in view["executions"]:
         report.executions[execution["status"]] += 1
         if execution["status"] not in ("succeeded", "escalated"):
@@ -490,25 +445,6 @@ def _of(key: str, record: Any, anomaly: Anomaly) -> bool:
     return same and opened is not None and low <= opened <= high
 
 
-def _launch(work: Path, url: str, hook: str | None, nth: int) -> int:
-    """Fork a child; its pid, once it is built (kill points from there on)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        code = 4
-        try:
-            code = child(work, url, hook, nth, write)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    os.close(write)
-    os.read(read, 1)
-    os.close(read)
-    return pid
-
-
 def run_one(
     rng: random.Random,
     max_kills: int,
@@ -517,6 +453,14 @@ def run_one(
 ) -> RunReport:
     """One run. ``plan``: each launch's kill (hook and n-th passage, or None: after a
     random delay) instead of ``rng``'s, as a run's report printed them (``--plan``)."""
+    from benchmarks.crash_harness import (
+        choose_kill,
+        exit_code,
+        fork_child,
+        kill_after,
+        launches,
+        wait_ready,
+    )
     from tests.fakekube import start_fake_apiserver
 
     report = RunReport()
@@ -530,30 +474,29 @@ def run_one(
     with tempfile.TemporaryDirectory(prefix="anomaly-crash-") as name:
         work = Path(name)
         try:
-            while True:
-                report.launches += 1
-                if report.launches > max_kills + 3:
-                    report.violations.append("the run did not finish after every restart")
-                    break
+            for _ in launches(report, max_kills):
                 kill = kills < wanted
-                hook = rng.choice(HOOKS) if kill and rng.random() < 0.7 else None
-                if only is not None:
-                    hook = only if kill else None
-                nth = rng.randint(1, 40) if hook in ("before-cycle", "after-save") else 1
+                hook, nth = choose_kill(
+                    rng,
+                    kill,
+                    HOOKS,
+                    at_hook=0.7,
+                    only=only,
+                    nth_max=40,
+                    counted=("before-cycle", "after-save"),
+                )
                 if plan is not None:
                     hook, nth = plan[kills] if kill else (None, 1)
                 report.plan.append(f"{hook}@{nth}" if hook else "delay" if kill else "-")
-                pid = _launch(work, server.url, hook, nth)
+                pid, ready = fork_child(functools.partial(child, work, server.url, hook, nth))
+                wait_ready(ready)  # built: kill points from here on
                 if kill and hook is None:
-                    time.sleep(rng.uniform(0.0, 3.0))
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                _, status = os.waitpid(pid, 0)
-                if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                    kill_after(pid, rng.uniform(0.0, 3.0))
+                code = exit_code(os.waitpid(pid, 0)[1])
+                if code == -signal.SIGKILL:
                     kills += 1
                     report.kills[hook or "delay"] += 1
                     continue
-                code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
                 if code != 0:
                     report.violations.append(f"child exited {code}")
                 break
@@ -566,31 +509,22 @@ def run_one(
 
 
 def summarize(reports: list[RunReport]) -> str:
-    from benchmarks.crash_harness import merged_of, total_of
+    from benchmarks.crash_harness import hook_table, kill_figures, merged_of, statuses, total_of
 
     total = functools.partial(total_of, reports)
     merged = functools.partial(merged_of, reports)
     kills = merged("kills")
     lines = [
-        "| figure | value |",
-        "|---|---:|",
-        f"| runs | {len(reports)} |",
-        f"| daemon processes started | {total('launches')} |",
-        f"| SIGKILLs delivered | {sum(kills.values())} |",
-        f"| - after a random delay | {kills['delay']} |",
-        f"| - at a hook point | {sum(v for k, v in kills.items() if k in HOOKS)} |",
+        *kill_figures(reports, kills, HOOKS),
         f"| anomalies scripted | {len(SCRIPT) * len(reports)} |",
         f"| incidents recorded | {total('incidents')} |",
         f"| remediation decisions | {total('remediations')} |",
-        f"| decisions by final status | "
-        f"{', '.join(f'{k} {v}' for k, v in sorted(merged('decisions').items()))} |",
-        f"| executions by final status | "
-        f"{', '.join(f'{k} {v}' for k, v in sorted(merged('executions').items()))} |",
+        f"| decisions by final status | {statuses(merged('decisions'))} |",
+        f"| executions by final status | {statuses(merged('executions'))} |",
         f"| Deployment writes | {total('writes')} |",
         f"| invariant violations | {sum(len(r.violations) for r in reports)} |",
     ]
-    lines += ["", "| hook point | kills |", "|---|---:|"]
-    lines += [f"| {name} | {kills[name]} |" for name in HOOKS]
+    lines += hook_table(kills, HOOKS)
     return "\n".join(lines)
 
 
@@ -605,11 +539,9 @@ def _planned(step: str) -> tuple[str | None, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=20261126)
-    parser.add_argument("--max-kills", type=int, default=3, help="kills per run, at most")
-    parser.add_argument("--hook", choices=HOOKS, help="kill at this hook point only")
+    from benchmarks.crash_harness import crash_parser, print_results, run_all
+
+    parser = crash_parser(__doc__, runs=30, seed=20261126, hooks=HOOKS)
     parser.add_argument(
         "--plan",
         help="one run, its kills as a run's line printed them: e.g. before-cycle@6,delay "
@@ -627,24 +559,17 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     began = time.monotonic()
-    reports = []
-    for index in range(args.runs):
-        report = run_one(rng, args.max_kills, args.hook, plan)
-        reports.append(report)
-        print(
-            f"run {index + 1}/{args.runs}: kills {dict(report.kills)}, incidents "
+    reports = run_all(
+        args.runs,
+        lambda _index: run_one(rng, args.max_kills, args.hook, plan),
+        lambda report: (
+            f": kills {dict(report.kills)}, incidents "
             f"{report.incidents}, remediations {report.remediations} plan {report.plan} "
             f"{dict(report.decisions)}, violations {report.violations[:3]} "
-            f"({report.seconds:.1f}s)",
-            file=sys.stderr,
-            flush=True,
-        )
-    print(summarize(reports))
-    print(f"\n{time.monotonic() - began:.0f} s wall-clock")
-    bad = [v for r in reports for v in r.violations]
-    for violation in bad[:30]:
-        print(f"VIOLATION: {violation}", file=sys.stderr)
-    return 1 if bad else 0
+            f"({report.seconds:.1f}s)"
+        ),
+    )
+    return print_results(summarize(reports), [v for r in reports for v in r.violations], began)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,6 @@ added; the Socket Mode pool, paced and quiet restatements, final words kept), ``
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import json
@@ -76,9 +75,7 @@ import random
 import signal
 import sys
 import tempfile
-import threading
 import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,35 +129,26 @@ SLACK_LIMIT = 3.0  # seconds Slack waits for a click's answer (the way there and
 
 def child(work: Path, kube_url: str, slack_url: str, hook: str | None, nth: int, ready: int) -> int:
     """One daemon-like process: recover, serve clicks, cycle until all is settled."""
-    from agent.adapters.kube_errors import RetryPolicy as KubeRetry
-    from agent.adapters.kubernetes import KubernetesCluster, load_api_client
     from agent.adapters.slack import MAX_BODY_BYTES, build_approvals
     from agent.adapters.slack import RetryPolicy as SlackRetry
     from agent.approvals import FallbackChannel
-    from agent.clock import FakeClock
-    from agent.decisions import DecisionService
-    from agent.executor import Executor
-    from agent.ledger import open_ledger
-    from agent.observability import Metrics
-    from agent.remediation_engine import RemediationEngine
     from agent.server import HttpServer, Request, Response
     from agent.settings import RoutingSettings, SlackSettings
-    from benchmarks.crash_harness import Hooks
-    from remediation.guards import GlobalLimits
-    from remediation.loading import load_paths
+    from benchmarks.crash_harness import (
+        Hooks,
+        child_cluster,
+        child_engine,
+        child_ledger,
+        resume_clock,
+        save_clock,
+    )
 
     hooks = Hooks(hook, nth)
     tick, wrap = hooks.tick, hooks.wrap
 
-    clock_file = work / "clock"
-    clock = FakeClock(float(clock_file.read_text()) + CYCLE if clock_file.exists() else START)
-    cluster = KubernetesCluster(
-        load_api_client(host=kube_url),
-        identity="crash",
-        policy=KubeRetry(attempts=2, base_delay=0.01, max_delay=0.02, request_timeout=(2.0, 5.0)),
-        wall_clock=clock.now,
-    )
-    ledger = open_ledger(f"sqlite:///{work / 'ledger.sqlite'}", clock.now(), durable=False)
+    clock = resume_clock(work, CYCLE, START)
+    cluster = child_cluster(kube_url, clock)
+    ledger = child_ledger(work, clock)
     settings = SlackSettings.model_validate(
         {
             "enabled": True,
@@ -181,26 +169,16 @@ def child(work: Path, kube_url: str, slack_url: str, hook: str | None, nth: int,
         policy=SlackRetry(attempts=2, backoff=0.01, post_interval=0.0),
     )
     assert receiver is not None
-    metrics = Metrics()
-    decisions = DecisionService(
+    built = child_engine(
         ledger,
+        cluster,
         clock,
-        RoutingSettings(auto=1.0, ask=0.0),  # every proposal is a question
-        mode="act",
         approvals=approvals,
-        metrics=metrics,
-    )
-    executor = Executor(ledger, cluster, clock, owner=f"answer-crash-{os.getpid()}")
-    engine = RemediationEngine(
-        runbooks=load_paths([ROOT / "runbooks"]),
-        ledger=ledger,
-        decisions=decisions,
-        executor=executor,
-        reader=cluster,
-        clock=clock,
-        limits=GlobalLimits(),
+        routing=RoutingSettings(auto=1.0, ask=0.0),  # every proposal is a question
+        owner="answer-crash",
         query=lambda query: 0.2 if "duration_seconds" in query else None,
     )
+    decisions, engine = built.decisions, built.engine
     assert isinstance(approvals.channel, FallbackChannel)
     wrap(ledger, "answer", "before-record", "after-record")
     wrap(decisions, "handle_answer", "before-apply", "after-apply")
@@ -233,9 +211,7 @@ def child(work: Path, kube_url: str, slack_url: str, hook: str | None, nth: int,
     for _ in range(400):
         tick("before-cycle")
         clock.advance(CYCLE)
-        tmp = work / "clock.tmp"
-        tmp.write_text(repr(clock.now()))
-        os.replace(tmp, clock_file)
+        save_clock(work, clock)
         engine.cycle()
         time.sleep(PAUSE)
         receiver.drain(5.0)
@@ -447,18 +423,9 @@ def _launch(
     work: Path, kube_url: str, slack_url: str, hook: str | None, nth: int
 ) -> tuple[int, int]:
     """Fork a child; returns its pid and its endpoint's port (0: it died first)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        code = 4
-        try:
-            code = child(work, kube_url, slack_url, hook, nth, write)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    os.close(write)
+    from benchmarks.crash_harness import fork_child
+
+    pid, read = fork_child(functools.partial(child, work, kube_url, slack_url, hook, nth))
     data = b""
     while not data.endswith(b"\n"):
         got = os.read(read, 64)
@@ -489,7 +456,7 @@ def _ledger_view(path: Path) -> dict[str, Any]:
 
 
 def _check(report: RunReport, person: Person, kube: Any, slack: Any, view: dict[str, Any]) -> None:
-    from benchmarks.crash_harness import _object_of
+    from benchmarks.crash_harness import allowed_writes, excess_writes, object_writes
 
     bad = report.violations
     questions = {q.id: q for q in view["questions"]}
@@ -538,20 +505,10 @@ def _check(report: RunReport, person: Person, kube: Any, slack: Any, view: dict[
         report.decisions[decision.status] += 1
         if decision.status in OPEN:
             bad.append(f"decision {decision.id[:8]} left {decision.status}")
-    allowed: Counter[tuple[str, str, str]] = Counter()
-    for intent in view["intents"]:
-        allowed[_object_of(intent.operation)] += 1 + (intent.status == "undone")
-        if intent.status == "pending":
-            bad.append(f"intent {intent.id} left pending")
-    writes: Counter[tuple[str, str, str]] = Counter()
-    for r in kube.requests:
-        write = r.verb in ("create", "update", "patch", "delete") and r.status < 400
-        if write and r.resource not in ("events", "pods/eviction"):
-            writes[(r.resource, r.namespace, r.name)] += 1
+    bad += [f"intent {i.id} left pending" for i in view["intents"] if i.status == "pending"]
+    writes = object_writes(kube.requests)
     report.writes = sum(writes.values())
-    for obj, count in writes.items():
-        if count > allowed[obj]:
-            bad.append(f"{obj}: {count} writes, {allowed[obj]} accounted for")
+    bad += excess_writes(writes, allowed_writes(view["intents"]))
     for execution in view["executions"]:
         if execution["status"] not in ("succeeded", "escalated"):
             bad.append(f"execution {execution['key']} left {execution['status']}")
@@ -593,7 +550,7 @@ def run_one(
     only: str | None = None,
 ) -> RunReport:
     from agent.clock import FakeClock
-    from benchmarks.crash_harness import _seed
+    from benchmarks.crash_harness import _seed, exit_code, launches, start_controllers
     from tests.fakekube import start_fake_apiserver
     from tests.fakeslack import start_fake_slack
 
@@ -604,28 +561,16 @@ def run_one(
     slack = start_fake_slack(token=TOKEN)
     clock = FakeClock(START)
     controller, targets = _seed("crashloop", kube, clock)
-    stop = threading.Event()
-
-    def control() -> None:
-        while not stop.is_set():
-            for namespace, name in targets:
-                with contextlib.suppress(Exception):
-                    controller.reconcile(namespace, name)
-            stop.wait(0.01)
-
-    thread = threading.Thread(target=control, daemon=True)
-    thread.start()
+    stop_controllers = start_controllers(
+        [functools.partial(controller.reconcile, namespace, name) for namespace, name in targets]
+    )
     wanted = rng.randint(1, max_kills)
     kills = 0
     with tempfile.TemporaryDirectory(prefix="answer-crash-") as name:
         work = Path(name)
         person = Person(scenario, rng, slack, work)
         try:
-            while True:
-                report.launches += 1
-                if report.launches > max_kills + 3:
-                    report.violations.append("the run did not finish after every restart")
-                    break
+            for _ in launches(report, max_kills):
                 kill = kills < wanted
                 mode = rng.choice(("hook", "hook", "ack", "delay")) if kill else None
                 hook = rng.choice(HOOKS_FOR[scenario]) if mode == "hook" else None
@@ -666,11 +611,11 @@ def run_one(
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGKILL)
                     time.sleep(0.01)
-                if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                code = exit_code(status)
+                if code == -signal.SIGKILL:
                     kills += 1
                     report.kills[hook or mode or "?"] += 1
                     continue
-                code = os.WEXITSTATUS(status)
                 if code != 0:
                     report.violations.append(f"child exited {code}")
                 break
@@ -682,8 +627,7 @@ def run_one(
             report.redeliveries = sum(c.redelivery for c in person.clicks)
             report.redeliveries_acked = sum(c.redelivery and c.status == 200 for c in person.clicks)
         finally:
-            stop.set()
-            thread.join(timeout=5)
+            stop_controllers()
             kube.stop()
             slack.stop()
     report.seconds = time.monotonic() - began
@@ -691,21 +635,21 @@ def run_one(
 
 
 def summarize(reports: list[RunReport]) -> str:
-    from benchmarks.crash_harness import merged_of, total_of
+    from benchmarks.crash_harness import (
+        hook_table,
+        kill_figures,
+        merged_of,
+        scenario_table,
+        statuses,
+        total_of,
+    )
 
     total = functools.partial(total_of, reports)
     merged = functools.partial(merged_of, reports)
 
     kills = merged("kills")
     lines = [
-        "| figure | value |",
-        "|---|---:|",
-        f"| runs | {len(reports)} |",
-        f"| daemon processes started | {total('launches')} |",
-        f"| SIGKILLs delivered | {sum(kills.values())} |",
-        f"| - just after a click's 200 | {kills['ack']} |",
-        f"| - after a random delay | {kills['delay']} |",
-        f"| - at a hook point | {sum(v for k, v in kills.items() if k in HOOKS)} |",
+        *kill_figures(reports, kills, HOOKS, f"| - just after a click's 200 | {kills['ack']} |"),
         f"| clicks posted (not counting redeliveries) | {total('clicks')} |",
         f"| - answered 200 | {total('acked')} |",
         f"| - not answered 200 (the person clicked again) | {total('unanswered')} |",
@@ -714,33 +658,21 @@ def summarize(reports: list[RunReport]) -> str:
         f"| acknowledged clicks recorded as answers | {total('recorded')} |",
         f"| acknowledged clicks kept as late answers (expired first) | {total('late_kept')} |",
         f"| acknowledged clicks told to their clicker instead | {total('told')} |",
-        f"| questions by final status | "
-        f"{', '.join(f'{k} {v}' for k, v in sorted(merged('questions').items()))} |",
-        f"| decisions by final status | "
-        f"{', '.join(f'{k} {v}' for k, v in sorted(merged('decisions').items()))} |",
+        f"| questions by final status | {statuses(merged('questions'))} |",
+        f"| decisions by final status | {statuses(merged('decisions'))} |",
         f"| questions posted twice (a crash between post and ref) | {total('copies')} |",
         f"| Deployment writes | {total('writes')} |",
         f"| invariant violations | {sum(len(r.violations) for r in reports)} |",
     ]
-    lines += ["", "| hook point | kills |", "|---|---:|"]
-    lines += [f"| {name} | {kills[name]} |" for name in HOOKS]
-    lines += ["", "| scenario | runs | kills | violations |", "|---|---:|---:|---:|"]
-    for name in SCENARIOS:
-        mine = [r for r in reports if r.scenario == name]
-        lines.append(
-            f"| {name} | {len(mine)} | {sum(sum(r.kills.values()) for r in mine)} | "
-            f"{sum(len(r.violations) for r in mine)} |"
-        )
+    lines += hook_table(kills, HOOKS)
+    lines += scenario_table(reports, SCENARIOS, lambda r: sum(r.kills.values()))
     return "\n".join(lines)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--max-kills", type=int, default=3, help="kills per run, at most")
-    parser.add_argument("--scenario", choices=SCENARIOS, help="run this scenario only")
-    parser.add_argument("--hook", choices=HOOKS, help="kill at this hook point only")
+    from benchmarks.crash_harness import crash_parser, print_results, run_all
+
+    parser = crash_parser(__doc__, runs=30, seed=20261125, scenarios=SCENARIOS, hooks=HOOKS)
     args = parser.parse_args()
     # Imported once, before the forks.
     import tests.fakeslack
@@ -750,25 +682,18 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     began = time.monotonic()
-    reports = []
-    for index in range(args.runs):
-        scenarios = (args.scenario,) if args.scenario else SCENARIOS
-        report = run_one(index, rng, args.max_kills, scenarios, args.hook)
-        reports.append(report)
-        print(
-            f"run {index + 1}/{args.runs} {report.scenario}: kills {dict(report.kills)}, "
+    scenarios = (args.scenario,) if args.scenario else SCENARIOS
+    reports = run_all(
+        args.runs,
+        lambda index: run_one(index, rng, args.max_kills, scenarios, args.hook),
+        lambda report: (
+            f" {report.scenario}: kills {dict(report.kills)}, "
             f"clicks {report.clicks} ({report.acked} answered 200), questions "
             f"{dict(report.questions)}, decisions {dict(report.decisions)}, violations "
-            f"{report.violations[:3]} ({report.seconds:.1f}s)",
-            file=sys.stderr,
-            flush=True,
-        )
-    print(summarize(reports))
-    print(f"\n{time.monotonic() - began:.0f} s wall-clock")
-    bad = [v for r in reports for v in r.violations]
-    for violation in bad[:30]:
-        print(f"VIOLATION: {violation}", file=sys.stderr)
-    return 1 if bad else 0
+            f"{report.violations[:3]} ({report.seconds:.1f}s)"
+        ),
+    )
+    return print_results(summarize(reports), [v for r in reports for v in r.violations], began)
 
 
 if __name__ == "__main__":

@@ -47,17 +47,13 @@ Prints a markdown table; exits 1 on any violation.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import functools
 import os
 import random
 import signal
 import sys
 import tempfile
-import threading
 import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,54 +125,24 @@ def _metrics(scenario: str) -> Any:
 def child(work: Path, url: str, scenario: str, hook: str | None, nth: int, ready: int) -> int:
     """One daemon-like process: recover, then cycle the canary loop and the engine until
     everything is settled."""
-    from agent.adapters.kube_errors import RetryPolicy
-    from agent.adapters.kubernetes import KubernetesCluster, load_api_client
-    from agent.approvals import Approvals, LedgerOnlyChannel
-    from agent.clock import FakeClock
-    from agent.decisions import DecisionService
-    from agent.executor import Executor
-    from agent.ledger import open_ledger
     from agent.loops.canary import CanaryLoop
-    from agent.observability import Metrics
-    from agent.remediation_engine import RemediationEngine
     from agent.settings import CanarySettings, RoutingSettings
-    from benchmarks.crash_harness import Hooks
-    from remediation.guards import GlobalLimits
-    from remediation.loading import load_paths
+    from benchmarks.crash_harness import Hooks, child_stack, save_clock
 
     hooks = Hooks(hook, nth)
     tick, wrap = hooks.tick, hooks.wrap
 
-    clock_file = work / "clock"
-    clock = FakeClock(float(clock_file.read_text()) + CYCLE if clock_file.exists() else START)
-    cluster = KubernetesCluster(
-        load_api_client(host=url),
-        identity="crash",
-        policy=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, request_timeout=(2.0, 5.0)),
-        wall_clock=clock.now,
-    )
-    ledger = open_ledger(f"sqlite:///{work / 'ledger.sqlite'}", clock.now(), durable=False)
-    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=3600, snooze=900)
-    metrics = Metrics()
-    decisions = DecisionService(
-        ledger,
-        clock,
-        RoutingSettings(auto=0.7, ask=0.5),
-        mode="act",
-        approvals=approvals,
-        metrics=metrics,
-    )
-    executor = Executor(ledger, cluster, clock, owner=f"canary-crash-{os.getpid()}")
-    engine = RemediationEngine(
-        runbooks=load_paths([ROOT / "runbooks"]),
-        ledger=ledger,
-        decisions=decisions,
-        executor=executor,
-        reader=cluster,
-        clock=clock,
-        limits=GlobalLimits(),
+    built = child_stack(
+        work,
+        url,
+        step=CYCLE,
+        start=START,
+        routing=RoutingSettings(auto=0.7, ask=0.5),
+        owner="canary-crash",
         query=lambda query: 0.002 if 'code=~"5.."' in query else None,
     )
+    clock, cluster, ledger = built.clock, built.cluster, built.ledger
+    metrics, decisions, engine = built.metrics, built.decisions, built.engine
     settings = CanarySettings.model_validate(
         {
             "maxDuration": MAX_DURATION,
@@ -213,9 +179,7 @@ def child(work: Path, url: str, scenario: str, hook: str | None, nth: int, ready
     for _ in range(MAX_CYCLES):
         tick("before-cycle")
         clock.advance(CYCLE)
-        tmp = work / "clock.tmp"
-        tmp.write_text(repr(clock.now()))
-        os.replace(tmp, clock_file)
+        save_clock(work, clock)
         for question in ledger.questions():
             decisions.answer(question.id, "approved", "scripted-oncall")
         loop.cycle()
@@ -318,7 +282,7 @@ def _ledger_view(path: Path) -> dict[str, Any]:
 
 
 def _check(report: RunReport, server: Any, view: dict[str, Any]) -> None:
-    from benchmarks.crash_harness import _object_of
+    from benchmarks.crash_harness import _object_of, allowed_writes, excess_writes, object_writes
 
     bad = report.violations
     verdicts = view["verdicts"]
@@ -335,21 +299,14 @@ def _check(report: RunReport, server: Any, view: dict[str, Any]) -> None:
         report.remediations[f"{runbook}/{d.status}"] += 1
     # Writes: per object, no more than its intents (plus an undo each); the rollback and
     # the promotion at most once each.
-    allowed: Counter[tuple[str, str, str]] = Counter()
+    allowed = allowed_writes(view["intents"])
     undos: Counter[tuple[str, str, str]] = Counter()  # an undo's write is no second action
     for intent in view["intents"]:
-        allowed[_object_of(intent.operation)] += 1 + (intent.status == "undone")
         undos[_object_of(intent.operation)] += intent.status == "undone"
         if intent.status == "pending":
             bad.append(f"intent {intent.id} left pending")
-    writes: Counter[tuple[str, str, str]] = Counter()
-    for r in server.requests:
-        write = r.verb in ("create", "update", "patch", "delete") and r.status < 400
-        if write and not r.dry_run and r.resource not in ("events", "pods/eviction"):
-            writes[(r.resource, r.namespace, r.name)] += 1
-    for obj, count in writes.items():
-        if count > allowed[obj]:
-            bad.append(f"{obj}: {count} writes, {allowed[obj]} accounted for")
+    writes = object_writes(server.requests, dry_runs=False)
+    bad += excess_writes(writes, allowed)
     canary, stable = ("deployments", "shop", CANARY), ("deployments", "shop", STABLE)
     report.rollback_writes = writes[canary] - undos[canary]
     report.promote_writes = writes[stable] - undos[stable]
@@ -412,6 +369,16 @@ def run_one(
     only: str | None = None,
 ) -> RunReport:
     from agent.clock import FakeClock
+    from benchmarks.crash_harness import (
+        catch_up_clock,
+        choose_kill,
+        exit_code,
+        fork_child,
+        kill_after,
+        launches,
+        start_controllers,
+        wait_ready,
+    )
     from tests.fakekube import start_fake_apiserver
 
     scenario = scenarios[index % len(scenarios)]
@@ -419,93 +386,60 @@ def run_one(
     began = time.monotonic()
     server = start_fake_apiserver(quiet_errors=True)
     clock = FakeClock(START)
-    controllers = _seed(server, clock)
-    stop = threading.Event()
-
-    def control() -> None:
-        while not stop.is_set():
-            for reconcile in controllers:
-                with contextlib.suppress(Exception):  # a race with the child: next round
-                    reconcile()
-            stop.wait(0.01)
-
-    thread = threading.Thread(target=control, daemon=True)
-    thread.start()
+    stop_controllers = start_controllers(_seed(server, clock))
     wanted = rng.randint(1, max_kills)
     kills = 0
     with tempfile.TemporaryDirectory(prefix="canary-crash-") as name:
         work = Path(name)
         try:
-            while True:
-                report.launches += 1
-                if report.launches > max_kills + 3:
-                    report.violations.append("the run did not finish after every restart")
-                    break
+            for _ in launches(report, max_kills):
                 kill = kills < wanted
-                hook = rng.choice(HOOKS_FOR[scenario]) if kill and rng.random() < 0.7 else None
-                if only is not None:
-                    hook = only if kill else None
-                nth = rng.randint(1, 10) if hook == "before-cycle" else 1
-                read, write = os.pipe()
-                pid = os.fork()
-                if pid == 0:  # the child
-                    os.close(read)
-                    code = 4
-                    try:
-                        code = child(work, server.url, scenario, hook, nth, write)
-                    except BaseException:
-                        traceback.print_exc()
-                    finally:
-                        os._exit(code)
-                os.close(write)
-                os.read(read, 1)  # built and recovered: kill points from here on
-                os.close(read)
+                hook, nth = choose_kill(
+                    rng, kill, HOOKS_FOR[scenario], at_hook=0.7, only=only, nth_max=10
+                )
+                pid, ready = fork_child(
+                    functools.partial(child, work, server.url, scenario, hook, nth)
+                )
+                wait_ready(ready)  # built and recovered: kill points from here on
                 if kill and hook is None:
-                    time.sleep(rng.uniform(0.0, 1.5))
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                _, status = os.waitpid(pid, 0)
-                clock_file = work / "clock"
-                if clock_file.exists():
-                    clock.set(max(clock.now(), float(clock_file.read_text())))
-                if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                    kill_after(pid, rng.uniform(0.0, 1.5))
+                code = exit_code(os.waitpid(pid, 0)[1])
+                catch_up_clock(work, clock)
+                if code == -signal.SIGKILL:
                     kills += 1
                     report.kills[hook or "delay"] += 1
                     continue
-                code = os.WEXITSTATUS(status)
                 report.missed += kill
                 if code != 0:
                     report.violations.append(f"child exited {code} (3: never settled)")
                 break
             _check(report, server, _ledger_view(work / "ledger.sqlite"))
         finally:
-            stop.set()
-            thread.join(timeout=5)
+            stop_controllers()
             server.stop()
     report.seconds = time.monotonic() - began
     return report
 
 
 def summarize(reports: list[RunReport]) -> str:
-    from benchmarks.crash_harness import merged_of, total_of
+    from benchmarks.crash_harness import (
+        hook_table,
+        kill_figures,
+        merged_of,
+        scenario_table,
+        statuses,
+        total_of,
+    )
 
     total = functools.partial(total_of, reports)
     merged = functools.partial(merged_of, reports)
 
     kills = merged("kills")
     lines = [
-        "| figure | value |",
-        "|---|---:|",
-        f"| runs | {len(reports)} |",
-        f"| daemon processes started | {total('launches')} |",
-        f"| SIGKILLs delivered | {sum(kills.values())} |",
-        f"| - after a random delay | {kills['delay']} |",
-        f"| - at a hook point | {sum(v for k, v in kills.items() if k in HOOKS)} |",
+        *kill_figures(reports, kills, HOOKS),
         f"| children armed to die that finished first (hook not reached) | {total('missed')} |",
-        f"| verdicts (verdict/final status) | "
-        f"{', '.join(f'{k} {v}' for k, v in sorted(merged('verdicts').items()))} |",
-        f"| runbook decisions (runbook/final status) | "
-        f"{', '.join(f'{k} {v}' for k, v in sorted(merged('remediations').items()))} |",
+        f"| verdicts (verdict/final status) | {statuses(merged('verdicts'))} |",
+        f"| runbook decisions (runbook/final status) | {statuses(merged('remediations'))} |",
         f"| rollback writes (to the canary) | {total('rollback_writes')} |",
         f"| promotion writes (to the stable) | {total('promote_writes')} |",
         f"| undo writes (an execution interrupted or not verified, undone) | "
@@ -516,25 +450,15 @@ def summarize(reports: list[RunReport]) -> str:
         f"{total('not_carried_out')} |",
         f"| invariant violations | {sum(len(r.violations) for r in reports)} |",
     ]
-    lines += ["", "| hook point | kills |", "|---|---:|"]
-    lines += [f"| {name} | {kills[name]} |" for name in HOOKS]
-    lines += ["", "| scenario | runs | kills | violations |", "|---|---:|---:|---:|"]
-    for name in SCENARIOS:
-        mine = [r for r in reports if r.scenario == name]
-        lines.append(
-            f"| {name} | {len(mine)} | {sum(sum(r.kills.values()) for r in mine)} | "
-            f"{sum(len(r.violations) for r in mine)} |"
-        )
+    lines += hook_table(kills, HOOKS)
+    lines += scenario_table(reports, SCENARIOS, lambda r: sum(r.kills.values()))
     return "\n".join(lines)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--max-kills", type=int, default=3, help="kills per run, at most")
-    parser.add_argument("--scenario", choices=SCENARIOS, help="run this scenario only")
-    parser.add_argument("--hook", choices=HOOKS, help="kill at this hook point only")
+    from benchmarks.crash_harness import crash_parser, print_results, run_all
+
+    parser = crash_parser(__doc__, runs=6, seed=20261125, scenarios=SCENARIOS, hooks=HOOKS)
     args = parser.parse_args()
     # Imported once, before the forks.
     import tests.integration.remediation.rig  # noqa: F401
@@ -544,25 +468,18 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     began = time.monotonic()
-    reports = []
     scenarios = (args.scenario,) if args.scenario else SCENARIOS
-    for index in range(args.runs):
-        report = run_one(index, rng, args.max_kills, scenarios, args.hook)
-        reports.append(report)
-        print(
-            f"run {index + 1}/{args.runs} {report.scenario}: kills {dict(report.kills)}, "
+    reports = run_all(
+        args.runs,
+        lambda index: run_one(index, rng, args.max_kills, scenarios, args.hook),
+        lambda report: (
+            f" {report.scenario}: kills {dict(report.kills)}, "
             f"verdicts {dict(report.verdicts)}, runbooks {dict(report.remediations)}, "
             f"writes {report.rollback_writes}+{report.promote_writes}, events {report.events}, "
-            f"violations {report.violations[:3]} ({report.seconds:.1f}s)",
-            file=sys.stderr,
-            flush=True,
-        )
-    print(summarize(reports))
-    print(f"\n{time.monotonic() - began:.0f} s wall-clock")
-    bad = [v for r in reports for v in r.violations]
-    for violation in bad[:30]:
-        print(f"VIOLATION: {violation}", file=sys.stderr)
-    return 1 if bad else 0
+            f"violations {report.violations[:3]} ({report.seconds:.1f}s)"
+        ),
+    )
+    return print_results(summarize(reports), [v for r in reports for v in r.violations], began)
 
 
 if __name__ == "__main__":

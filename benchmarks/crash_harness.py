@@ -35,12 +35,25 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+if TYPE_CHECKING:
+    from agent.adapters.kubernetes import KubernetesCluster
+    from agent.approvals import Approvals
+    from agent.clock import FakeClock
+    from agent.decisions import DecisionService
+    from agent.executor import Executor
+    from agent.ledger import Ledger
+    from agent.observability import Metrics
+    from agent.remediation_engine import RemediationEngine
+    from agent.settings import RoutingSettings
+
+R = TypeVar("R")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -79,8 +92,9 @@ def _kill_self() -> None:
 
 class Hooks:
     """Counts hook points; SIGKILLs this process at the armed one's n-th passage. The
-    three crash harnesses (this one, scaling_crash.py, answer_crash.py) arm the child
-    processes they kill with it: production code has no hook of its own."""
+    crash harnesses (this one, scaling_crash.py, answer_crash.py, anomaly_crash.py,
+    canary_crash.py) arm the child processes they kill with it: production code has no
+    hook of its own."""
 
     def __init__(self, armed: str | None, nth: int) -> None:
         self.armed, self.nth = armed, nth
@@ -107,63 +121,30 @@ class Hooks:
         setattr(obj, method, wrapped)
 
 
-def _query_for(scenario: str) -> Any:
+def _query_for(scenario: str) -> Callable[[str], float | None]:
     latency = 0.9 if scenario == "surge-undo" else 0.2
     return lambda query: latency if "duration_seconds" in query else None
 
 
 def child(args: argparse.Namespace, ready: int | None = None) -> int:
     """One engine process: recover, then cycle until every decision is settled."""
-    from agent.adapters.kube_errors import RetryPolicy
-    from agent.adapters.kubernetes import KubernetesCluster, load_api_client
-    from agent.approvals import Approvals, LedgerOnlyChannel
-    from agent.clock import FakeClock
-    from agent.decisions import DecisionService
-    from agent.executor import Executor
-    from agent.ledger import open_ledger
-    from agent.observability import Metrics
-    from agent.remediation_engine import RemediationEngine
     from agent.settings import RoutingSettings
-    from remediation.guards import GlobalLimits
-    from remediation.loading import load_paths
     from remediation.ports import ObjectRef
     from remediation.signals import forecast_breach_signal
 
     work = Path(args.work)
-    clock_file = work / "clock"
-    start = float(clock_file.read_text()) + CYCLE if clock_file.exists() else START
-    clock = FakeClock(start)
     hooks = Hooks(args.hook, args.nth)
-    api_client = load_api_client(host=args.url)
-    cluster = KubernetesCluster(
-        api_client,
-        identity="crash",
-        policy=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, request_timeout=(2.0, 5.0)),
-        wall_clock=clock.now,
-    )
-    # No fsync per commit: SIGKILL ends the process, not the kernel, so what a commit
-    # handed to the OS survives it (power loss is another test); fsync made runs 3x slower.
-    ledger = open_ledger(f"sqlite:///{work / 'ledger.sqlite'}", clock.now(), durable=False)
-    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=3600, snooze=900)
-    decisions = DecisionService(
-        ledger,
-        clock,
-        RoutingSettings(auto=0.7, ask=0.5),
-        mode="act",
-        approvals=approvals,
-        metrics=Metrics(),
-    )
-    executor = Executor(ledger, cluster, clock, owner=f"crash-{os.getpid()}")
-    engine = RemediationEngine(
-        runbooks=load_paths([ROOT / "runbooks"]),
-        ledger=ledger,
-        decisions=decisions,
-        executor=executor,
-        reader=cluster,
-        clock=clock,
-        limits=GlobalLimits(),
+    built = child_stack(
+        work,
+        args.url,
+        step=CYCLE,
+        start=START,
+        routing=RoutingSettings(auto=0.7, ask=0.5),
+        owner="crash",
         query=_query_for(args.scenario),
     )
+    clock, cluster, ledger = built.clock, built.cluster, built.ledger
+    decisions, engine = built.decisions, built.engine
     hooks.wrap(cluster, "apply", "before-write", "after-write")
     hooks.wrap(cluster, "drain_round", "before-write", "after-write")
     hooks.wrap(cluster, "undo", "before-undo", "after-undo")
@@ -179,9 +160,7 @@ def child(args: argparse.Namespace, ready: int | None = None) -> int:
     for _ in range(args.max_cycles):
         hooks.tick("before-cycle")
         clock.advance(CYCLE)
-        tmp = work / "clock.tmp"
-        tmp.write_text(repr(clock.now()))
-        os.replace(tmp, clock_file)
+        save_clock(work, clock)
         for question in ledger.questions():
             decisions.answer(question.id, "approved", "scripted-oncall")
         if args.scenario.startswith("surge"):
@@ -317,21 +296,13 @@ def _check(report: RunReport, server: Any, view: dict[str, Any]) -> None:
             report.reconciled[intent.status] += 1
         if intent.status not in SETTLED:
             report.violations.append(f"intent {intent.id} left {intent.status}")
-    allowed: Counter[tuple[str, str, str]] = Counter()
-    for intent in intents:
-        obj = _object_of(intent.operation)
-        allowed[obj] += 1 + (intent.status == "undone")
-    writes: Counter[tuple[str, str, str]] = Counter()
+    allowed = allowed_writes(intents)
+    writes = object_writes(server.requests)
     evictions: Counter[tuple[str, str]] = Counter()
     for r in server.requests:
-        if r.verb not in ("create", "update", "patch", "delete") or r.status >= 400:
-            continue
-        if r.resource == "events":
-            continue
-        if r.resource == "pods/eviction":
+        write = r.verb in ("create", "update", "patch", "delete") and r.status < 400
+        if write and r.resource == "pods/eviction":
             evictions[(r.namespace, r.name)] += 1
-        else:
-            writes[(r.resource, r.namespace, r.name)] += 1
     for obj, count in writes.items():
         if count > allowed[obj]:
             report.duplicates += count - allowed[obj]
@@ -355,30 +326,13 @@ def _preload() -> None:
     import tests.integration.remediation.rig  # noqa: F401
 
 
-def _launch(options: argparse.Namespace) -> tuple[int, int]:
-    """Fork a child engine process (forking skips the seconds of imports a fresh
-    interpreter costs; the child builds every object it uses). Returns its pid and the
-    pipe on which it says it is ready."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        os.close(read)
-        code = 4
-        try:
-            code = child(options, ready=write)
-        finally:
-            os._exit(code)
-    os.close(write)
-    return pid, read
-
-
 def _wait(pid: int, *, timeout: float) -> int:
     """The child's exit code (negative: killed by that signal); SIGKILL on timeout."""
     deadline = time.monotonic() + timeout
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            return exit_code(status)
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
@@ -397,46 +351,29 @@ def run_one(index: int, rng: random.Random, *, max_kills: int) -> RunReport:
     server = start_fake_apiserver(quiet_errors=True)
     clock = FakeClock(START)
     controller, targets = _seed(scenario, server, clock)
-    stop = threading.Event()
-
-    def control() -> None:
-        while not stop.is_set():
-            for namespace, name in targets:
-                with contextlib.suppress(Exception):  # a race with the engine: next round
-                    controller.reconcile(namespace, name)
-            stop.wait(0.01)
-
-    thread = threading.Thread(target=control, daemon=True)
-    thread.start()
+    stop_controllers = start_controllers(
+        [functools.partial(controller.reconcile, namespace, name) for namespace, name in targets]
+    )
     kills_wanted = rng.randint(1, max_kills)
     with tempfile.TemporaryDirectory(prefix="crash-") as work:
         try:
-            while True:
-                report.launches += 1
-                if report.launches > max_kills + 3:
-                    report.violations.append("the run did not finish after every restart")
-                    break
+            for _ in launches(report, max_kills):
                 kill = report.kills < kills_wanted
-                hook = rng.choice(HOOKS_FOR[scenario]) if kill and rng.random() < 0.6 else None
+                hook, nth = choose_kill(rng, kill, HOOKS_FOR[scenario], at_hook=0.6, nth_max=2)
                 options = argparse.Namespace(
                     url=server.url,
                     work=work,
                     scenario=scenario,
                     hook=hook,
-                    nth=rng.randint(1, 2) if hook == "before-cycle" else 1,
+                    nth=nth,
                     max_cycles=200,
                 )
-                pid, ready = _launch(options)
-                os.read(ready, 1)  # the engine is built: kill points from here on
-                os.close(ready)
+                pid, ready = fork_child(functools.partial(child, options))
+                wait_ready(ready)  # the engine is built: kill points from here on
                 if kill and hook is None:
-                    time.sleep(rng.uniform(0.0, 0.8))
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                    kill_after(pid, rng.uniform(0.0, 0.8))
                 code = _wait(pid, timeout=300)
-                clock_file = Path(work) / "clock"
-                if clock_file.exists():
-                    clock.set(max(clock.now(), float(clock_file.read_text())))
+                catch_up_clock(Path(work), clock)
                 if code == -signal.SIGKILL:
                     report.kills += 1
                     if hook:
@@ -467,15 +404,14 @@ def run_one(index: int, rng: random.Random, *, max_kills: int) -> RunReport:
                 {finals.get(key, "missing"): 1 for key in report.interrupted}
             )
         finally:
-            stop.set()
-            thread.join(timeout=5)
+            stop_controllers()
             server.stop()
     report.seconds = time.monotonic() - began
     return report
 
 
 def total_of(reports: Sequence[Any], name: str) -> int:
-    """The sum of one counted field over the runs' reports (all three crash harnesses)."""
+    """The sum of one counted field over the runs' reports (every crash harness)."""
     return sum(getattr(r, name) for r in reports)
 
 
@@ -485,6 +421,350 @@ def merged_of(reports: Sequence[Any], name: str) -> Counter[str]:
     for r in reports:
         out.update(getattr(r, name))
     return out
+
+
+# ---------------------------------------------------------- shared by the crash harnesses
+# What every crash harness (this one, scaling_crash.py, answer_crash.py,
+# anomaly_crash.py, canary_crash.py) does the same way: the child's fake clock kept in a
+# file, the stack of real objects a child builds, the fork and kill of a child, the
+# choice of where it dies, the write accounting, the table and the command line.
+
+
+def resume_clock(work: Path, step: float, start: float) -> FakeClock:
+    """A child's fake clock: one ``step`` past the time the last child saved in
+    ``work/clock``, or ``start`` for the first child."""
+    from agent.clock import FakeClock
+
+    clock_file = work / "clock"
+    return FakeClock(float(clock_file.read_text()) + step if clock_file.exists() else start)
+
+
+def save_clock(work: Path, clock: FakeClock) -> None:
+    """Save the child's fake time to ``work/clock`` in one step (a kill leaves the old
+    time or the new one, never half a file)."""
+    tmp = work / "clock.tmp"
+    tmp.write_text(repr(clock.now()))
+    os.replace(tmp, work / "clock")
+
+
+def catch_up_clock(work: Path, clock: FakeClock) -> None:
+    """In the parent: bring its clock (the controller's) up to the children's time."""
+    clock_file = work / "clock"
+    if clock_file.exists():
+        clock.set(max(clock.now(), float(clock_file.read_text())))
+
+
+def child_cluster(url: str, clock: FakeClock) -> KubernetesCluster:
+    """The real adapter over HTTP to the parent's fake API server, retrying briefly."""
+    from agent.adapters.kube_errors import RetryPolicy
+    from agent.adapters.kubernetes import KubernetesCluster, load_api_client
+
+    return KubernetesCluster(
+        load_api_client(host=url),
+        identity="crash",
+        policy=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, request_timeout=(2.0, 5.0)),
+        wall_clock=clock.now,
+    )
+
+
+def child_ledger(work: Path, clock: FakeClock) -> Ledger:
+    """The run's SQLite ledger file. No fsync per commit: SIGKILL ends the process, not
+    the kernel, so what a commit handed to the OS survives it (power loss is another
+    test); fsync made runs 3x slower."""
+    from agent.ledger import open_ledger
+
+    return open_ledger(f"sqlite:///{work / 'ledger.sqlite'}", clock.now(), durable=False)
+
+
+def ledger_approvals(ledger: Ledger, clock: FakeClock) -> Approvals:
+    """Questions kept in the ledger only (the scripted on-call answers them there)."""
+    from agent.approvals import Approvals, LedgerOnlyChannel
+
+    return Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=3600, snooze=900)
+
+
+@dataclass
+class Engine:
+    """The remediation engine a child runs, with the objects it is built of."""
+
+    clock: FakeClock
+    cluster: KubernetesCluster
+    ledger: Ledger
+    metrics: Metrics
+    decisions: DecisionService
+    executor: Executor
+    engine: RemediationEngine
+
+
+def child_engine(
+    ledger: Ledger,
+    cluster: KubernetesCluster,
+    clock: FakeClock,
+    *,
+    approvals: Approvals,
+    routing: RoutingSettings,
+    owner: str,
+    query: Callable[[str], float | None],
+) -> Engine:
+    """The real remediation engine with the shipped runbooks, in act mode."""
+    from agent.decisions import DecisionService
+    from agent.executor import Executor
+    from agent.observability import Metrics
+    from agent.remediation_engine import RemediationEngine
+    from remediation.guards import GlobalLimits
+    from remediation.loading import load_paths
+
+    metrics = Metrics()
+    decisions = DecisionService(
+        ledger, clock, routing, mode="act", approvals=approvals, metrics=metrics
+    )
+    executor = Executor(ledger, cluster, clock, owner=f"{owner}-{os.getpid()}")
+    engine = RemediationEngine(
+        runbooks=load_paths([ROOT / "runbooks"]),
+        ledger=ledger,
+        decisions=decisions,
+        executor=executor,
+        reader=cluster,
+        clock=clock,
+        limits=GlobalLimits(),
+        query=query,
+    )
+    return Engine(clock, cluster, ledger, metrics, decisions, executor, engine)
+
+
+def child_stack(
+    work: Path,
+    url: str,
+    *,
+    step: float,
+    start: float,
+    routing: RoutingSettings,
+    owner: str,
+    query: Callable[[str], float | None],
+) -> Engine:
+    """What a child of the engine harnesses builds first: its clock resumed from
+    ``work`` (``step`` past the last child's time, or ``start``), the adapter to ``url``,
+    the ledger file, questions kept in the ledger, and the engine over them."""
+    clock = resume_clock(work, step, start)
+    cluster = child_cluster(url, clock)
+    ledger = child_ledger(work, clock)
+    approvals = ledger_approvals(ledger, clock)
+    return child_engine(
+        ledger, cluster, clock, approvals=approvals, routing=routing, owner=owner, query=query
+    )
+
+
+def launches(report: Any, max_kills: int) -> Iterator[int]:
+    """One turn per launch of a child in a run, counted in ``report.launches``; after
+    ``max_kills`` and three more, a violation on ``report`` and no more turns."""
+    while True:
+        report.launches += 1
+        if report.launches > max_kills + 3:
+            report.violations.append("the run did not finish after every restart")
+            return
+        yield report.launches
+
+
+def fork_child(run: Callable[[int], int]) -> tuple[int, int]:
+    """Fork a child that runs ``run(ready)`` and exits with what it returns (4 on an
+    exception, its traceback on stderr); ``ready`` is the write end of a pipe the child
+    says it is ready on. Forking skips the seconds of imports a fresh interpreter costs
+    (the child builds every object it uses). Returns the child's pid and the read end."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read)
+        code = 4
+        try:
+            code = run(write)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def wait_ready(read: int) -> None:
+    """Block until the child has said it is ready (or died): kill points from here on."""
+    os.read(read, 1)
+    os.close(read)
+
+
+def kill_after(pid: int, seconds: float) -> None:
+    """SIGKILL the child after ``seconds`` (unless it has ended by then)."""
+    time.sleep(seconds)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def exit_code(status: int) -> int:
+    """A ``waitpid`` status as an exit code, negative for the signal that ended it."""
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def choose_kill(
+    rng: random.Random,
+    kill: bool,
+    hooks: Sequence[str],
+    *,
+    at_hook: float,
+    only: str | None = None,
+    nth_max: int = 1,
+    counted: Collection[str] = ("before-cycle",),
+) -> tuple[str | None, int]:
+    """Where a launch dies: at a hook point (with chance ``at_hook``; ``only``, when
+    given, always), else after a random delay (``None``); and at which passage of the
+    hook (drawn up to ``nth_max`` for a hook in ``counted``, else the first). A launch
+    not to be killed gets ``(None, 1)``."""
+    hook = rng.choice(hooks) if kill and rng.random() < at_hook else None
+    if only is not None:
+        hook = only if kill else None
+    nth = rng.randint(1, nth_max) if hook in counted else 1
+    return hook, nth
+
+
+def start_controllers(reconcilers: Sequence[Callable[[], object]]) -> Callable[[], None]:
+    """Play the Deployment controllers in a thread of the parent, each reconciler every
+    10 ms; returns the function that stops them."""
+    stop = threading.Event()
+
+    def control() -> None:
+        while not stop.is_set():
+            for reconcile in reconcilers:
+                with contextlib.suppress(Exception):  # a race with the child: next round
+                    reconcile()
+            stop.wait(0.01)
+
+    thread = threading.Thread(target=control, daemon=True)
+    thread.start()
+
+    def stopped() -> None:
+        stop.set()
+        thread.join(timeout=5)
+
+    return stopped
+
+
+def allowed_writes(intents: Iterable[Any]) -> Counter[tuple[str, str, str]]:
+    """The writes the intents account for, per object: one each, and one more for its
+    undo."""
+    allowed: Counter[tuple[str, str, str]] = Counter()
+    for intent in intents:
+        allowed[_object_of(intent.operation)] += 1 + (intent.status == "undone")
+    return allowed
+
+
+def object_writes(
+    requests: Iterable[Any], *, dry_runs: bool = True
+) -> Counter[tuple[str, str, str]]:
+    """The successful writes in the fake server's request log, per object (Events and
+    evictions left out; dry runs too unless ``dry_runs``)."""
+    writes: Counter[tuple[str, str, str]] = Counter()
+    for r in requests:
+        write = r.verb in ("create", "update", "patch", "delete") and r.status < 400
+        if write and (dry_runs or not r.dry_run) and r.resource not in ("events", "pods/eviction"):
+            writes[(r.resource, r.namespace, r.name)] += 1
+    return writes
+
+
+def excess_writes(
+    writes: Counter[tuple[str, str, str]], allowed: Counter[tuple[str, str, str]]
+) -> list[str]:
+    """A violation for each object written more often than its intents account for."""
+    return [
+        f"{obj}: {count} writes, {allowed[obj]} accounted for"
+        for obj, count in writes.items()
+        if count > allowed[obj]
+    ]
+
+
+def run_all(runs: int, one: Callable[[int], R], line: Callable[[R], str]) -> list[R]:
+    """Run ``one(index)`` for each run, printing ``run i/n`` followed by ``line`` of its
+    report on stderr as each ends; the reports."""
+    reports = []
+    for index in range(runs):
+        report = one(index)
+        reports.append(report)
+        print(f"run {index + 1}/{runs}{line(report)}", file=sys.stderr, flush=True)
+    return reports
+
+
+def kill_figures(
+    reports: Sequence[Any], kills: Mapping[str, int], hooks: Collection[str], *more: str
+) -> list[str]:
+    """The head of the figures table: runs, processes started (the reports' launches),
+    SIGKILLs (``kills`` per hook point or ``delay``), then the rows ``more``, then the
+    kills after a random delay and at a hook point."""
+    return [
+        "| figure | value |",
+        "|---|---:|",
+        f"| runs | {len(reports)} |",
+        f"| daemon processes started | {total_of(reports, 'launches')} |",
+        f"| SIGKILLs delivered | {sum(kills.values())} |",
+        *more,
+        f"| - after a random delay | {kills.get('delay', 0)} |",
+        f"| - at a hook point | {sum(v for k, v in kills.items() if k in hooks)} |",
+    ]
+
+
+def statuses(counts: Mapping[str, int]) -> str:
+    """``key count, ...`` in key order, for a table cell."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
+def hook_table(kills: Mapping[str, int], hooks: Sequence[str]) -> list[str]:
+    """The markdown table of kills per hook point (after a blank line)."""
+    return ["", "| hook point | kills |", "|---|---:|"] + [
+        f"| {name} | {kills.get(name, 0)} |" for name in hooks
+    ]
+
+
+def scenario_table(
+    reports: Sequence[Any], scenarios: Sequence[str], kills: Callable[[Any], int]
+) -> list[str]:
+    """The markdown table of runs, kills (``kills`` of a report) and violations per
+    scenario (after a blank line)."""
+    lines = ["", "| scenario | runs | kills | violations |", "|---|---:|---:|---:|"]
+    for name in scenarios:
+        mine = [r for r in reports if r.scenario == name]
+        lines.append(
+            f"| {name} | {len(mine)} | {sum(kills(r) for r in mine)} | "
+            f"{sum(len(r.violations) for r in mine)} |"
+        )
+    return lines
+
+
+def crash_parser(
+    description: str,
+    *,
+    runs: int,
+    seed: int,
+    max_kills: int = 3,
+    scenarios: Sequence[str] | None = None,
+    hooks: Sequence[str] | None = None,
+) -> argparse.ArgumentParser:
+    """The options every crash harness takes: --runs, --seed, --max-kills, and, when it
+    has them, --scenario and --hook."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--max-kills", type=int, default=max_kills, help="kills per run, at most")
+    if scenarios is not None:
+        parser.add_argument("--scenario", choices=scenarios, help="run this scenario only")
+    if hooks is not None:
+        parser.add_argument("--hook", choices=hooks, help="kill at this hook point only")
+    return parser
+
+
+def print_results(table: str, violations: Sequence[str], began: float, *, shown: int = 30) -> int:
+    """Print the table, the wall-clock time and the first ``shown`` violations (on
+    stderr); the exit code: 1 on any violation."""
+    print(table)
+    print(f"\n{time.monotonic() - began:.0f} s wall-clock")
+    for violation in violations[:shown]:
+        print(f"VIOLATION: {violation}", file=sys.stderr)
+    return 1 if violations else 0
 
 
 def summarize(reports: list[RunReport]) -> str:
@@ -513,24 +793,13 @@ def summarize(reports: list[RunReport]) -> str:
         f"| interrupted executions ended succeeded / escalated / other | "
         f"{interrupted['succeeded']} / {interrupted['escalated']} / "
         f"{sum(v for k, v in interrupted.items() if k not in ('succeeded', 'escalated'))} |",
-        f"| decisions by final status | "
-        f"{', '.join(f'{k} {v}' for k, v in sorted(decisions.items()))} |",
-        f"| intents by final status | "
-        f"{', '.join(f'{k} {v}' for k, v in sorted(intents.items()))} |",
+        f"| decisions by final status | {statuses(decisions)} |",
+        f"| intents by final status | {statuses(intents)} |",
         f"| duplicate writes | {total('duplicates')} |",
         f"| invariant violations | {sum(len(r.violations) for r in reports)} |",
     ]
-    hooks = merged("hooks")
-    lines += ["", "| hook point | kills |", "|---|---:|"]
-    lines += [f"| {name} | {hooks[name]} |" for name in HOOKS]
-    by = Counter(r.scenario for r in reports)
-    lines += ["", "| scenario | runs | kills | violations |", "|---|---:|---:|---:|"]
-    for name in SCENARIOS:
-        mine = [r for r in reports if r.scenario == name]
-        lines.append(
-            f"| {name} | {by[name]} | {sum(r.kills for r in mine)} | "
-            f"{sum(len(r.violations) for r in mine)} |"
-        )
+    lines += hook_table(merged("hooks"), HOOKS)
+    lines += scenario_table(reports, SCENARIOS, lambda r: r.kills)
     return "\n".join(lines)
 
 
@@ -555,10 +824,7 @@ def run_harness(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=20261122)
-    parser.add_argument("--max-kills", type=int, default=3, help="kills per run, at most")
+    parser = crash_parser(__doc__, runs=200, seed=20261122)
     parser.add_argument("--json", help="also write the per-run reports here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -572,16 +838,12 @@ def main() -> int:
         return child(args)
     began = time.monotonic()
     reports = run_harness(args.runs, seed=args.seed, max_kills=args.max_kills)
-    print(summarize(reports))
-    print(f"\n{time.monotonic() - began:.0f} s wall-clock")
     if args.json:
         Path(args.json).write_text(
             json.dumps([r.__dict__ for r in reports], default=dict, indent=1)
         )
     bad = [v for r in reports for v in r.violations]
-    for violation in bad[:20]:
-        print(f"VIOLATION: {violation}", file=sys.stderr)
-    return 1 if bad else 0
+    return print_results(summarize(reports), bad, began, shown=20)
 
 
 if __name__ == "__main__":

@@ -25,15 +25,12 @@ Prints a summary; exits 1 on any violation.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import random
 import signal
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any, cast
@@ -55,34 +52,29 @@ def _start() -> float:
 
 def child(work: Path, url: str, mode: str, hook: str | None, nth: int) -> int:
     """One loop process: cycle from the ledger until the 0 is back and nothing is open."""
-    from agent.adapters.kube_errors import RetryPolicy
-    from agent.adapters.kubernetes import KubernetesCluster, load_api_client
-    from agent.approvals import Approvals, LedgerOnlyChannel
-    from agent.clock import FakeClock
     from agent.decisions import DecisionService
     from agent.executor import Executor
-    from agent.ledger import open_ledger
     from agent.loops.scaling import ScalingLoop
     from agent.observability import Metrics
     from agent.settings import RoutingSettings, ScalingSettings
-    from benchmarks.crash_harness import Hooks
+    from benchmarks.crash_harness import (
+        Hooks,
+        child_cluster,
+        child_ledger,
+        ledger_approvals,
+        resume_clock,
+        save_clock,
+    )
     from remediation.ports import ObjectRef
     from tests.unit.scaling.fakes import WeekReader, week_and_a_day
 
     hooks = Hooks(hook, nth)
     tick, wrap = hooks.tick, hooks.wrap
 
-    clock_file = work / "clock"
-    clock = FakeClock(float(clock_file.read_text()) + 60 if clock_file.exists() else _start())
-    api = load_api_client(host=url)
-    cluster = KubernetesCluster(
-        api,
-        identity="crash",
-        policy=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, request_timeout=(2.0, 5.0)),
-        wall_clock=clock.now,
-    )
-    ledger = open_ledger(f"sqlite:///{work / 'ledger.sqlite'}", clock.now(), durable=False)
-    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=3600, snooze=900)
+    clock = resume_clock(work, 60, _start())
+    cluster = child_cluster(url, clock)
+    ledger = child_ledger(work, clock)
+    approvals = ledger_approvals(ledger, clock)
     routing = RoutingSettings(auto=0.7, ask=0.5) if mode == "auto" else RoutingSettings(ask=0.5)
     metrics = Metrics()
     decisions = DecisionService(
@@ -112,9 +104,7 @@ def child(work: Path, url: str, mode: str, hook: str | None, nth: int) -> int:
             decisions.answer(question.id, "approved", "scripted-oncall")
         loop.cycle()
         clock.advance(60)
-        tmp = work / "clock.tmp"
-        tmp.write_text(repr(clock.now()))
-        os.replace(tmp, clock_file)
+        save_clock(work, clock)
         hpa = cluster.get_hpa_for(ref)
         open_ = [
             d
@@ -249,6 +239,7 @@ def _check(server: Any, work: Path, report: dict[str, Any]) -> None:
 def run_one(
     index: int, rng: random.Random, max_kills: int, only: str | None = None
 ) -> dict[str, Any]:
+    from benchmarks.crash_harness import choose_kill, exit_code, fork_child, kill_after, wait_ready
     from tests.fakekube import start_fake_apiserver
 
     mode = MODES[index % len(MODES)]
@@ -272,35 +263,21 @@ def run_one(
                     report["violations"].append("the run did not finish after every restart")
                     break
                 kill = kills < wanted
-                hook = rng.choice(HOOKS) if kill and rng.random() < 0.8 else None
-                if only is not None:
-                    hook = only if kill else None
-                nth = rng.randint(1, 3) if hook == "before-cycle" else 1
-                read, write = os.pipe()
-                pid = os.fork()
-                if pid == 0:
-                    os.close(read)
-                    code = 4
-                    try:
-                        os.write(write, b"r")
-                        code = child(work, server.url, mode, hook, nth)
-                    except BaseException:
-                        traceback.print_exc()
-                    finally:
-                        os._exit(code)
-                os.close(write)
-                os.read(read, 1)
-                os.close(read)
+                hook, nth = choose_kill(rng, kill, HOOKS, at_hook=0.8, only=only, nth_max=3)
+
+                def run(ready: int, hook: str | None = hook, nth: int = nth) -> int:
+                    os.write(ready, b"r")  # forked: the child builds its objects itself
+                    return child(work, server.url, mode, hook, nth)
+
+                pid, ready = fork_child(run)
+                wait_ready(ready)
                 if kill and hook is None:
-                    time.sleep(rng.uniform(0.0, 2.0))
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                _, status = os.waitpid(pid, 0)
-                if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                    kill_after(pid, rng.uniform(0.0, 2.0))
+                code = exit_code(os.waitpid(pid, 0)[1])
+                if code == -signal.SIGKILL:
                     kills += 1
                     report["kills"][hook or "delay"] += 1
                     continue
-                code = os.WEXITSTATUS(status)
                 if code != 0:
                     report["violations"].append(f"child exited {code}")
                 break
@@ -316,11 +293,9 @@ def run_one(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--max-kills", type=int, default=2)
-    parser.add_argument("--hook", choices=HOOKS, help="kill at this hook point only")
+    from benchmarks.crash_harness import crash_parser
+
+    parser = crash_parser(__doc__, runs=30, seed=20261125, max_kills=2, hooks=HOOKS)
     args = parser.parse_args()
     import tests.unit.scaling.fakes  # noqa: F401  (imported once, before the forks)
     from agent.loops import scaling  # noqa: F401
